@@ -1,0 +1,93 @@
+"""Where everything lives inside a kit directory.
+
+::
+
+    <kit root>/                         one kit = one seed and kit version
+      kit.json                          registry: files with sha256, contexts
+      crds/                             CRDS_PATH
+        config/jwst/server_config
+        config/jwst/ref_cache_subdir_mode
+        mappings/jwst/*.pmap *.imap *.rmap
+        references/jwst/nircam/*.fits *.asdf
+      mirage_data/                      MIRAGE_DATA
+        nircam/gridded_psf_library/*.fits
+        nircam/gridded_psf_library/psf_wings/*.fits
+        nircam/darks/linearized/<DET>/*.fits
+        nircam/cosmic_ray_library/*.fits
+
+The default parent is the user's cache directory (``platformdirs``), overridden by the
+``SIMVAL_KIT_DIR`` environment variable or an explicit argument.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import platformdirs
+
+ENV_KIT_DIR = "SIMVAL_KIT_DIR"
+
+
+def default_kit_parent() -> Path:
+    """Directory holding kits: ``$SIMVAL_KIT_DIR`` or the user cache dir."""
+    env = os.environ.get(ENV_KIT_DIR)
+    if env:
+        return Path(env).expanduser()
+    return Path(platformdirs.user_cache_dir("simval")) / "kits"
+
+
+@dataclass(frozen=True)
+class KitLayout:
+    """Paths inside one kit directory (see module docstring)."""
+
+    root: Path
+
+    @classmethod
+    def for_seed(cls, seed: int, version: int, parent: str | os.PathLike | None = None):
+        base = Path(parent).expanduser() if parent is not None else default_kit_parent()
+        return cls(base / f"nircam-seed{seed}-v{version}")
+
+    @property
+    def registry(self) -> Path:
+        return self.root / "kit.json"
+
+    @property
+    def lock(self) -> Path:
+        return self.root / ".lock"
+
+    @property
+    def crds_path(self) -> Path:
+        return self.root / "crds"
+
+    @property
+    def crds_config(self) -> Path:
+        return self.crds_path / "config" / "jwst"
+
+    @property
+    def mappings(self) -> Path:
+        return self.crds_path / "mappings" / "jwst"
+
+    @property
+    def references(self) -> Path:
+        return self.crds_path / "references" / "jwst" / "nircam"
+
+    @property
+    def mirage_data(self) -> Path:
+        return self.root / "mirage_data"
+
+    @property
+    def psf_library(self) -> Path:
+        return self.mirage_data / "nircam" / "gridded_psf_library"
+
+    @property
+    def psf_wings(self) -> Path:
+        return self.psf_library / "psf_wings"
+
+    def darks(self, detector: str) -> Path:
+        return self.mirage_data / "nircam" / "darks" / "linearized" / detector.upper()
+
+    @property
+    def cosmic_rays(self) -> Path:
+        return self.mirage_data / "nircam" / "cosmic_ray_library"

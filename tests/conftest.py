@@ -1,0 +1,64 @@
+"""Test configuration: no test may open a network connection."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+
+_ALLOWED_FAMILIES = {getattr(socket, "AF_UNIX", None)}
+
+
+class NetworkAccessError(RuntimeError):
+    """Raised when a test tries to reach the network."""
+
+
+def _is_loopback(address) -> bool:
+    host = address[0] if isinstance(address, tuple) else address
+    return isinstance(host, str) and (host.startswith("127.") or host in ("::1", "localhost"))
+
+
+_real_connect = socket.socket.connect
+_real_connect_ex = socket.socket.connect_ex
+_real_getaddrinfo = socket.getaddrinfo
+
+
+def _guarded_connect(self, address):
+    if self.family in _ALLOWED_FAMILIES or _is_loopback(address):
+        return _real_connect(self, address)
+    raise NetworkAccessError(f"test tried to open a network connection to {address!r}")
+
+
+def _guarded_connect_ex(self, address):
+    if self.family in _ALLOWED_FAMILIES or _is_loopback(address):
+        return _real_connect_ex(self, address)
+    raise NetworkAccessError(f"test tried to open a network connection to {address!r}")
+
+
+def _guarded_getaddrinfo(host, *args, **kwargs):
+    if host is None or _is_loopback((host,)) or host in ("", "0.0.0.0"):
+        return _real_getaddrinfo(host, *args, **kwargs)
+    raise NetworkAccessError(f"test tried to resolve the host name {host!r}")
+
+
+def pytest_configure(config):
+    """Install the socket guard for the whole session (loopback stays allowed for Dask)."""
+    socket.socket.connect = _guarded_connect
+    socket.socket.connect_ex = _guarded_connect_ex
+    socket.getaddrinfo = _guarded_getaddrinfo
+    from simval import offline
+
+    offline.configure()
+
+
+def pytest_unconfigure(config):
+    socket.socket.connect = _real_connect
+    socket.socket.connect_ex = _real_connect_ex
+    socket.getaddrinfo = _real_getaddrinfo
+
+
+@pytest.fixture
+def rng():
+    import numpy as np
+
+    return np.random.default_rng(12345)
