@@ -10,14 +10,14 @@ from tests.conftest import NetworkAccessError
 def test_outbound_connection_is_refused():
     s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     try:
-        with pytest.raises(NetworkAccessError, match="93.184.216.34"):
+        with pytest.raises(NetworkAccessError, match=r"93\.184\.216\.34"):
             s.connect(("93.184.216.34", 80))
     finally:
         s.close()
 
 
 def test_name_resolution_is_refused():
-    with pytest.raises(NetworkAccessError, match="example.org"):
+    with pytest.raises(NetworkAccessError, match=r"example\.org"):
         socket.getaddrinfo("example.org", 443)
 
 

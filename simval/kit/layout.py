@@ -12,7 +12,7 @@
       mirage_data/                      MIRAGE_DATA
         nircam/gridded_psf_library/*.fits
         nircam/gridded_psf_library/psf_wings/*.fits
-        nircam/darks/linearized/<DET>/*.fits
+        nircam/darks/linearized/<DET>/<SUBARRAY>/*.fits
         nircam/cosmic_ray_library/*.fits
 
 The default parent is the user's cache directory (``platformdirs``), overridden by the
@@ -85,8 +85,11 @@ class KitLayout:
     def psf_wings(self) -> Path:
         return self.psf_library / "psf_wings"
 
-    def darks(self, detector: str) -> Path:
-        return self.mirage_data / "nircam" / "darks" / "linearized" / detector.upper()
+    def darks(self, detector: str, subarray: str) -> Path:
+        """One directory per detector and readout window: with NINTS > 1 MIRAGE draws its
+        darks at random from every file in the dark's directory."""
+        return (self.mirage_data / "nircam" / "darks" / "linearized" / detector.upper()
+                / subarray.upper())
 
     @property
     def cosmic_rays(self) -> Path:

@@ -63,7 +63,7 @@ def stamp(
     text = f"Synthetic NIRCam {reftype} reference made by simval"
     if seed is not None:
         text += f" from seed {seed}"
-    model.history.append({"description": text + "."})
+    model.add_history_entry(text + ".")
     if history:
-        model.history.append({"description": history})
+        model.add_history_entry(history)
     return model

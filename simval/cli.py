@@ -1,0 +1,260 @@
+"""The ``simval`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+console = Console(stderr=False)
+err_console = Console(stderr=True)
+
+
+class UsageError(Exception):
+    """A user-facing error: printed without a traceback, exit code 2."""
+
+
+def _csv(text: str) -> list[str]:
+    return [t.strip() for t in text.split(",") if t.strip()]
+
+
+def _dark_needs(values: list[str]):
+    from simval.kit.spec import DarkNeed
+
+    needs = []
+    for v in values:
+        name, _, n = v.partition(":")
+        if not n.isdigit():
+            raise UsageError(f"--dark expects SUBARRAY:NFRAMES (e.g. SUB400P:20), got {v!r}")
+        needs.append(DarkNeed(name, int(n)))
+    return tuple(needs)
+
+
+def _spec_from_args(args):
+    from simval.kit.detectors import DETECTORS
+    from simval.kit.spec import DEFAULT_SEED, KitSpec
+
+    detectors = list(DETECTORS) if args.all_detectors else _csv(args.detectors)
+    kwargs = {"detectors": tuple(detectors), "filters": tuple(_csv(args.filters)),
+              "seed": DEFAULT_SEED if args.seed is None else args.seed}
+    if args.dark:
+        kwargs["darks"] = _dark_needs(args.dark)
+    try:
+        return KitSpec(**kwargs)
+    except ValueError as err:
+        raise UsageError(str(err)) from err
+
+
+def _human_size(n: float) -> str:
+    for unit in ("B", "kB", "MB", "GB"):
+        if n < 1000 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.1f} GB"
+
+
+def _build_table(kit) -> Table:
+    from simval.kit.registry import Registry
+
+    reg = Registry.load(kit.layout)
+    table = Table(title=f"kit {kit.layout.root}  context {kit.context}")
+    for col in ("job", "files", "size", "build time"):
+        table.add_column(col, justify="right" if col != "job" else "left")
+    total = 0
+    for job_id in sorted(reg.jobs):
+        job = reg.jobs[job_id]
+        size = sum(reg.files[r]["size"] for r in job["outputs"])
+        total += size
+        t = kit.timings.get(job_id)
+        table.add_row(job_id, str(len(job["outputs"])), _human_size(size),
+                      f"{t:.1f} s" if t is not None else "cached")
+    table.add_row("total", "", _human_size(total), f"{sum(kit.timings.values()):.1f} s")
+    return table
+
+
+def cmd_kit_build(args) -> int:
+    from rich.progress import Progress
+
+    from simval.kit.build import build_kit
+
+    spec = _spec_from_args(args)
+    t0 = time.perf_counter()
+    with Progress(console=err_console, transient=True) as bar:
+        task = bar.add_task("building kit", total=None)
+
+        def progress(job_id: str, done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total, description=job_id)
+
+        kit = build_kit(spec, args.kit_dir, workers=args.workers, progress=progress)
+    console.print(_build_table(kit))
+    console.print(f"built in {time.perf_counter() - t0:.1f} s wall; "
+                  f"CRDS_PATH={kit.crds_path} CRDS_CONTEXT={kit.context} "
+                  f"MIRAGE_DATA={kit.mirage_data}")
+    return 0
+
+
+def cmd_kit_derive(args) -> int:
+    from simval.kit.derive import Changes, derive_context
+    from simval.kit.layout import KitLayout
+    from simval.kit.spec import DEFAULT_SEED, KIT_VERSION
+
+    layout = KitLayout.for_seed(DEFAULT_SEED if args.seed is None else args.seed,
+                                KIT_VERSION, args.kit_dir)
+    if not layout.registry.exists():
+        raise UsageError(f"no kit at {layout.root}: run `simval kit build` first")
+    shift = tuple(float(x) for x in _csv(args.distortion_shift_mas)) if (
+        args.distortion_shift_mas) else (0.0, 0.0)
+    if len(shift) != 2:
+        raise UsageError("--distortion-shift-mas expects DV2,DV3 in mas, e.g. 50,0")
+    try:
+        changes = Changes(flat_scale=args.flat_scale, photom_scale=args.photom_scale,
+                          distortion_shift_mas=shift)
+        name = derive_context(layout, args.base, changes)
+    except ValueError as err:
+        raise UsageError(str(err)) from err
+    console.print(f"{name}: {args.base} with {changes.label()}")
+    return 0
+
+
+def cmd_kit_info(args) -> int:
+    from simval.kit.layout import KitLayout
+    from simval.kit.registry import Registry
+    from simval.kit.spec import DEFAULT_SEED, KIT_VERSION
+
+    layout = KitLayout.for_seed(DEFAULT_SEED if args.seed is None else args.seed,
+                                KIT_VERSION, args.kit_dir)
+    reg = Registry.load(layout)
+    if not reg.contexts:
+        raise UsageError(f"no kit at {layout.root}: run `simval kit build` first")
+    table = Table(title=f"contexts in {layout.crds_path}")
+    table.add_column("context")
+    table.add_column("base")
+    table.add_column("changes")
+    table.add_column("references", justify="right")
+    for name, ctx in sorted(reg.contexts.items()):
+        n = sum(len(v) for v in ctx["entries"].values())
+        table.add_row(name, ctx.get("base") or "-", ctx.get("label", "-"), str(n))
+    console.print(table)
+    if args.verify:
+        problems = reg.verify(layout)
+        for p in problems:
+            err_console.print(f"[red]{p}")
+        console.print(f"verified {len(reg.files)} files: {len(problems)} problems")
+        return 1 if problems else 0
+    return 0
+
+
+def cmd_scenario_schema(args) -> int:
+    import json
+
+    from simval.scenario import scenario_json_schema
+
+    console.print_json(json.dumps(scenario_json_schema()))
+    return 0
+
+
+def _load(path: Path):
+    from simval.scenario import ScenarioError, load_scenario
+
+    try:
+        return load_scenario(path)
+    except ScenarioError as err:
+        raise UsageError(str(err)) from err
+
+
+def cmd_scenario_check(args) -> int:
+    from simval.scenario import scenario_hash
+
+    scenario = _load(args.scenario)
+    console.print(f"{args.scenario}: valid scenario {scenario.name!r}, "
+                  f"hash {scenario_hash(scenario)}")
+    return 0
+
+
+def cmd_plan(args) -> int:
+    from simval.plan import make_plan, plan_table
+
+    plan = make_plan(_load(args.scenario))
+    console.print(plan_table(plan))
+    if args.json:
+        console.print_json(plan.to_json())
+    return 0
+
+
+def _kit_common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--kit-dir", type=Path, default=None,
+                   help="parent directory of kits (default: $SIMVAL_KIT_DIR or the user "
+                        "cache dir)")
+    p.add_argument("--seed", type=int, default=None, help="kit seed (default: %(default)s)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="simval", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    sc = sub.add_parser("scenario", help="scenario files")
+    sc_sub = sc.add_subparsers(dest="scenario_command", required=True)
+    s_schema = sc_sub.add_parser("schema", help="print the scenario JSON schema")
+    s_schema.set_defaults(func=cmd_scenario_schema)
+    s_check = sc_sub.add_parser("check", help="validate a scenario file")
+    s_check.add_argument("scenario", type=Path)
+    s_check.set_defaults(func=cmd_scenario_check)
+
+    pl = sub.add_parser("plan", help="the exposures and mosaics a scenario makes")
+    pl.add_argument("scenario", type=Path)
+    pl.add_argument("--json", action="store_true", help="also print the plan as JSON")
+    pl.set_defaults(func=cmd_plan)
+
+    kit = sub.add_parser("kit", help="the offline synthetic instrument (CRDS cache + "
+                                     "MIRAGE_DATA)")
+    kit_sub = kit.add_subparsers(dest="kit_command", required=True)
+
+    b = kit_sub.add_parser("build", help="build what is missing for detectors x filters")
+    _kit_common(b)
+    b.add_argument("--detectors", default="NRCB1", help="comma-separated, e.g. NRCB1,NRCB5")
+    b.add_argument("--all-detectors", action="store_true", help="all ten NIRCam detectors")
+    b.add_argument("--filters", default="F115W,F150W", help="comma-separated NIRCam filters")
+    b.add_argument("--dark", action="append", metavar="SUBARRAY:NFRAMES",
+                   help="dark readout to provide (repeatable; default SUB400P:20)")
+    b.add_argument("--workers", type=int, default=None, help="processes (default: 2)")
+    b.set_defaults(func=cmd_kit_build)
+
+    d = kit_sub.add_parser("derive", help="a context differing from a base in named "
+                                          "references")
+    _kit_common(d)
+    d.add_argument("--base", required=True, help="base context, e.g. jwst_0001.pmap")
+    d.add_argument("--flat-scale", type=float, default=1.0, help="multiply FLAT data")
+    d.add_argument("--photom-scale", type=float, default=1.0, help="multiply PHOTMJSR")
+    d.add_argument("--distortion-shift-mas", default=None, metavar="DV2,DV3",
+                   help="shift the distortion output by (dV2, dV3) mas")
+    d.set_defaults(func=cmd_kit_derive)
+
+    i = kit_sub.add_parser("info", help="list the kit's contexts")
+    _kit_common(i)
+    i.add_argument("--verify", action="store_true", help="re-hash every file")
+    i.set_defaults(func=cmd_kit_info)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``simval`` command; returns the exit code."""
+    from simval import offline
+
+    offline.configure()
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except UsageError as err:
+        err_console.print(f"[bold red]error:[/] {err}")
+        return 2
+    except PermissionError as err:
+        err_console.print(f"[bold red]error:[/] {err}")
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

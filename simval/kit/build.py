@@ -1,0 +1,180 @@
+"""Build (or reuse) the offline synthetic instrument kit for a :class:`KitSpec`.
+
+The build is a set of independent jobs (one file or one small group of files each, see
+:mod:`simval.kit.jobs`). A job whose content key is already registered with intact outputs
+is skipped; the others run in a process pool, each writing atomically. When every reference
+exists, the kit's CRDS context is written: the newest context is reused if it already
+selects exactly these references, otherwise a new ``jwst_NNNN.pmap`` is written that adds
+them to it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from simval.kit import crds_cache
+from simval.kit.detectors import get_detector
+from simval.kit.jobs import Job, plan_jobs
+from simval.kit.layout import KitLayout
+from simval.kit.registry import Registry, locked
+from simval.kit.spec import KitSpec
+
+
+@dataclass(frozen=True)
+class Kit:
+    """A built kit: where it is, its CRDS context, and what it holds."""
+
+    layout: KitLayout
+    context: str
+    spec: KitSpec
+    timings: dict[str, float] = field(default_factory=dict, compare=False)
+
+    @property
+    def crds_path(self) -> Path:
+        return self.layout.crds_path
+
+    @property
+    def mirage_data(self) -> Path:
+        return self.layout.mirage_data
+
+    def crds_env(self, context: str | None = None) -> dict[str, str]:
+        """Environment variables that make CRDS serve this kit offline."""
+        return crds_cache.crds_environment(self.layout, context or self.context)
+
+    def outputs(self, job_id: str) -> list[Path]:
+        """Absolute paths written by one job (e.g. ``"flat/NRCB1/F115W"``)."""
+        reg = Registry.load(self.layout)
+        if job_id not in reg.jobs:
+            raise KeyError(f"the kit at {self.layout.root} has no {job_id!r}; "
+                           f"it holds: {', '.join(sorted(reg.jobs))}")
+        return [self.layout.root / rel for rel in reg.jobs[job_id]["outputs"]]
+
+    def output(self, job_id: str) -> Path:
+        """The single file written by ``job_id``."""
+        (path,) = self.outputs(job_id)
+        return path
+
+    def mirage_references(self, detector: str, filter: str, subarray: str) -> dict[str, Path]:
+        """The kit files MIRAGE reads for one exposure, keyed by MIRAGE's yaml names.
+
+        MIRAGE and the pipeline read the same files (distortion, flat, linearity, ...),
+        which is what makes a perfect simulation calibrate back to its input.
+        """
+        det = get_detector(detector).name
+        filt = filter.upper()
+        sub = subarray.upper()
+        return {
+            "dark": self.output(f"mirage_dark/{det}/{sub}"),
+            "linearized_darkfile": self.output(f"mirage_dark/{det}/{sub}"),
+            "badpixmask": self.output(f"mask/{det}"),
+            "superbias": self.output(f"superbias/{det}"),
+            "linearity": self.output(f"linearity/{det}"),
+            "saturation": self.output(f"saturation/{det}"),
+            "gain": self.output(f"gain/{det}"),
+            "pixelflat": self.output(f"flat/{det}/{filt}"),
+            "ipc": self.output(f"ipc/{det}"),
+            "astrometric": self.output(f"distortion/{det}"),
+            "pixelAreaMap": self.output(f"area/{det}"),
+            "photom": self.output(f"photom/{det}"),
+            "psfpath": self.layout.psf_library,
+            "psf_wings": self.layout.psf_wings,
+            "cosmic_ray_library": self.layout.cosmic_rays,
+        }
+
+
+ProgressCallback = Callable[[str, int, int], None]
+
+
+def _run_job(job: Job, root: str) -> tuple[str, list[str], dict, float]:
+    t0 = time.perf_counter()
+    outputs, info = job.run(Path(root))
+    return job.job_id, [str(p) for p in outputs], info, time.perf_counter() - t0
+
+
+def build_kit(
+    spec: KitSpec,
+    kit_dir: str | os.PathLike | None = None,
+    *,
+    workers: int | None = None,
+    progress: ProgressCallback | None = None,
+) -> Kit:
+    """Build what ``spec`` needs that the kit does not hold yet, and return the kit.
+
+    Parameters
+    ----------
+    spec : what to build (detectors, filters, darks, seed).
+    kit_dir : parent directory of kits; default ``$SIMVAL_KIT_DIR`` or the user cache dir.
+    workers : processes for independent jobs; default ``min(2, cpu count)``.
+    progress : called as ``progress(job_id, n_done, n_total)`` after each job.
+    """
+    layout = KitLayout.for_seed(spec.seed, spec.version, kit_dir)
+    jobs = plan_jobs(spec, layout)
+    with locked(layout):
+        reg = Registry.load(layout)
+        reg.seed, reg.version = spec.seed, spec.version
+        todo = [j for j in jobs if not reg.job_complete(layout, j.job_id, j.key)]
+        timings: dict[str, float] = {}
+        n_workers = workers or min(2, os.cpu_count() or 1)
+        done = len(jobs) - len(todo)
+        if todo:
+            with ProcessPoolExecutor(max_workers=n_workers) as pool:
+                futures = [pool.submit(_run_job, j, str(layout.root)) for j in todo]
+                by_id = {j.job_id: j for j in todo}
+                try:
+                    for fut in futures:
+                        job_id, outputs, info, seconds = fut.result()
+                        reg.record_job(layout, job_id, by_id[job_id].key,
+                                       [Path(p) for p in outputs], info)
+                        reg.save(layout)  # each finished job survives an interruption
+                        timings[job_id] = seconds
+                        done += 1
+                        if progress:
+                            progress(job_id, done, len(jobs))
+                except BaseException:
+                    for fut in futures:
+                        fut.cancel()
+                    raise
+        context = _ensure_context(layout, reg, jobs)
+        reg.save(layout)
+    return Kit(layout=layout, context=context, spec=spec, timings=timings)
+
+
+def _match_key(match: dict[str, str]) -> str:
+    return json.dumps(match, sort_keys=True)
+
+
+def _ensure_context(layout: KitLayout, reg: Registry, jobs: list[Job]) -> str:
+    """Reuse the newest base context if it selects every reference of ``jobs``, else extend it."""
+    wanted: dict[str, dict[str, str]] = {}
+    for job in jobs:
+        if job.reftype is None:
+            continue
+        (rel,) = reg.jobs[job.job_id]["outputs"]
+        wanted.setdefault(job.reftype, {})[_match_key(job.match)] = Path(rel).name
+    base_names = [name for name, c in reg.contexts.items() if c.get("base") is None]
+    latest = max(base_names, default=None)
+    merged: dict[str, dict[str, str]] = {}
+    if latest is not None:
+        for reftype, files in reg.contexts[latest]["entries"].items():
+            merged[reftype] = dict(files)
+    before = {k: dict(v) for k, v in merged.items()}
+    for reftype, files in wanted.items():
+        # A newer file with the same selection keys replaces the older one.
+        merged.setdefault(reftype, {}).update(files)
+    if latest is not None and merged == before and not crds_cache.missing_references(
+            layout, latest):
+        return latest
+    entries = {
+        reftype: [crds_cache.RefEntry(filename=f, match=json.loads(m))
+                  for m, f in sorted(files.items())]
+        for reftype, files in sorted(merged.items())
+    }
+    name = crds_cache.write_context(layout, crds_cache.next_context_number(layout), entries)
+    reg.contexts[name] = {"entries": merged, "base": None, "changes": {}}
+    return name

@@ -1,0 +1,553 @@
+"""A plan: a scenario expanded into concrete exposures and products.
+
+:func:`make_plan` turns a :class:`~simval.scenario.Scenario` into a :class:`Plan`:
+
+* **Exposures**, one per tile x filter setting x dither position x detector, in observing
+  order (tile outermost, detectors of one readout innermost, as they are read at once).
+* **Products**, one mosaic per passband.
+
+Pointing convention
+-------------------
+``pointing.aperture`` (default ``<first detector>_<subarray>``, e.g. ``NRCB1_SUB400P``) is the
+*pointing aperture*. At zero offset its SIAF reference point (V2Ref, V3Ref) lies on the field
+centre (``pointing.ra``, ``pointing.dec``) and the V3 axis has position angle
+``pointing.pa_v3`` at V1 (the PA_V3 keyword). Offsets are arcsec in the pointing aperture's
+ideal frame (pysiaf ``idl``, default planar approximation). An offset (dx, dy) is a
+small-angle manoeuvre that moves the reference point to where ideal (dx, dy) was: the
+attitude is rotated about the axis perpendicular to both directions (no roll about the
+line of sight), so sources move by (-dx, -dy) in the ideal frame. Mosaic tiles are offsets
+of the zero-offset pointing (step = tile size x (1 - overlap), tile size = extent of all
+detectors' apertures in the pointing aperture's ideal frame), and dithers are offsets of
+the tile's pointing.
+
+For every exposure the plan gives the reference point of *that detector's* aperture:
+``ra_ref_deg, dec_ref_deg`` and ``roll_ref_deg`` (V3 position angle at the reference point,
+``wcsinfo.roll_ref``), plus ``pa_v3_deg`` (V3 position angle at V1). The attitude matrix is
+exactly ``pysiaf.utils.rotations.attitude(v2_ref_arcsec, v3_ref_arcsec, ra_ref_deg,
+dec_ref_deg, roll_ref_deg)``; a simulator taking one angle in that convention (MIRAGE's
+``Telescope: rotation``) must be given ``roll_ref_deg``.
+
+File names and numbers
+----------------------
+``jw<ppppp><ooo><vvv>_<gg><s><aa>_<eeeee>_<detector>_uncal.fits`` (JWST DMS naming):
+program ``ppppp`` and observation ``ooo`` from the scenario (default 1; the whole scenario
+is one observation, as in APT where one observation holds all filters of a field); visit
+``vvv`` = mosaic tile (1-based, row-major, a tile is a visit as in APT mosaics); visit group
+``gg`` = 01; parallel sequence ``s`` = 1 (prime); activity ``aa`` (base 36) = filter
+setting (1-based); exposure ``eeeee`` = dither position within the tile (1-based). Detectors
+read simultaneously share the name up to the detector. Mosaic products are named like
+calwebb_image3's level-3 products: ``jw<ppppp>-o<ooo>_t001_nircam_<opt_elem>`` with
+``opt_elem`` the filter and pupil elements sorted and joined by '-' (``clear-f115w``).
+
+Time: the first exposure starts at ``start_time``; each exposure starts when the previous
+one ends (``duration_s``, resets included; no slew overheads). Detectors read together
+share their times.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, fields
+from datetime import datetime, timedelta
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+
+from simval.kit.spec import DEFAULT_SEED, DarkNeed, KitSpec
+from simval.scenario import Scenario, normalised, scenario_hash
+from simval.scenario import nircam as nrc
+from simval.scenario.errors import Problem, ScenarioError
+
+PLAN_VERSION = 1
+#: Target number in product names (``t001``): a scenario observes one field.
+TARGET_ID = 1
+VISIT_GROUP = 1
+PARALLEL_SEQUENCE = 1
+_B36 = "0123456789abcdefghijklmnopqrstuvwxyz"
+
+
+@dataclass(frozen=True)
+class Exposure:
+    """One detector's exposure (one ``_uncal.fits`` file). Units in the field names.
+
+    Identifiers: ``index`` (0-based, order of the plan), ``base_name`` (file name without
+    ``_uncal.fits``), the JWST ``program .. exposure`` numbers.
+    Instrument: ``detector`` (DMS), ``aperture`` (SIAF, MIRAGE ``array_name``), ``subarray``,
+    its size ``xsize``/``ysize`` (pixels) and read amplifiers ``namps``; ``filter_name``
+    (passband, as in the kit), ``filter_wheel``/``pupil`` (meta.instrument.filter/pupil).
+    Readout: ``readpatt``, ``nframes``, ``groupgap``, ``ngroups``, ``nints``,
+    ``frames_read`` (per integration) and the times of :class:`simval.scenario.nircam.Timing`.
+    Time: ``start_utc``, ``mid_utc``, ``end_utc`` (ISO 8601, UTC).
+    Dither: tile (``tile_row``, ``tile_col``, 1-based; offset ``tile_x/y_arcsec``), pattern
+    names/totals/positions, ``x/y_offset_arcsec`` (dither offset within the tile, ideal
+    frame of the pointing aperture).
+    Pointing: ``ra_ref_deg``, ``dec_ref_deg``, ``roll_ref_deg`` at ``v2/v3_ref_arcsec``,
+    ``pa_v3_deg`` at V1, ``v3_idl_yang_deg`` and ``vparity`` of the aperture.
+    Sky: ``background_mjysr``. ``seed``: the scenario seed (simulators derive per-file seeds
+    from it and ``base_name``).
+    """
+
+    index: int
+    base_name: str
+    program: int
+    observation: int
+    visit: int
+    visit_group: int
+    sequence: int
+    activity: int
+    exposure: int
+    detector: str
+    aperture: str
+    subarray: str
+    xsize: int
+    ysize: int
+    namps: int
+    filter_name: str
+    filter_wheel: str
+    pupil: str
+    readpatt: str
+    nframes: int
+    groupgap: int
+    ngroups: int
+    nints: int
+    frames_read: int
+    tframe_s: float
+    tgroup_s: float
+    integration_time_s: float
+    measurement_time_s: float
+    exposure_time_s: float
+    duration_s: float
+    start_utc: str
+    mid_utc: str
+    end_utc: str
+    tile_row: int
+    tile_col: int
+    tile_x_arcsec: float
+    tile_y_arcsec: float
+    dither_pattern: str
+    primary_dither_total: int
+    primary_dither_position: int
+    subpixel_dither_type: str
+    subpixel_dither_total: int
+    subpixel_dither_position: int
+    dither_position: int
+    x_offset_arcsec: float
+    y_offset_arcsec: float
+    ra_ref_deg: float
+    dec_ref_deg: float
+    roll_ref_deg: float
+    pa_v3_deg: float
+    v2_ref_arcsec: float
+    v3_ref_arcsec: float
+    v3_idl_yang_deg: float
+    vparity: int
+    background_mjysr: float
+    seed: int
+
+    @property
+    def uncal_name(self) -> str:
+        return f"{self.base_name}_uncal.fits"
+
+    @property
+    def rate_name(self) -> str:
+        return f"{self.base_name}_rate.fits"
+
+    @property
+    def cal_name(self) -> str:
+        return f"{self.base_name}_cal.fits"
+
+    @property
+    def date_obs(self) -> str:
+        """Start date, ``YYYY-MM-DD`` (UTC)."""
+        return self.start_utc[:10]
+
+    @property
+    def time_obs(self) -> str:
+        """Start time, ``HH:MM:SS.sss`` (UTC)."""
+        return self.start_utc[11:]
+
+    def attitude_matrix(self) -> np.ndarray:
+        """3x3 attitude matrix (V2/V3 -> RA/Dec unit vectors) of this exposure."""
+        rot = _rotations()
+        return rot.attitude(self.v2_ref_arcsec, self.v3_ref_arcsec, self.ra_ref_deg,
+                            self.dec_ref_deg, self.roll_ref_deg)
+
+
+@dataclass(frozen=True)
+class Tile:
+    """A mosaic tile (one visit): the pointing aperture's reference point at zero dither.
+
+    ``x/y_arcsec`` are the tile's offset from the field centre (ideal frame of the pointing
+    aperture); ``roll_ref_deg`` is the V3 position angle at the reference point.
+    """
+
+    visit: int
+    row: int
+    col: int
+    x_arcsec: float
+    y_arcsec: float
+    ra_deg: float
+    dec_deg: float
+    roll_ref_deg: float
+
+
+@dataclass(frozen=True)
+class Product:
+    """One mosaic (calwebb_image3 product) per passband, from every exposure in it."""
+
+    name: str
+    filter_name: str
+    filter_wheel: str
+    pupil: str
+    members: tuple[str, ...]
+
+    @property
+    def i2d_name(self) -> str:
+        return f"{self.name}_i2d.fits"
+
+    @property
+    def catalog_name(self) -> str:
+        return f"{self.name}_cat.ecsv"
+
+    @property
+    def asn_name(self) -> str:
+        return f"{self.name}_asn.json"
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A scenario's exposures and products. Serialise with :meth:`to_json`.
+
+    ``scenario`` is the normalised scenario content (:func:`simval.scenario.normalised`),
+    so a plan file is self-contained; ``scenario_hash`` identifies it.
+    ``pointing_aperture``, ``ra_deg``, ``dec_deg``, ``pa_v3_deg``: the zero-offset pointing.
+    ``kit_seed``: seed of the synthetic kit; ``uses_kit``: whether CRDS or MIRAGE_DATA come
+    from the kit (false only when the scenario names a real CRDS cache and MIRAGE_DATA).
+    """
+
+    scenario_name: str
+    scenario_hash: str
+    scenario_source: str
+    scenario: dict[str, Any]
+    pointing_aperture: str
+    ra_deg: float
+    dec_deg: float
+    pa_v3_deg: float
+    kit_seed: int
+    uses_kit: bool
+    tiles: tuple[Tile, ...]
+    exposures: tuple[Exposure, ...]
+    products: tuple[Product, ...]
+    version: int = PLAN_VERSION
+
+    def kit_spec(self) -> KitSpec:
+        """What the synthetic kit must hold: detectors, filters, and per subarray a dark with
+        the most frames any exposure reads (``ngroups * (nframes + groupgap)``)."""
+        darks: dict[str, int] = {}
+        for e in self.exposures:
+            darks[e.subarray] = max(darks.get(e.subarray, 0), e.frames_read)
+        return KitSpec(
+            detectors=tuple(dict.fromkeys(e.detector for e in self.exposures)),
+            filters=tuple(dict.fromkeys(e.filter_name for e in self.exposures)),
+            darks=tuple(DarkNeed(s, n) for s, n in sorted(darks.items())),
+            seed=self.kit_seed,
+        )
+
+    def exposures_in(self, product: Product) -> list[Exposure]:
+        names = set(product.members)
+        return [e for e in self.exposures if e.base_name in names]
+
+    @property
+    def total_duration_s(self) -> float:
+        seen: dict[str, float] = {}
+        for e in self.exposures:
+            seen[e.start_utc] = e.duration_s
+        return sum(seen.values())
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["exposures"] = [asdict(e) for e in self.exposures]
+        d["tiles"] = [asdict(t) for t in self.tiles]
+        d["products"] = [{**asdict(p), "members": list(p.members)} for p in self.products]
+        return d
+
+    def to_json(self) -> str:
+        """Deterministic JSON (sorted keys; floats round-trip exactly)."""
+        return json.dumps(self.to_dict(), sort_keys=True, indent=1, allow_nan=False) + "\n"
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Plan:
+        if d.get("version") != PLAN_VERSION:
+            raise ValueError(f"plan version {d.get('version')!r} is not {PLAN_VERSION}; "
+                             "re-make the plan from its scenario")
+        names = {f.name for f in fields(cls)}
+        kw = {k: v for k, v in d.items() if k in names}
+        kw["exposures"] = tuple(Exposure(**e) for e in d["exposures"])
+        kw["tiles"] = tuple(Tile(**t) for t in d["tiles"])
+        kw["products"] = tuple(Product(**{**p, "members": tuple(p["members"])})
+                               for p in d["products"])
+        return cls(**kw)
+
+    @classmethod
+    def from_json(cls, text: str) -> Plan:
+        return cls.from_dict(json.loads(text))
+
+
+# --- geometry -----------------------------------------------------------------------------
+
+@lru_cache(maxsize=1)
+def _siaf():
+    from simval.offline import import_pysiaf
+
+    return import_pysiaf().Siaf("NIRCam")
+
+
+def _rotations():
+    from simval.offline import import_pysiaf
+
+    import_pysiaf()
+    from pysiaf.utils import rotations
+
+    return rotations
+
+
+def _wrap180(angle: float) -> float:
+    return (angle + 180.0) % 360.0 - 180.0
+
+
+def attitude_at_pa_v3(v2_arcsec: float, v3_arcsec: float, ra_deg: float, dec_deg: float,
+                      pa_v3_deg: float) -> np.ndarray:
+    """Attitude putting (v2, v3) on (ra, dec) with V3 position angle ``pa_v3_deg`` at V1."""
+    rot = _rotations()
+    roll = pa_v3_deg
+    att = rot.attitude(v2_arcsec, v3_arcsec, ra_deg, dec_deg, roll)
+    for _ in range(50):
+        err = _wrap180(pa_v3_deg - rot.posangle(att, 0.0, 0.0))
+        if abs(err) < 1e-11:
+            break
+        roll += err
+        att = rot.attitude(v2_arcsec, v3_arcsec, ra_deg, dec_deg, roll)
+    return att
+
+
+def _rotation_between(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Rotation matrix turning unit vector ``a`` into ``b`` about the axis a x b."""
+    axis = np.cross(a, b)
+    s = float(np.linalg.norm(axis))
+    c = float(np.dot(a, b))
+    if s < 1e-15:
+        return np.eye(3)
+    k = axis / s
+    K = np.array([[0.0, -k[2], k[1]], [k[2], 0.0, -k[0]], [-k[1], k[0], 0.0]])
+    return np.eye(3) + s * K + (1.0 - c) * (K @ K)
+
+
+def offset_attitude(att: np.ndarray, aperture, x_idl: float, y_idl: float) -> np.ndarray:
+    """Attitude after a small-angle manoeuvre moving ``aperture``'s reference point to
+    where ideal (``x_idl``, ``y_idl``) arcsec lay under ``att`` (see module docstring)."""
+    if x_idl == 0.0 and y_idl == 0.0:
+        return att
+    rot = _rotations()
+    v2o, v3o = aperture.idl_to_tel(x_idl, y_idl)
+    u_ref = att @ rot.unit(aperture.V2Ref / 3600.0, aperture.V3Ref / 3600.0)
+    u_off = att @ rot.unit(float(v2o) / 3600.0, float(v3o) / 3600.0)
+    return _rotation_between(u_ref, u_off) @ att
+
+
+def _tile_step(pointing_ap, detector_aps, overlap: float) -> tuple[float, float]:
+    """Tile step (arcsec, ideal x and y): extent of the detectors' apertures x (1 - overlap)."""
+    xs, ys = [], []
+    for ap in detector_aps:
+        cx, cy = ap.corners("idl")
+        v2, v3 = ap.idl_to_tel(np.asarray(cx), np.asarray(cy))
+        x, y = pointing_ap.tel_to_idl(v2, v3)
+        xs.extend(np.atleast_1d(x))
+        ys.extend(np.atleast_1d(y))
+    return (float(max(xs) - min(xs)) * (1.0 - overlap),
+            float(max(ys) - min(ys)) * (1.0 - overlap))
+
+
+# --- naming -------------------------------------------------------------------------------
+
+def _base36(value: int, width: int) -> str:
+    out = ""
+    while value:
+        value, rem = divmod(value, 36)
+        out = _B36[rem] + out
+    return out.rjust(width, "0")
+
+
+def exposure_base_name(program: int, observation: int, visit: int, visit_group: int,
+                       sequence: int, activity: int, exposure: int, detector: str) -> str:
+    """``jw<ppppp><ooo><vvv>_<gg><s><aa>_<eeeee>_<detector>`` (activity in base 36)."""
+    return (f"jw{program:05d}{observation:03d}{visit:03d}_{visit_group:02d}{sequence:d}"
+            f"{_base36(activity, 2)}_{exposure:05d}_{detector.lower()}")
+
+
+def product_name(program: int, observation: int, filter_wheel: str, pupil: str) -> str:
+    """Level-3 product name, e.g. ``jw00001-o001_t001_nircam_clear-f115w``."""
+    elems = sorted({filter_wheel.lower(), pupil.lower()} - {"", "n/a"}, key=str.lower)
+    opt = "-".join(elems) or "clear"
+    return f"jw{program:05d}-o{observation:03d}_t{TARGET_ID:03d}_nircam_{opt}"
+
+
+def _isot(t: datetime) -> str:
+    return t.isoformat(timespec="milliseconds")
+
+
+# --- the plan -----------------------------------------------------------------------------
+
+def _plan_error(scenario: Scenario, path: str, value: Any, message: str, allowed: str):
+    return ScenarioError(scenario.source, [Problem(path, value, message, allowed)])
+
+
+def make_plan(scenario: Scenario) -> Plan:
+    """Expand ``scenario`` into exposures, tiles and products (see the module docstring)."""
+    siaf = _siaf()
+    rot = _rotations()
+    dets = scenario.detector_objects()
+    det_aps = {}
+    for d in dets:
+        name = f"{d.siaf_name}_{scenario.subarray}"
+        if name not in siaf.apertures:
+            raise _plan_error(scenario, "subarray", scenario.subarray,
+                              f"pysiaf has no aperture {name}", "a subarray pysiaf knows")
+        det_aps[d.name] = siaf[name]
+    pointing_name = scenario.pointing.aperture or det_aps[dets[0].name].AperName
+    pointing_ap = siaf[pointing_name]
+    if pointing_ap.V2Ref is None or pointing_ap.V3Ref is None:
+        raise _plan_error(scenario, "pointing.aperture", pointing_name,
+                          "aperture has no reference point", "an aperture with V2Ref/V3Ref")
+
+    att0 = attitude_at_pa_v3(pointing_ap.V2Ref, pointing_ap.V3Ref, scenario.pointing.ra,
+                             scenario.pointing.dec, scenario.pointing.pa_v3)
+    mosaic = scenario.mosaic
+    step_x, step_y = (0.0, 0.0)
+    if mosaic.rows > 1 or mosaic.cols > 1:
+        step_x, step_y = _tile_step(pointing_ap, list(det_aps.values()), mosaic.overlap)
+
+    tiles: list[tuple[Tile, np.ndarray]] = []
+    for row in range(mosaic.rows):
+        for col in range(mosaic.cols):
+            tx = round(float((col - (mosaic.cols - 1) / 2.0) * step_x), 6)
+            ty = round(float((row - (mosaic.rows - 1) / 2.0) * step_y), 6)
+            att = offset_attitude(att0, pointing_ap, tx, ty)
+            ra, dec = rot.pointing(att, pointing_ap.V2Ref, pointing_ap.V3Ref)
+            tiles.append((Tile(len(tiles) + 1, row + 1, col + 1, tx, ty, float(ra), float(dec),
+                               float(rot.posangle(att, pointing_ap.V2Ref, pointing_ap.V3Ref))),
+                          att))
+
+    readout = scenario.readout
+    pattern = readout.read_pattern
+    amps = nrc.imaging_subarrays()
+    positions = scenario.dither.positions()
+    dither = scenario.dither
+    pattern_name = "EXPLICIT" if dither.offsets is not None else dither.pattern
+    settings = scenario.filter_settings()
+    start0 = datetime.fromisoformat(scenario.start_time)
+    elapsed = 0.0
+    exposures: list[Exposure] = []
+
+    for tile, tile_att in tiles:
+        for activity, setting in enumerate(settings, start=1):
+            for n, pos in enumerate(positions, start=1):
+                att = offset_attitude(tile_att, pointing_ap, pos.x_arcsec, pos.y_arcsec)
+                pa_v3 = float(rot.posangle(att, 0.0, 0.0)) % 360.0
+                readout_duration = 0.0
+                start = start0 + timedelta(seconds=elapsed)
+                for det in dets:
+                    spec = setting.get("LONG" if det.is_long else "SHORT")
+                    if spec is None:
+                        continue  # this channel has no filter in this setting
+                    ap = det_aps[det.name]
+                    xsize, ysize = int(ap.XSciSize), int(ap.YSciSize)
+                    namps = amps[det.siaf_name][scenario.subarray]
+                    timing = nrc.exposure_timing(pattern, readout.ngroups, readout.nints,
+                                                 xsize, ysize, namps)
+                    readout_duration = max(readout_duration, timing.duration_s)
+                    ra, dec = rot.pointing(att, ap.V2Ref, ap.V3Ref)
+                    roll = float(rot.posangle(att, ap.V2Ref, ap.V3Ref)) % 360.0
+                    base = exposure_base_name(scenario.program, scenario.observation,
+                                              tile.visit, VISIT_GROUP, PARALLEL_SEQUENCE,
+                                              activity, n, det.name)
+                    exposures.append(Exposure(
+                        index=len(exposures), base_name=base, program=scenario.program,
+                        observation=scenario.observation, visit=tile.visit,
+                        visit_group=VISIT_GROUP, sequence=PARALLEL_SEQUENCE,
+                        activity=activity, exposure=n, detector=det.name,
+                        aperture=ap.AperName, subarray=scenario.subarray, xsize=xsize,
+                        ysize=ysize, namps=namps, filter_name=spec.name,
+                        filter_wheel=spec.filter_wheel, pupil=spec.pupil_wheel,
+                        readpatt=pattern.name, nframes=pattern.nframes,
+                        groupgap=pattern.groupgap, ngroups=readout.ngroups,
+                        nints=readout.nints, frames_read=timing.frames_read,
+                        tframe_s=timing.tframe_s, tgroup_s=timing.tgroup_s,
+                        integration_time_s=timing.integration_time_s,
+                        measurement_time_s=timing.measurement_time_s,
+                        exposure_time_s=timing.exposure_time_s,
+                        duration_s=timing.duration_s,
+                        start_utc=_isot(start),
+                        mid_utc=_isot(start + timedelta(seconds=timing.duration_s / 2.0)),
+                        end_utc=_isot(start + timedelta(seconds=timing.duration_s)),
+                        tile_row=tile.row, tile_col=tile.col, tile_x_arcsec=tile.x_arcsec,
+                        tile_y_arcsec=tile.y_arcsec, dither_pattern=pattern_name,
+                        primary_dither_total=max(p.primary_position for p in positions),
+                        primary_dither_position=pos.primary_position,
+                        subpixel_dither_type=dither.subpixel,
+                        subpixel_dither_total=max(p.subpixel_position for p in positions),
+                        subpixel_dither_position=pos.subpixel_position,
+                        dither_position=n, x_offset_arcsec=pos.x_arcsec,
+                        y_offset_arcsec=pos.y_arcsec, ra_ref_deg=float(ra),
+                        dec_ref_deg=float(dec), roll_ref_deg=roll, pa_v3_deg=pa_v3,
+                        v2_ref_arcsec=float(ap.V2Ref), v3_ref_arcsec=float(ap.V3Ref),
+                        v3_idl_yang_deg=float(ap.V3IdlYAngle), vparity=int(ap.VIdlParity),
+                        background_mjysr=scenario.background_for(spec.name),
+                        seed=scenario.seed,
+                    ))
+                elapsed += readout_duration
+
+    products = []
+    for band in scenario.bands():
+        members = tuple(e.base_name for e in exposures if e.filter_name == band)
+        first = next(e for e in exposures if e.filter_name == band)
+        products.append(Product(product_name(scenario.program, scenario.observation,
+                                             first.filter_wheel, first.pupil),
+                                band, first.filter_wheel, first.pupil, members))
+
+    kit = scenario.crds.kit
+    return Plan(
+        scenario_name=scenario.name, scenario_hash=scenario_hash(scenario),
+        scenario_source=scenario.source, scenario=normalised(scenario),
+        pointing_aperture=pointing_ap.AperName, ra_deg=scenario.pointing.ra,
+        dec_deg=scenario.pointing.dec, pa_v3_deg=scenario.pointing.pa_v3,
+        kit_seed=kit.seed if kit is not None else DEFAULT_SEED,
+        uses_kit=kit is not None or scenario.mirage_data is None,
+        tiles=tuple(t for t, _ in tiles), exposures=tuple(exposures),
+        products=tuple(products),
+    )
+
+
+def plan_table(plan: Plan):
+    """A ``rich.table.Table`` of the plan's exposures (for ``simval plan SCENARIO``)."""
+    from rich.table import Table
+
+    n_files = len(plan.exposures)
+    table = Table(title=f"{plan.scenario_name}  ({plan.scenario_hash})  {n_files} exposures, "
+                        f"{len(plan.products)} mosaics, {plan.total_duration_s:.0f} s",
+                  caption="mosaics: " + ", ".join(p.name for p in plan.products))
+    for col, justify in (("#", "right"), ("file", "left"), ("filter", "left"),
+                         ("tile", "right"), ("dither", "right"), ('dx "', "right"),
+                         ('dy "', "right"), ("RA ref", "right"), ("Dec ref", "right"),
+                         ("start (UTC)", "left"), ("t_exp s", "right")):
+        table.add_column(col, justify=justify)
+    for e in plan.exposures:
+        table.add_row(str(e.index), e.uncal_name, e.filter_name, str(e.visit),
+                      str(e.dither_position), f"{e.x_offset_arcsec:+.3f}",
+                      f"{e.y_offset_arcsec:+.3f}", f"{e.ra_ref_deg:.6f}",
+                      f"{e.dec_ref_deg:+.6f}", e.start_utc, f"{e.exposure_time_s:.1f}")
+    return table
+
+
+__all__ = ["Exposure", "Plan", "Product", "Tile", "exposure_base_name", "make_plan",
+           "plan_table", "product_name"]

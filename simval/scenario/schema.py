@@ -1,0 +1,383 @@
+"""The scenario schema: one pydantic model, strict types, no unknown keys anywhere.
+
+A scenario says what to observe (instrument, detectors, subarray, filters, readout,
+pointing, dither, mosaic, sky background, detector effects, source catalog), how to simulate
+and calibrate it (simulator, CRDS, MIRAGE_DATA, jwst step parameters, background recipe)
+and how to judge the result (comparison). Units are in the field names or descriptions:
+angles in degrees (``ra``, ``dec``, ``pa_v3``) or arcsec (dither offsets), the background in
+MJy/sr, match radius in milliarcsec. ``simval scenario schema`` prints the JSON schema
+(:func:`scenario_json_schema`) with every field's description.
+
+Cross-field rules (a detector's channel must see every filter, a subarray must exist on every
+detector, ngroups within the pattern's maximum) are checked here so that every invalid
+scenario fails at load time with the dotted path of the field to fix.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, PrivateAttr, ValidationInfo, field_validator, model_validator
+
+from simval.kit.detectors import DETECTORS, LW_FILTERS, SW_FILTERS, Detector, get_detector
+from simval.scenario import nircam
+from simval.scenario.base import StrictModel, base_dir, or_shorthand, resolve
+from simval.scenario.errors import FieldError
+from simval.scenario.inputs import Catalog, Comparison, Crds, Effects, Simulator
+from simval.scenario.observation import (
+    ChannelFilters,
+    Dither,
+    FiltersField,
+    FilterSpec,
+    Mosaic,
+    Pointing,
+    Readout,
+)
+
+#: JWST's launch: no observation (and no kit reference USEAFTER) precedes it.
+EARLIEST_START = datetime(2021, 12, 25)
+DEFAULT_START = "2023-01-01T00:00:00.000"
+
+__all__ = ["ChannelFilters", "Dither", "FilterSpec", "Mosaic", "Pointing", "Readout",
+           "Scenario"]
+
+
+# --- the scenario ---------------------------------------------------------------------------
+
+class Scenario(StrictModel):
+    """A validated simval scenario. Load one with :func:`simval.scenario.load_scenario`.
+
+    Fields (YAML keys; every mapping refuses unknown keys; names are case-insensitive and
+    stored upper-case)::
+
+        name: quickstart                  # letters, digits, _ . -
+        description: free text
+        seed: 20240611                    # every random draw of a run derives from it
+        instrument: NIRCAM                # NIRCAM only for now
+        program: 1                        # JWST ids used in file names (1..99999, 1..999)
+        observation: 1
+        start_time: 2023-01-01T00:00:00   # UTC, first exposure; the rest follow back to back
+        detectors: [NRCB1]                # DMS names; NRCA5/NRCB5 accepted for *LONG
+        subarray: SUB400P                 # must exist on every detector (MIRAGE/SIAF)
+        filters: [F115W, {name: F150W, pupil: CLEAR}]   # every detector sees every filter
+        #   or {short: [F115W, F150W], long: [F277W, F444W]}  (pairs read simultaneously)
+        readout: {pattern: BRIGHT2, ngroups: 6, nints: 1}  # ngroups <= pattern maxgroups
+        pointing: {ra: 53.16, dec: -27.79, pa_v3: 0.0, aperture: NRCB1_SUB400P}  # deg
+        dither: {pattern: INTRAMODULEBOX, points: 4, subpixel: STANDARD, subpixel_points: 2}
+        #   or {offsets: [[dx, dy], ...]}   arcsec, ideal frame of the pointing aperture
+        mosaic: {rows: 1, cols: 1, overlap: 0.1}
+        background_mjysr: 0.25            # or {F115W: 0.22, F150W: 0.25, all: ...}, MJy/sr
+        effects: {poisson: true, cosmic_rays: {library: SUNMIN, scale: 1.0}, ipc: true,
+                  crosstalk: true}
+        catalog: {generator: {kind: simple, n_stars: 30, n_galaxies: 30, mag_range: [18, 26]}}
+        #   or {file: catalogs/field.ecsv, format: dream|jaguar|mirage|generic,
+        #       column_map: {simval_name: file_column}}   (path relative to the YAML file)
+        simulator: {backend: mirage}
+        crds: {kit: {seed: 20221, context: jwst_0001.pmap}}   # default: kit, newest context
+        #   or {path: /real/crds_cache, context: jwst_1413.pmap}
+        mirage_data: null                 # a real MIRAGE_DATA; default: the kit's
+        pipeline:                         # jwst names, validated against the installed jwst
+          image3: {tweakreg: {skip: true}, skymatch: {skystat: median}}
+        background_recipe: skymatch       # or median_masked
+        comparison: {match_radius_mas: 100,
+                     thresholds: {metric: {F115W: {min: .., max: .., abs_max: ..}}}}
+
+    Derived views: :meth:`filter_settings`, :meth:`bands`, :meth:`background_for`,
+    :meth:`detector_objects`, :meth:`resolve_path`; ``dither.positions()``.
+    """
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=64,
+                      description="scenario name (letters, digits, _ . -); names run dirs")
+    description: str = Field("", description="free text")
+    seed: int = Field(ge=0, lt=2**32, description="seed of every random draw of a run")
+    instrument: Literal["NIRCAM"] = Field("NIRCAM", description="instrument (NIRCAM; MIRI "
+                                                                "later)")
+    program: int = Field(1, ge=1, le=99999, description="JWST program id in file names")
+    observation: int = Field(1, ge=1, le=999, description="observation number in file names")
+    start_time: str = Field(DEFAULT_START, description="UTC start of the first exposure "
+                                                       "(ISO 8601); later ones follow back "
+                                                       "to back")
+    detectors: list[str] = Field(min_length=1, description="NIRCam detectors, DMS names "
+                                 "(NRCA1..NRCA4, NRCALONG, NRCB1..NRCB4, NRCBLONG; NRCA5/NRCB5 "
+                                 "accepted)")
+    subarray: str = Field(description="subarray read on every detector (FULL, SUB400P, ...)")
+    filters: FiltersField = Field(description="list of filters every detector observes, or "
+                                              "{short: [...], long: [...]} paired by index")
+    readout: Readout
+    pointing: Pointing
+    dither: Dither = Field(default_factory=Dither)
+    mosaic: Mosaic = Field(default_factory=Mosaic)
+    background_mjysr: dict[str, float] = Field(
+        default_factory=lambda: {"all": 0.0},
+        description="uniform sky background in MJy/sr: a number, or filter -> number "
+                    "('all' for the rest); the simulator converts it with the photometric "
+                    "calibration (MIRAGE's bkgdrate is ADU/s/pixel)",
+        json_schema_extra=or_shorthand({"type": "number", "minimum": 0}))
+    effects: Effects = Field(default_factory=Effects)
+    catalog: Catalog
+    simulator: Simulator = Field(default_factory=Simulator)
+    crds: Crds = Field(default_factory=Crds)
+    mirage_data: str | None = Field(None, description="a real MIRAGE_DATA directory; default: "
+                                                      "the kit's")
+    pipeline: dict[str, Any] = Field(
+        default_factory=dict,
+        description="jwst parameters: detector1|image2|image3 -> step -> parameter -> value, "
+                    "names exactly as in jwst (validated against the installed jwst)")
+    background_recipe: Literal["skymatch", "median_masked"] = Field(
+        "skymatch",
+        description="skymatch: the pipeline's skymatch as configured; median_masked: skymatch "
+                    "with subtract false, then a per-exposure sigma-clipped median of the "
+                    "source-masked data is subtracted")
+    comparison: Comparison = Field(default_factory=Comparison)
+
+    _source: str = PrivateAttr(default="<scenario>")
+    _base_dir: Path | None = PrivateAttr(default=None)
+
+    # field validators run in field order, so later ones see earlier values in info.data
+
+    @field_validator("instrument", mode="before")
+    @classmethod
+    def _instrument(cls, v: Any) -> Any:
+        if isinstance(v, str) and v.strip().upper() != "NIRCAM":
+            raise FieldError("not supported yet: MIRAGE simulates NIRCam imaging only here",
+                             allowed="NIRCAM")
+        return v.strip().upper() if isinstance(v, str) else v
+
+    @field_validator("start_time", mode="before")
+    @classmethod
+    def _start(cls, v: Any) -> Any:
+        if isinstance(v, datetime):
+            t = v
+        elif isinstance(v, date):
+            t = datetime(v.year, v.month, v.day)
+        elif isinstance(v, str):
+            try:
+                t = datetime.fromisoformat(v.strip().replace("Z", "+00:00"))
+            except ValueError:
+                raise FieldError("not an ISO 8601 date/time",
+                                 allowed="YYYY-MM-DDTHH:MM:SS[.sss] (UTC)") from None
+        else:
+            return v
+        if t.tzinfo is not None:
+            t = t.astimezone(UTC).replace(tzinfo=None)
+        if t < EARLIEST_START:
+            raise FieldError("before JWST's launch", allowed="UTC on or after 2021-12-25")
+        return t.isoformat(timespec="milliseconds")
+
+    @field_validator("detectors")
+    @classmethod
+    def _detectors(cls, v: list[str]) -> list[str]:
+        out: list[str] = []
+        items = []
+        for i, name in enumerate(v):
+            try:
+                det = get_detector(name).name
+            except ValueError:
+                items.append(((i,), name, "unknown NIRCam detector",
+                              ", ".join(DETECTORS) + " (NRCA5/NRCB5 = NRCALONG/NRCBLONG)"))
+                continue
+            if det in out:
+                items.append(((i,), name, "detector listed twice", "each detector once"))
+            out.append(det)
+        if items:
+            raise FieldError("invalid detectors", items=items)
+        return out
+
+    @field_validator("subarray")
+    @classmethod
+    def _subarray(cls, v: str, info: ValidationInfo) -> str:
+        v = v.strip().upper()
+        table = nircam.imaging_subarrays()
+        dets = [get_detector(d) for d in info.data.get("detectors", [])]
+        for det in dets:
+            have = table.get(det.siaf_name, {})
+            if v not in have:
+                common = [s for s in have if all(s in table.get(d.siaf_name, {})
+                                                 for d in dets)]
+                raise FieldError(
+                    f"no imaging subarray {v} on {det.name} (no aperture {det.siaf_name}_{v} "
+                    "in MIRAGE's NIRCam_subarray_definitions.list)",
+                    allowed=f"for {', '.join(d.name for d in dets)}: " + ", ".join(common))
+        return v
+
+    @field_validator("filters")
+    @classmethod
+    def _observable(cls, v: list[FilterSpec] | ChannelFilters,
+                    info: ValidationInfo) -> list[FilterSpec] | ChannelFilters:
+        dets = [get_detector(d) for d in info.data.get("detectors", [])]
+        if isinstance(v, list):
+            return _check_filter_list(v, dets)
+        return _check_channel_filters(v, dets)
+
+    @field_validator("background_mjysr", mode="before")
+    @classmethod
+    def _background(cls, v: Any) -> Any:
+        if isinstance(v, str):
+            raise FieldError("must be a number (named levels call an online service)",
+                             allowed="a number >= 0 in MJy/sr, or filter -> number")
+        if isinstance(v, int | float) and not isinstance(v, bool):
+            return {"all": float(v)}
+        if isinstance(v, dict):
+            return {(k.strip().upper() if isinstance(k, str) and k.lower() != "all" else k): x
+                    for k, x in v.items()}
+        return v
+
+    @field_validator("background_mjysr")
+    @classmethod
+    def _background_values(cls, v: dict[str, float], info: ValidationInfo) -> dict[str, float]:
+        for key, x in v.items():
+            if x < 0 or x > 1000:
+                raise FieldError("sky background out of range", value=x, subpath=(key,),
+                                 allowed="0 <= MJy/sr <= 1000 (zodi ~0.1-1 at 1-5 µm)")
+        filters = info.data.get("filters")
+        if filters is None:
+            return v
+        bands = _bands(filters)
+        for key in v:
+            if key != "all" and key not in bands:
+                raise FieldError("not one of the scenario's filters", value=key,
+                                 subpath=(key,), allowed=", ".join(["all", *bands]))
+        missing = [b for b in bands if b not in v]
+        if missing and "all" not in v:
+            raise FieldError(f"no background for {', '.join(missing)}",
+                             allowed="a value for every filter, or an 'all' entry")
+        return v
+
+    @field_validator("mirage_data")
+    @classmethod
+    def _mirage_data(cls, v: str | None, info: ValidationInfo) -> str | None:
+        if v is not None and not resolve(v, base_dir(info)).is_dir():
+            raise FieldError(f"MIRAGE_DATA directory not found: "
+                             f"{resolve(v, base_dir(info))}", allowed="an existing directory")
+        return v
+
+    @field_validator("pipeline")
+    @classmethod
+    def _pipeline(cls, v: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+        from simval.scenario.pipeline_params import validate_pipeline
+
+        return validate_pipeline(v, base_dir(info))
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> Scenario:
+        skymatch = self.pipeline.get("image3", {}).get("skymatch", {})
+        if self.background_recipe == "median_masked" and skymatch.get("subtract") is True:
+            raise FieldError("background_recipe median_masked subtracts its own sky, so "
+                             "skymatch must not", value=True, absolute=True,
+                             subpath=("pipeline", "image3", "skymatch", "subtract"),
+                             allowed="false (or omit it)")
+        bands = self.bands()
+        for metric, per_filter in self.comparison.thresholds.items():
+            for key in per_filter:
+                if key != "all" and key not in bands:
+                    raise FieldError("not one of the scenario's filters", value=key,
+                                     absolute=True,
+                                     subpath=("comparison", "thresholds", metric, key),
+                                     allowed=", ".join(["all", *bands]))
+        return self
+
+    # --- derived views ------------------------------------------------------------------
+
+    @property
+    def source(self) -> str:
+        """The YAML file this scenario came from (or ``<scenario>``)."""
+        return self._source
+
+    @property
+    def base_dir(self) -> Path | None:
+        """Directory relative paths in the scenario start from."""
+        return self._base_dir
+
+    def resolve_path(self, path: str) -> Path:
+        """A path written in the scenario, made absolute (relative to the scenario file)."""
+        return resolve(path, self._base_dir)
+
+    def detector_objects(self) -> list[Detector]:
+        return [get_detector(d) for d in self.detectors]
+
+    def filter_settings(self) -> list[dict[str, FilterSpec]]:
+        """Filter settings in observing order, each ``{channel: FilterSpec}`` observed at once.
+
+        A plain list gives one setting per filter; the per-channel form pairs ``short[i]``
+        with ``long[i]`` (a shorter list simply ends earlier).
+        """
+        if isinstance(self.filters, list):
+            return [{("LONG" if f.name in LW_FILTERS else "SHORT"): f} for f in self.filters]
+        n = max(len(self.filters.short), len(self.filters.long))
+        out = []
+        for i in range(n):
+            setting = {}
+            if i < len(self.filters.short):
+                setting["SHORT"] = self.filters.short[i]
+            if i < len(self.filters.long):
+                setting["LONG"] = self.filters.long[i]
+            out.append(setting)
+        return out
+
+    def bands(self) -> list[str]:
+        """Distinct passband names in observing order."""
+        return _bands(self.filters)
+
+    def background_for(self, band: str) -> float:
+        """Sky background of ``band`` in MJy/sr."""
+        return self.background_mjysr.get(band, self.background_mjysr.get("all", 0.0))
+
+
+def _bands(filters: list[FilterSpec] | ChannelFilters) -> list[str]:
+    specs = filters if isinstance(filters, list) else [*filters.short, *filters.long]
+    out: list[str] = []
+    for f in specs:
+        if f.name not in out:
+            out.append(f.name)
+    return out
+
+
+def _check_filter_list(v: list[FilterSpec], dets: list[Detector]) -> list[FilterSpec]:
+    items = []
+    seen: set[tuple[str, str | None]] = set()
+    for i, f in enumerate(v):
+        if (f.name, f.pupil) in seen:
+            items.append(((i,), f.name, "filter listed twice", "each filter once"))
+        seen.add((f.name, f.pupil))
+        blind = [d.name for d in dets if f.name not in d.filters]
+        if blind:
+            chan = "long-wave" if f.name in LW_FILTERS else "short-wave"
+            items.append(((i, "name"), f.name,
+                          f"{', '.join(blind)} cannot observe the {chan} filter {f.name}",
+                          _channel_hint(dets)))
+    if not v:
+        items.append(((), [], "at least one filter is needed", _channel_hint(dets)))
+    if items:
+        raise FieldError("filters not observable", items=items)
+    return v
+
+
+def _check_channel_filters(v: ChannelFilters, dets: list[Detector]) -> ChannelFilters:
+    items = []
+    for chan, specs, names in (("short", v.short, SW_FILTERS), ("long", v.long, LW_FILTERS)):
+        for i, f in enumerate(specs):
+            if f.name not in names:
+                items.append(((chan, i, "name"), f.name, f"not a {chan}-wave filter",
+                              ", ".join(names)))
+        has_dets = any((d.is_long if chan == "long" else not d.is_long) for d in dets)
+        if has_dets and not specs:
+            items.append(((chan,), specs, f"the {chan}-wave detectors need filters",
+                          ", ".join(names)))
+        if specs and dets and not has_dets:
+            items.append(((chan,), [f.name for f in specs], f"no {chan}-wave detector in "
+                          "`detectors` observes these", "omit this list or add a detector"))
+    if items:
+        raise FieldError("filters not observable", items=items)
+    return v
+
+
+def _channel_hint(dets: list[Detector]) -> str:
+    sw = [d.name for d in dets if not d.is_long]
+    lw = [d.name for d in dets if d.is_long]
+    if sw and lw:
+        return ("filters every detector observes - none, as both channels are used; give "
+                "{short: [...], long: [...]} instead")
+    names = LW_FILTERS if lw else SW_FILTERS
+    return ("long-wave" if lw else "short-wave") + " filters: " + ", ".join(names)
