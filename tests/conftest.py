@@ -42,7 +42,13 @@ def _guarded_getaddrinfo(host, *args, **kwargs):
 
 
 def pytest_configure(config):
-    """Install the socket guard for the whole session (loopback stays allowed for Dask)."""
+    """Install the socket guard for the whole session (loopback stays allowed for Dask), and
+    give the session one kit directory so that tests share what they build."""
+    import os
+    import tempfile
+
+    if not os.environ.get("SIMVAL_KIT_DIR"):
+        os.environ["SIMVAL_KIT_DIR"] = tempfile.mkdtemp(prefix="simval-test-kits-")
     socket.socket.connect = _guarded_connect
     socket.socket.connect_ex = _guarded_connect_ex
     socket.getaddrinfo = _guarded_getaddrinfo
@@ -62,3 +68,15 @@ def rng():
     import numpy as np
 
     return np.random.default_rng(12345)
+
+
+@pytest.fixture(scope="session")
+def quickstart_kit():
+    """The quickstart kit (NRCB1, F115W + F150W, SUB400P darks of 12 frames), built once in
+    the session's kit directory."""
+    from simval.kit.build import build_kit
+    from simval.kit.spec import DarkNeed, KitSpec
+
+    spec = KitSpec(detectors=("NRCB1",), filters=("F115W", "F150W"),
+                   darks=(DarkNeed("SUB400P", 12),))
+    return build_kit(spec)

@@ -36,6 +36,7 @@ stamps evaluated from the library like MIRAGE does (``GriddedPSFModel.evaluate``
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -327,11 +328,16 @@ def write_ee_curves(path: str | os.PathLike, results: list[ApcorrResult]) -> Pat
     return Path(path)
 
 
-def write_apcorr(path: str | os.PathLike, detector: str | Detector, filters: list[str] | tuple,
-                 seed: int, *, ee_curve_path: str | os.PathLike | None = None,
-                 **kwargs) -> Path:
-    """Write an ``NrcImgApcorrModel`` for ``detector`` with one block of rows per filter
-    (eefraction 0.2..0.8, radius in native pixels, apcorr, skyin 8, skyout 13).
+def write_apcorr(path: str | os.PathLike,
+                 detector: str | Detector | Mapping[str, str | Detector],
+                 filters: list[str] | tuple, seed: int, *,
+                 ee_curve_path: str | os.PathLike | None = None, **kwargs) -> Path:
+    """Write an ``NrcImgApcorrModel`` with one block of rows per filter (eefraction
+    0.2..0.8, radius in native pixels, apcorr, skyin 8, skyout 13).
+
+    ``detector`` is the detector whose PSF defines every filter's rows, or a mapping
+    filter -> detector (CRDS selects one APCORR table for all NIRCam detectors, so a kit
+    with both channels takes each filter from a detector of its channel).
 
     ``kwargs`` go to :func:`compute_apcorr` (library parameters must match the kit's;
     ``library_dir`` reads the written library instead of recomputing it; ``position`` sets
@@ -340,8 +346,11 @@ def write_apcorr(path: str | os.PathLike, detector: str | Detector, filters: lis
     """
     from stdatamodels.jwst.datamodels import NrcImgApcorrModel
 
-    det = as_detector(detector)
-    results = [compute_apcorr(det, f, seed, **kwargs) for f in filters]
+    by_filter = ({f.upper(): as_detector(d) for f, d in detector.items()}
+                 if isinstance(detector, Mapping) else {})
+    det = as_detector(next(iter(by_filter.values()))) if by_filter else as_detector(detector)
+    results = [compute_apcorr(by_filter.get(f.upper(), det), f, seed, **kwargs)
+               for f in filters]
     dtype = [("filter", "S12"), ("pupil", "S15"), ("eefraction", "<f4"), ("radius", "<f4"),
              ("apcorr", "<f4"), ("skyin", "<f4"), ("skyout", "<f4")]
     model = NrcImgApcorrModel()

@@ -14,7 +14,7 @@ import json
 import os
 import time
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -123,26 +123,43 @@ def build_kit(
         n_workers = workers or min(2, os.cpu_count() or 1)
         done = len(jobs) - len(todo)
         if todo:
-            with ProcessPoolExecutor(max_workers=n_workers) as pool:
-                futures = [pool.submit(_run_job, j, str(layout.root)) for j in todo]
-                by_id = {j.job_id: j for j in todo}
-                try:
-                    for fut in futures:
-                        job_id, outputs, info, seconds = fut.result()
-                        reg.record_job(layout, job_id, by_id[job_id].key,
-                                       [Path(p) for p in outputs], info)
-                        reg.save(layout)  # each finished job survives an interruption
-                        timings[job_id] = seconds
-                        done += 1
-                        if progress:
-                            progress(job_id, done, len(jobs))
-                except BaseException:
-                    for fut in futures:
-                        fut.cancel()
-                    raise
+            done = _run_jobs(layout, reg, jobs, todo, n_workers, timings, progress, done)
         context = _ensure_context(layout, reg, jobs)
         reg.save(layout)
     return Kit(layout=layout, context=context, spec=spec, timings=timings)
+
+
+def _run_jobs(layout: KitLayout, reg: Registry, jobs: list[Job], todo: list[Job],
+              n_workers: int, timings: dict[str, float],
+              progress: ProgressCallback | None, done: int) -> int:
+    """Run ``todo`` in a process pool, in waves: a job starts once the jobs it reads are
+    complete. Each finished job is registered at once, so an interruption keeps it."""
+    keys = {j.job_id: j.key for j in jobs}
+    pending = list(todo)
+    with ProcessPoolExecutor(max_workers=n_workers) as pool:
+        while pending:
+            ready = [j for j in pending
+                     if all(reg.job_complete(layout, a, keys[a]) for a in j.after)]
+            if not ready:
+                raise RuntimeError("kit jobs wait for jobs that never ran: "
+                                   + ", ".join(f"{j.job_id} after {j.after}" for j in pending))
+            futures = {pool.submit(_run_job, j, str(layout.root)): j for j in ready}
+            try:
+                for fut in as_completed(futures):
+                    job_id, outputs, info, seconds = fut.result()
+                    reg.record_job(layout, job_id, futures[fut].key,
+                                   [Path(p) for p in outputs], info)
+                    reg.save(layout)
+                    timings[job_id] = seconds
+                    done += 1
+                    if progress:
+                        progress(job_id, done, len(jobs))
+            except BaseException:
+                for fut in futures:
+                    fut.cancel()
+                raise
+            pending = [j for j in pending if j not in ready]
+    return done
 
 
 def _match_key(match: dict[str, str]) -> str:

@@ -344,15 +344,22 @@ def using_crds(layout: KitLayout, context: int | str) -> Iterator[dict[str, str]
     elsewhere), clears CRDS's memoised state, and restores both afterwards.
     Yields the variables set.
     """
+    with using_environment(crds_environment(layout, context)) as env:
+        yield env
+
+
+@contextlib.contextmanager
+def using_environment(env: Mapping[str, str]) -> Iterator[dict[str, str]]:
+    """Like :func:`using_crds` for any CRDS environment (a kit's, or a user's real cache)."""
     from crds.client import api
 
-    env = crds_environment(layout, context)
+    env = dict(env)
     saved = {k: v for k, v in os.environ.items() if k.startswith("CRDS_")}
     saved_url = api.get_crds_server()
     for var in [k for k in os.environ if _is_foreign(k)]:
         del os.environ[var]
     os.environ.update(env)
-    _reset_crds_state(env["CRDS_SERVER_URL"])
+    _reset_crds_state(env.get("CRDS_SERVER_URL", SERVERLESS_URL))
     try:
         yield env
     finally:

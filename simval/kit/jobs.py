@@ -46,6 +46,7 @@ class Job:
         name their own files, like MIRAGE's PSF libraries).
     reftype : CRDS reference type if the output is a CRDS reference, else ``None``.
     match : CRDS selection keys and values of the reference.
+    after : jobs whose outputs this one reads (it runs once they are complete).
     """
 
     job_id: str
@@ -55,17 +56,19 @@ class Job:
     kwargs: dict = field(default_factory=dict)
     reftype: str | None = None
     match: dict = field(default_factory=dict)
+    after: tuple[str, ...] = ()
 
     def run(self, root: Path) -> tuple[list[Path], dict]:
         """Write the output under ``root``; return the files written and extra info."""
         target = root / self.target
         with reproducible(refmeta.USEAFTER):
             result = self.func(target, **self.kwargs)
-        if isinstance(result, list | tuple) and result and all(
-                isinstance(p, Path) for p in result):
-            return [Path(p) for p in result], {}
-        if isinstance(result, dict):
-            return [Path(p) for p in result.pop("paths", [target])], result
+        if isinstance(result, Path):
+            return [result], {}
+        if isinstance(result, list) and all(isinstance(p, Path) for p in result):
+            return list(result), {}
+        if isinstance(result, tuple) and result and isinstance(result[0], Path):
+            return [result[0]], {"values": [float(x) for x in result[1:]]}
         return [target], {}
 
 
@@ -159,8 +162,10 @@ def _shared_jobs(spec: KitSpec, layout: KitLayout) -> list[Job]:
     key = content_key(v, seed, "apcorr", [(f, d.name) for f, d in per_filter])
     jobs.append(Job("apcorr", key, apcorr.write_apcorr,
                     _shared_ref(layout, "apcorr", "fits", key),
-                    {"detector": per_filter[0][1], "filters": list(spec.filters), "seed": seed},
-                    "apcorr", {}))
+                    {"detector": {f: d for f, d in per_filter}, "filters": list(spec.filters),
+                     "seed": seed, "library_dir": layout.psf_library},
+                    "apcorr", {}, after=tuple(f"psf_library/{d.name}/{f}"
+                                              for f, d in per_filter)))
     return jobs
 
 

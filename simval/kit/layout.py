@@ -47,6 +47,7 @@ class KitLayout:
     @classmethod
     def for_seed(cls, seed: int, version: int, parent: str | os.PathLike | None = None):
         base = Path(parent).expanduser() if parent is not None else default_kit_parent()
+        base = base.resolve()
         return cls(base / f"nircam-seed{seed}-v{version}")
 
     @property

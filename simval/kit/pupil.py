@@ -69,16 +69,16 @@ class Pupil:
     pixel_m : pupil-plane pixel size, metres.
     zernikes : (11, npix, npix) Noll-normalised Zernike terms 1..11 (unit RMS over the
         circumscribed disk), zero outside it.
-    segment_ptt : (18 * 3, npix, npix) per-segment piston, x tilt and y tilt, each with unit
-        RMS over its segment.
     segment : (npix, npix) segment index 0..17 of each pixel centre, -1 outside.
+    tilt_terms : (2, npix, npix) per-segment x and y tilt with zero mean and unit RMS over
+        the pixel's own segment (0 outside the segments).
     """
 
     amplitude: np.ndarray
     pixel_m: float
     zernikes: np.ndarray
-    segment_ptt: np.ndarray
     segment: np.ndarray
+    tilt_terms: np.ndarray
 
     @property
     def npix(self) -> int:
@@ -89,6 +89,14 @@ class Pupil:
         w = self.amplitude**2
         mean = np.sum(w * opd_nm) / np.sum(w)
         return float(np.sqrt(np.sum(w * (opd_nm - mean) ** 2) / np.sum(w)))
+
+    def segment_opd_nm(self, coeffs_nm: np.ndarray) -> np.ndarray:
+        """OPD (nm) of segment piston, x tilt, y tilt coefficients ``coeffs_nm`` (18, 3), each
+        term with unit RMS over its segment."""
+        inside = self.segment >= 0
+        c = np.asarray(coeffs_nm)[np.where(inside, self.segment, 0)]
+        opd = c[..., 0] + c[..., 1] * self.tilt_terms[0] + c[..., 2] * self.tilt_terms[1]
+        return np.where(inside, opd, 0.0)
 
 
 def poppy_optics():
@@ -189,18 +197,17 @@ def pupil_mask(npix: int, supersample: int = 8) -> tuple[np.ndarray, np.ndarray]
     return amplitude, segment
 
 
-def _segment_basis(npix: int, amplitude: np.ndarray, segment: np.ndarray) -> np.ndarray:
-    """Per-segment piston/x-tilt/y-tilt maps, each with unit RMS over its segment."""
+def _segment_tilts(npix: int, amplitude: np.ndarray, segment: np.ndarray) -> np.ndarray:
+    """(2, npix, npix) x and y tilt of each pixel's segment, zero mean and unit RMS over it."""
     x, y, _ = _pupil_xy(npix)
-    centres = _lattice_centres()[1:]
-    basis = np.zeros((3 * len(centres), npix, npix))
-    for i, (cx, cy) in enumerate(centres):
-        inside = (segment == i) & (amplitude > 0)
+    tilts = np.zeros((2, npix, npix))
+    for i in range(len(_lattice_centres()) - 1):
+        inside = segment == i
         w = amplitude[inside] ** 2
-        for k, term in enumerate((np.ones(w.size), x[inside] - cx, y[inside] - cy)):
-            t = term - (np.sum(w * term) / np.sum(w) if k else 0.0)
-            basis[3 * i + k][inside] = t / np.sqrt(np.sum(w * t * t) / np.sum(w))
-    return basis
+        for k, coord in enumerate((x, y)):
+            t = coord[inside] - np.sum(w * coord[inside]) / np.sum(w)
+            tilts[k][inside] = t / np.sqrt(np.sum(w * t * t) / np.sum(w))
+    return tilts
 
 
 @lru_cache(maxsize=4)
@@ -213,8 +220,8 @@ def jwst_pupil(npix: int = 384) -> Pupil:
     rho = np.hypot(x, y) / CIRCUMSCRIBED_RADIUS_M
     theta = np.arctan2(y, x)
     zern = zernike_basis(nterms=_NZERNIKE, rho=rho, theta=theta, outside=0.0)
-    return Pupil(amplitude=amplitude, pixel_m=pixel, zernikes=np.asarray(zern),
-                 segment_ptt=_segment_basis(npix, amplitude, segment), segment=segment)
+    return Pupil(amplitude=amplitude, pixel_m=pixel, zernikes=np.asarray(zern), segment=segment,
+                 tilt_terms=_segment_tilts(npix, amplitude, segment))
 
 
 @dataclass(frozen=True)
@@ -224,7 +231,7 @@ class WavefrontModel:
     static_zernike_nm : (11,) Noll 1..11 coefficients common to the whole detector.
     field_zernike_nm : (11, 5) coefficients of the field terms (u, v, u*v, u^2-1/3, v^2-1/3),
         with u, v the full-frame pixel position scaled to [-1, 1].
-    segment_nm : (54,) piston, x tilt, y tilt coefficients of the 18 segments.
+    segment_nm : (18, 3) piston, x tilt, y tilt coefficients of the 18 segments.
     """
 
     static_zernike_nm: np.ndarray
@@ -245,7 +252,7 @@ class WavefrontModel:
         :mod:`simval.kit.psf` removes that with a global tilt per filter.
         """
         return (np.tensordot(self.zernike_nm(x_pix, y_pix), pupil.zernikes, axes=1)
-                + np.tensordot(self.segment_nm, pupil.segment_ptt, axes=1))
+                + pupil.segment_opd_nm(self.segment_nm))
 
     @staticmethod
     def tilt_nm(pupil: Pupil, gx_nm_per_m: float, gy_nm_per_m: float) -> np.ndarray:
@@ -268,8 +275,8 @@ def wavefront_model(seed: int, detector: Detector) -> WavefrontModel:
     for j, rms in _FIELD_ZERNIKE_NM.items():
         # Linear terms dominate; the quadratic ones add curvature (scaled down by 2).
         field[j - 1] = rng.normal(0.0, rms, 5) * np.array([1.0, 1.0, 0.5, 0.5, 0.5])
-    segment = np.empty(54)
-    segment[0::3] = rng.normal(0.0, _SEGMENT_PISTON_NM, 18)
-    segment[1::3] = rng.normal(0.0, _SEGMENT_TILT_NM / np.sqrt(2.0), 18)
-    segment[2::3] = rng.normal(0.0, _SEGMENT_TILT_NM / np.sqrt(2.0), 18)
+    segment = np.empty((18, 3))
+    segment[:, 0] = rng.normal(0.0, _SEGMENT_PISTON_NM, 18)
+    segment[:, 1] = rng.normal(0.0, _SEGMENT_TILT_NM / np.sqrt(2.0), 18)
+    segment[:, 2] = rng.normal(0.0, _SEGMENT_TILT_NM / np.sqrt(2.0), 18)
     return WavefrontModel(static_zernike_nm=static, field_zernike_nm=field, segment_nm=segment)

@@ -15,7 +15,7 @@ never reaches the network: pysiaf is imported through :func:`simval.offline.impo
 astropy downloads are off, and a socket guard refuses any non-loopback connection.
 
 Atomicity: MIRAGE writes into ``<workdir>/mirage_partial/``; only after it succeeded and the
-file date was fixed are the products moved into the yaml's ``Output: directory`` (truth lists
+file date was checked are the products moved into the yaml's ``Output: directory`` (truth lists
 and seed image first, the uncal last, each with :func:`os.replace`). Products of an earlier run
 of the same exposure are deleted first, so a killed run never leaves a complete-looking uncal.
 
@@ -42,12 +42,22 @@ import sys
 import time
 import traceback
 from collections.abc import Iterator, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from simval.atomic import write_text
-from simval.simulate.mirage_yaml import dump_parameters, read_parameters
+from simval.simulate.mirage_catalogs import write_catalogs
+from simval.simulate.mirage_yaml import (
+    MirageExposure,
+    MirageReferences,
+    dump_parameters,
+    read_parameters,
+    write_mirage_yaml,
+)
+
+if TYPE_CHECKING:
+    from astropy.table import Table
 
 PARTIAL_DIR = "mirage_partial"
 STATUS_FILE = "mirage_status.json"
@@ -87,6 +97,8 @@ class MirageOutputs:
     yaml, log : the input yaml and the run's log file.
     seconds : wall-clock time of the child process, s.
     peak_rss_mb : the child's peak resident memory, MiB.
+    stage_seconds : wall-clock time of the child's stages (set-up, import, mirage, collect), s.
+    network_attempts : connections the child refused (empty for a clean offline run).
     """
 
     uncal: Path
@@ -98,6 +110,8 @@ class MirageOutputs:
     log: Path
     seconds: float
     peak_rss_mb: float
+    stage_seconds: Mapping[str, float] = field(default_factory=dict)
+    network_attempts: tuple[str, ...] = ()
 
 
 # ---------------------------------------------------------------------------------------
@@ -167,6 +181,8 @@ def run_mirage(
         cosmic_rays=_opt_path(out.get("cosmic_rays")),
         yaml=yaml_path, log=log_path, seconds=seconds,
         peak_rss_mb=float(status["peak_rss_mb"]),
+        stage_seconds=status.get("stage_seconds", {}),
+        network_attempts=tuple(status.get("network_attempts", ())),
     )
 
 
@@ -182,10 +198,10 @@ def _read_status(path: Path) -> dict[str, Any]:
 
 
 def simulate_exposure(
-    exposure,
-    refs,
-    stars,
-    galaxies,
+    exposure: MirageExposure,
+    refs: MirageReferences,
+    stars: Table | None,
+    galaxies: Table | None,
     out_dir: str | os.PathLike,
     *,
     workdir: str | os.PathLike | None = None,
@@ -203,9 +219,6 @@ def simulate_exposure(
     workdir : scratch directory; default ``<out_dir>/<base>_mirage_work``.
     log_path : default ``<out_dir>/<base>_mirage.log``.
     """
-    from simval.simulate.mirage_catalogs import write_catalogs
-    from simval.simulate.mirage_yaml import write_mirage_yaml
-
     out = Path(out_dir).absolute()
     base = exposure.base_name
     ps, gal = write_catalogs(stars, galaxies, out, base, filter_name=exposure.filter_name,
@@ -256,8 +269,16 @@ def _mirage_stage(exc: BaseException) -> str:
     return "MIRAGE ImgSim.create (mirage.imaging_simulator)"
 
 
+#: Network attempts refused in this (child) process, for the status record.
+_REFUSED: list[str] = []
+
+
 def _forbid_network() -> None:
-    """Refuse non-loopback socket connections and name lookups in this process."""
+    """Refuse non-loopback socket connections and name lookups in this process.
+
+    Each attempt is logged and counted (``network_attempts`` in the status file), since a
+    library may swallow the ``OSError``.
+    """
     import socket
 
     real_connect, real_getaddrinfo = socket.socket.connect, socket.getaddrinfo
@@ -270,12 +291,17 @@ def _forbid_network() -> None:
         if self.family == getattr(socket, "AF_UNIX", None) or is_local(
                 address[0] if isinstance(address, tuple) else address):
             return real_connect(self, address)
-        raise OSError(f"simval: MIRAGE tried to reach the network ({address!r}); refused")
+        return refuse(f"connection to {address!r}")
 
     def getaddrinfo(host, *args, **kwargs):
         if host is None or is_local(host):
             return real_getaddrinfo(host, *args, **kwargs)
-        raise OSError(f"simval: MIRAGE tried to resolve {host!r}; refused (offline)")
+        return refuse(f"name lookup of {host!r}")
+
+    def refuse(what: str):
+        _REFUSED.append(what)
+        logging.getLogger("simval.mirage").error("refused a network %s (offline run)", what)
+        raise OSError(f"simval: MIRAGE run is offline; refused {what}")
 
     socket.socket.connect = connect
     socket.getaddrinfo = getaddrinfo
@@ -434,6 +460,14 @@ def run_in_this_process(yaml_path: Path, workdir: Path, log_path: Path) -> dict[
     Not meant to be called from a process that does anything else: MIRAGE takes over logging
     and global random state, and the current directory is changed to ``workdir``.
     """
+    clock = [time.perf_counter()]
+    seconds: dict[str, float] = {}
+
+    def lap(name: str) -> None:
+        now = time.perf_counter()
+        seconds[name] = round(now - clock[0], 3)
+        clock[0] = now
+
     with _stage("set-up"):
         params = read_parameters(yaml_path)
         section = params["simval"]
@@ -451,11 +485,13 @@ def run_in_this_process(yaml_path: Path, workdir: Path, log_path: Path) -> dict[
         _stage_ipc(params, workdir)
         # The run copy stays in workdir: MIRAGE records its path (YAMLFILE) in every product.
         run_yaml = write_text(workdir / yaml_path.name, dump_parameters(params))
+    lap("set-up")
     with _stage("importing MIRAGE"):
         imaging_simulator = _import_mirage(log_path)
         import numpy as np
 
         np.random.seed(int(section["numpy_seed"]))  # MIRAGE's unseeded dark selection
+    lap("import")
     logging.getLogger("simval.mirage").info("running MIRAGE on %s (from %s)", run_yaml,
                                             yaml_path)
     try:
@@ -463,12 +499,15 @@ def run_in_this_process(yaml_path: Path, workdir: Path, log_path: Path) -> dict[
             imaging_simulator.ImgSim(paramfile=str(run_yaml), offline=True).create()
     except Exception as exc:
         raise _StageError(_mirage_stage(exc), exc) from exc
+    lap("mirage")
     with _stage("checking the file date"):
         check_file_date(partial / uncal_name, date)
     with _stage("moving products"):
         outputs = _collect(partial, final_dir, uncal_name)
         shutil.rmtree(partial, ignore_errors=True)
-    return {"ok": True, "outputs": outputs, "peak_rss_mb": _peak_rss_mb()}
+    lap("collect")
+    return {"ok": True, "outputs": outputs, "peak_rss_mb": _peak_rss_mb(),
+            "stage_seconds": seconds, "network_attempts": list(_REFUSED)}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -307,6 +307,6 @@ def read_galaxy_list(path: str | os.PathLike) -> Table:
     return ascii.read(path, format="basic", comment="#", guess=False)
 
 
-def arcsec_to_circularized(radius_major_arcsec: float, ellipticity: float) -> float:
+def circularized_radius(radius_major_arcsec: float, ellipticity: float) -> float:
     """Circularised half-light radius ``r_maj * sqrt(1 - e)`` (arcsec) of a MIRAGE galaxy."""
     return radius_major_arcsec * math.sqrt(1.0 - ellipticity)

@@ -9,9 +9,12 @@ YAML null into ``'None'`` anyway). :data:`REFFILES_KEYS` lists them with what ea
 
 Pointing: MIRAGE's ``Telescope: ra, dec`` are the sky coordinates of the *reference point of
 the aperture* named by ``Readout: array_name`` (SIAF ``V2Ref, V3Ref``, e.g. the centre of
-``NRCB1_SUB400P``), and ``rotation`` is PA_V3, the position angle of the telescope V3 axis
-(deg East of North); MIRAGE builds its attitude matrix with
-``pysiaf.utils.rotations.attitude(V2Ref, V3Ref, ra, dec, rotation)``.
+``NRCB1_SUB400P``), and ``rotation`` is PA_V3, the position angle (deg East of North) of the
+V3 axis at V1, i.e. at (V2, V3) = (0, 0). MIRAGE converts it to the local roll at the
+reference point (``compute_local_roll``, as jwst's ``set_telescope_pointing`` does) and builds
+``pysiaf.utils.rotations.attitude(V2Ref, V3Ref, ra, dec, local_roll)``; the uncal records
+``PA_V3 = rotation`` and ``ROLL_REF = local_roll``. Treating ``rotation`` as the local roll
+instead shifts sources by ~0.004 px at 130 px from the reference point (Dec 2 deg).
 
 Random numbers: MIRAGE draws Poisson noise with ``np.random.seed(simSignals:poissonseed)``
 (incremented per frame), cosmic-ray counts and positions from ``cosmicRay:seed`` (numpy and
@@ -52,7 +55,9 @@ REFFILES_KEYS: dict[str, str] = {
     "linearized_darkfile": "linearized dark ramp, full frame, DMS orientation: extensions "
                            "SCI (nint, ngroup, 2048, 2048) and SBANDREFPIX (superbias + "
                            "reference-pixel signal, same shape), ZEROFRAME optional; header "
-                           "READPATT, NFRAMES, NGROUPS, DETECTOR, INSTRUME, FASTAXIS, SLOWAXIS",
+                           "READPATT (RAPID or the exposure's), NFRAMES, NGROUPS, DETECTOR "
+                           "(DMS name: it becomes the uncal's DETECTOR/CHANNEL), INSTRUME, "
+                           "FASTAXIS, SLOWAXIS; enough integrations and frames (check_dark)",
     "badpixmask": "jwst MASK reference (DQ in extension 1), only used for linear outputs",
     "superbias": "jwst SUPERBIAS reference (image in extension 1); MIRAGE stops without it",
     "linearity": "jwst LINEARITY reference (coeffs (ncoeff, y, x) in extension 1); an "
@@ -152,7 +157,8 @@ class MirageExposure:
     readpatt, ngroups, nints : readout pattern (MIRAGE's list: RAPID, BRIGHT2, ...), groups per
         integration, integrations.
     ra_deg, dec_deg : ICRS position of the aperture's reference point (SIAF V2Ref/V3Ref), deg.
-    pa_v3_deg : position angle of the V3 axis, deg East of North.
+    pa_v3_deg : PA_V3, position angle of the V3 axis at V1, deg East of North (not the
+        local roll at the aperture; MIRAGE derives that).
     date_obs, time_obs : exposure start, UTC (``YYYY-MM-DD``, ``HH:MM:SS.sss``).
     program, observation, visit, visit_group, sequence, activity, exposure : JWST identifiers;
         they make the file name ``jw<ppppp><ooo><vvv>_<gg><s><aa>_<eeeee>_<detector>``.
@@ -194,7 +200,7 @@ class MirageExposure:
     ipc: bool = True
     crosstalk: bool = False
     flat_field: bool = True
-    psf_wings: bool = False
+    psf_wings: bool = True
     primary_dither_type: str = "NONE"
     primary_dither_total: int = 1
     primary_dither_position: int = 1
@@ -507,12 +513,53 @@ def psf_library_pattern(exposure: MirageExposure, refs: MirageReferences) -> str
             f"realization{refs.psf_wfe_group}.fits")
 
 
+def check_dark(exposure: MirageExposure, refs: MirageReferences) -> None:
+    """Raise ``ValueError`` if the linearized dark is too short for the exposure.
+
+    MIRAGE only warns and then *copies* dark frames (``DarkPrep.data_volume_check``) or whole
+    integrations (``integration_copy``): the copies repeat the same read noise, so two
+    integrations of one exposure would share identical noise. The dark must hold at least
+    ``nints`` integrations and, for a RAPID dark, ``ngroups * (nframe + nskip)`` frames
+    (otherwise its READPATT must be the exposure's and it needs ``ngroups`` groups). Its
+    DETECTOR must be the exposure's DMS name.
+    """
+    from astropy.io import fits
+
+    nframe, nskip, _ = _readout_patterns(str(refs.readpattdefs or mirage_config_file(
+        "nircam_read_pattern_definitions.list")))[exposure.readpatt]
+    with fits.open(refs.linearized_dark) as hdul:
+        readpatt = str(hdul[0].header.get("READPATT", "")).upper()
+        detector = str(hdul[0].header.get("DETECTOR", "")).upper()
+        shape = hdul[1].shape
+    # obs_generator copies the dark's DETECTOR into the uncal (DETECTOR, and CHANNEL = LONG
+    # only if the name contains 'LONG'): it must be the DMS name, NRCBLONG not NRCB5.
+    if detector != exposure.detector:
+        raise ValueError(f"linearized dark {refs.linearized_dark} has DETECTOR={detector!r}; "
+                         f"MIRAGE copies it into the uncal, which needs {exposure.detector!r}")
+    if len(shape) != 4:
+        raise ValueError(f"linearized dark {refs.linearized_dark}: SCI must be 4-D "
+                         f"(nint, ngroup, y, x), got shape {shape}")
+    nints, ngroups = shape[0], shape[1]
+    need = exposure.ngroups * (nframe + nskip) if readpatt == "RAPID" else exposure.ngroups
+    if readpatt not in ("RAPID", exposure.readpatt):
+        raise ValueError(f"linearized dark {refs.linearized_dark} is {readpatt}; MIRAGE needs "
+                         f"RAPID or {exposure.readpatt}")
+    if nints < exposure.nints or ngroups < need:
+        raise ValueError(
+            f"linearized dark {refs.linearized_dark} holds {nints} integration(s) of {ngroups} "
+            f"{'frames' if readpatt == 'RAPID' else 'groups'}; {exposure.base_name} needs "
+            f"{exposure.nints} of {need} ({exposure.readpatt} x {exposure.ngroups}). MIRAGE "
+            "would repeat dark frames, i.e. identical read noise")
+
+
 def check_inputs(exposure: MirageExposure, refs: MirageReferences,
                  catalogs: tuple[Path | None, ...] = ()) -> None:
-    """Raise ``FileNotFoundError`` naming the first input MIRAGE would miss.
+    """Raise ``FileNotFoundError`` naming every input MIRAGE would miss (then
+    :func:`check_dark`).
 
     Done before MIRAGE runs because MIRAGE's own failures are late or silent: a missing dark
-    triggers a download attempt, a missing linearity file a silent fallback.
+    triggers a download attempt, a missing linearity file a silent fallback, a short dark
+    repeated frames.
     """
     reff = reffiles_section(exposure, refs)
     problems = []
@@ -538,6 +585,7 @@ def check_inputs(exposure: MirageExposure, refs: MirageReferences,
     problems += [f"catalog: {p}" for p in catalogs if p is not None and not Path(p).is_file()]
     if problems:
         raise FileNotFoundError("MIRAGE inputs missing:\n  " + "\n  ".join(problems))
+    check_dark(exposure, refs)
 
 
 def mirage_parameters(
