@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import types
 from pathlib import Path
 
 import numpy as np
@@ -30,16 +29,7 @@ FLATS = {"F115W": "simval_flat_nrcb1_f115w.fits", "F150W": "simval_flat_nrcb1_f1
 
 
 def _stamp(model, reftype: str, description: str):
-    """refmeta.stamp on a stand-in whose history takes the dict stamp() appends.
-
-    stamp() appends ``{"description": ...}`` to ``model.history``, which stdatamodels 6
-    rejects (asdf wants a string); this works whether or not stamp() is fixed.
-    """
-    def append(entry):
-        model.add_history_entry(entry["description"] if isinstance(entry, dict) else entry)
-
-    proxy = types.SimpleNamespace(meta=model.meta, history=types.SimpleNamespace(append=append))
-    refmeta.stamp(proxy, get_detector("NRCB1"), reftype, description, seed=1)
+    refmeta.stamp(model, get_detector("NRCB1"), reftype, description, seed=1)
     return model
 
 

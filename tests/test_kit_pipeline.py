@@ -85,7 +85,7 @@ def test_calibrated_stars_land_where_mirage_put_them(simulated, calibrated):
 
 
 def test_flat_scaled_by_1_02_gives_mosaic_1_over_1_02(calibrated):
-    kit, rate, cal, out = calibrated
+    kit, rate, _, out = calibrated
     derived = derive_context(kit.layout, kit.context, Changes(flat_scale=1.02))
     assert Registry.load(kit.layout).contexts[derived]["base"] == kit.context
     params = {"tweakreg": {"skip": True}, "outlier_detection": {"skip": True},
