@@ -39,6 +39,7 @@ from simval.atomic import save_model
 from simval.kit import detector_maps as maps
 from simval.kit.defects import DEFECT_CLASSES, defect_map, science_mask
 from simval.kit.detectors import Detector, check_filter
+from simval.kit.photometry import filter_pupil
 from simval.kit.readout import get_subarray
 from simval.kit.refmeta import stamp
 
@@ -170,21 +171,6 @@ def write_ipc(path: str | os.PathLike, detector: Detector, seed: int) -> Path:
                            "the stored kernel removes it.")
 
 
-def filter_and_pupil(filter_name: str) -> tuple[str, str]:
-    """``(FILTER, PUPIL)`` wheel values of a NIRCam filter name, from MIRAGE's pairing table.
-
-    E.g. ``F162M`` -> ``(F150W2, F162M)``, ``F115W`` -> ``(F115W, CLEAR)``.
-    """
-    from importlib import resources
-
-    text = (resources.files("mirage") / "config" / "nircam_filter_pupil_pairings.list").read_text()
-    for line in text.splitlines()[1:]:
-        parts = line.split()
-        if len(parts) == 3 and parts[0] == filter_name.upper():
-            return parts[1], parts[2]
-    return filter_name.upper(), "CLEAR"
-
-
 def write_flat(path: str | os.PathLike, detector: Detector, seed: int, filter: str) -> Path:
     """Pixel flat (FlatModel data/err/dq) for ``filter`` (e.g. ``F150W``), full frame.
 
@@ -200,7 +186,7 @@ def write_flat(path: str | os.PathLike, detector: Detector, seed: int, filter: s
     err = np.full(data.shape, maps.FLAT_ERR, dtype=np.float32)
     model = _new(datamodels.FlatModel, data=data, err=err, dq=dq,
                  dq_def=dq_def_table(["DO_NOT_USE", "NO_FLAT_FIELD"]))
-    model.meta.instrument.filter, model.meta.instrument.pupil = filter_and_pupil(filter_name)
+    model.meta.instrument.filter, model.meta.instrument.pupil = filter_pupil(filter_name)
     return _finish(model, path, detector, "flat", f"pixel flat {filter_name}", seed)
 
 

@@ -118,12 +118,11 @@ def allowed_pupils(band: str) -> list[str]:
 
 
 def frame_time_s(xsize: int, ysize: int, namps: int) -> float:
-    """NIRCam frame time in seconds for a ``xsize`` x ``ysize`` read with ``namps`` outputs."""
-    if namps == 4:
-        rows, extra = ysize + 1, 1
-    else:
-        rows, extra = ysize + (3 if xsize <= 8 and ysize <= 8 else 2), 0
-    return ((xsize / namps + ROW_PAD) * rows + extra) * PIXEL_TIME_S
+    """NIRCam frame time in seconds for a ``xsize`` x ``ysize`` read with ``namps`` outputs
+    (the kit's detector model, :func:`simval.kit.readout.frame_time`)."""
+    from simval.kit.readout import frame_time
+
+    return frame_time(xsize, ysize, namps)
 
 
 @dataclass(frozen=True)
