@@ -24,11 +24,6 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-#: NIRCam pixel time (seconds): every pixel read, or row/column overhead, costs 10 µs.
-PIXEL_TIME_S = 1.0e-5
-#: Extra pixel times per row of every NIRCam read (row overhead).
-ROW_PAD = 12
-
 
 @dataclass(frozen=True)
 class ReadPattern:
