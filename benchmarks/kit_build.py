@@ -1,6 +1,7 @@
 """Kit build time and disk size per detector and filter (fresh kit directory each run).
 
 Usage: python benchmarks/kit_build.py [--detectors NRCB1] [--filters F115W,F150W] [--all]
+       [--dark SUB400P:12]
 Prints wall time of the whole build, then per job: build time (s) and size (MB).
 """
 
@@ -25,10 +26,11 @@ def main() -> None:
     p.add_argument("--filters", default="F115W,F150W")
     p.add_argument("--all", action="store_true", help="all ten detectors")
     p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--dark", default="SUB400P:12", help="SUBARRAY:NFRAMES")
     args = p.parse_args()
     dets = tuple(DETECTORS) if args.all else tuple(args.detectors.split(","))
     spec = KitSpec(detectors=dets, filters=tuple(args.filters.split(",")),
-                   darks=(DarkNeed("SUB400P", 12),))
+                   darks=(DarkNeed(args.dark.split(":")[0], int(args.dark.split(":")[1])),))
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
         kit = build_kit(spec, tmp, workers=args.workers)

@@ -254,6 +254,13 @@ def main(argv: list[str] | None = None) -> int:
     except PermissionError as err:
         err_console.print(f"[bold red]error:[/] {err}")
         return 2
+    except RuntimeError as err:
+        from simval.kit.build import KitBuildError
+
+        if not isinstance(err, KitBuildError):
+            raise
+        err_console.print(f"[bold red]error:[/] {err}")
+        return 1
 
 
 if __name__ == "__main__":

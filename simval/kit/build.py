@@ -91,6 +91,10 @@ class Kit:
 ProgressCallback = Callable[[str, int, int], None]
 
 
+class KitBuildError(RuntimeError):
+    """A kit job failed; the message names the job and the cause."""
+
+
 def _run_job(job: Job, root: str) -> tuple[str, list[str], dict, float]:
     t0 = time.perf_counter()
     outputs, info = job.run(Path(root))
@@ -146,7 +150,13 @@ def _run_jobs(layout: KitLayout, reg: Registry, jobs: list[Job], todo: list[Job]
             futures = {pool.submit(_run_job, j, str(layout.root)): j for j in ready}
             try:
                 for fut in as_completed(futures):
-                    job_id, outputs, info, seconds = fut.result()
+                    try:
+                        job_id, outputs, info, seconds = fut.result()
+                    except Exception as err:
+                        raise KitBuildError(
+                            f"kit job {futures[fut].job_id} failed: {type(err).__name__}: "
+                            f"{err}. Files finished before it are kept; run the build "
+                            f"again once the cause is fixed") from err
                     reg.record_job(layout, job_id, futures[fut].key,
                                    [Path(p) for p in outputs], info)
                     reg.save(layout)

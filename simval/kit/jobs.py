@@ -105,7 +105,7 @@ def _detector_jobs(spec: KitSpec, layout: KitLayout, det: Detector) -> list[Job]
         jobs.append(Job(f"{reftype}/{det.name}", key, func,
                         _ref(layout, reftype, det, "fits", key),
                         {"detector": det, "seed": seed}, reftype, match))
-    for need in spec.darks:
+    for need in spec.darks_for(det):
         key = content_key(v, seed, "dark", det.name, need.subarray, need.nframes)
         jobs.append(Job(f"dark/{det.name}/{need.subarray}", key, detector_refs.write_dark,
                         _ref(layout, "dark", det, "fits", key, need.subarray),

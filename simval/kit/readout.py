@@ -146,6 +146,16 @@ def _aperture_for(detector: Detector, name: str) -> tuple[str, int]:
                      f"NIRCam_subarray_definitions.list; known: {', '.join(known)}")
 
 
+def has_subarray(detector: Detector, name: str) -> bool:
+    """True if MIRAGE defines readout window ``name`` on ``detector`` and it lies on the
+    detector (SIAF's NRCA5_SUB400P, for one, reaches row 2050)."""
+    try:
+        get_subarray(detector, str(name).strip().upper())
+    except ValueError:
+        return False
+    return True
+
+
 @functools.cache
 def _siaf():
     from simval.offline import import_pysiaf

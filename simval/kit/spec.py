@@ -57,9 +57,14 @@ class KitSpec:
                 check_filter(get_detector(dets[0]), f)
         darks = tuple(sorted({DarkNeed(str(d.subarray).upper(), int(d.nframes))
                               for d in self.darks}))
+        from simval.kit.readout import has_subarray
+
         for d in darks:
             if d.nframes < 1:
                 raise ValueError(f"dark for {d.subarray} needs nframes >= 1, got {d.nframes}")
+            if not any(has_subarray(get_detector(det), d.subarray) for det in dets):
+                raise ValueError(f"subarray {d.subarray!r} is not defined for any of "
+                                 f"{', '.join(dets)} (MIRAGE's NIRCam subarray definitions)")
         if int(self.seed) < 0:
             raise ValueError(f"kit seed must be a non-negative integer, got {self.seed}")
         object.__setattr__(self, "detectors", dets)
@@ -69,6 +74,12 @@ class KitSpec:
 
     def detector_objects(self) -> list[Detector]:
         return [get_detector(d) for d in self.detectors]
+
+    def darks_for(self, detector: Detector) -> tuple[DarkNeed, ...]:
+        """The spec's darks whose readout window exists on ``detector``."""
+        from simval.kit.readout import has_subarray
+
+        return tuple(d for d in self.darks if has_subarray(detector, d.subarray))
 
     def filters_for(self, detector: Detector) -> tuple[str, ...]:
         """The spec's filters that ``detector``'s channel observes through."""

@@ -1,0 +1,228 @@
+"""The stages of a run, decided on the client: a scenario + plan + kit -> StageSpecs.
+
+Every parameter that decides a stage's outputs is written into its spec (and so into its
+fingerprint and record): MIRAGE's exposure and reference files (with the kit registry's
+sha256 of each), the jwst step parameters, the CRDS environment, the background recipe.
+
+Pointing given to MIRAGE
+------------------------
+MIRAGE's ``Telescope: ra, dec`` are the aperture reference point's sky position and its
+``rotation`` is PA_V3 at V1: MIRAGE converts it to the roll at the reference point with
+jwst's ``compute_local_roll`` (mirage/utils/siaf_interface.py) and writes that as ROLL_REF,
+which the pipeline's WCS then uses. So the plan's ``pa_v3_deg`` is passed, not its
+``roll_ref_deg``. Checked on the quickstart plan at Dec -27.8 (PA_V3 0), 2.2 (PA_V3 120)
+and 70 (PA_V3 250): ``compute_local_roll(pa_v3_deg, ...)`` equals the plan's exact
+``roll_ref_deg`` to 0.1-0.5 arcsec (jwst's formula is approximate; <2e-5 arcsec of position
+across a SUB400P), whereas ``roll_ref_deg`` differs from ``pa_v3_deg`` by 78 arcsec,
+11 arcsec and 1255 arcsec: passing roll_ref as ``rotation`` would rotate the field by that.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from dataclasses import asdict
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from simval.run.layout import RunLayout
+from simval.run.records import StageSpec
+
+if TYPE_CHECKING:
+    from simval.kit.build import Kit
+    from simval.plan import Exposure, Plan
+    from simval.scenario import Scenario
+
+#: Sources within this distance of an exposure's aperture go into its MIRAGE catalogs
+#: (the kit's PSF wings reach ~150 SW pixels = 4.7 arcsec), arcsec.
+EXPOSURE_MARGIN_ARCSEC = 10.0
+
+
+class RunSetupError(ValueError):
+    """The scenario cannot be run as asked (a user error: printed without traceback)."""
+
+
+def stage_id(kind: str, name: str | None = None) -> str:
+    """``kind`` or ``kind.name`` (``detector1.jw00001001001_01101_00001_nrcb1``)."""
+    return kind if name is None else f"{kind}.{name}"
+
+
+def check_supported(scenario: Scenario) -> None:
+    """Refuse, before anything runs, what ``simval run`` cannot do yet."""
+    if scenario.mirage_data is not None:
+        raise RunSetupError("mirage_data: a real MIRAGE_DATA is not supported by `simval run` "
+                            "yet; MIRAGE reads the synthetic kit (remove mirage_data)")
+    if not scenario.effects.poisson:
+        raise RunSetupError("effects.poisson: false is not possible with the MIRAGE backend "
+                            "(MIRAGE always adds photon noise); remove it or set it true")
+    if scenario.catalog.file is not None and scenario.catalog.format not in ("generic",
+                                                                             "mirage"):
+        raise RunSetupError(f"catalog.format: {scenario.catalog.format!r} files are not "
+                            "supported by `simval run` yet; use 'generic' (a table with ra, "
+                            "dec and mag or mag_<filter> columns), 'mirage', or "
+                            "catalog.generator")
+
+
+def crds_env(scenario: Scenario, kit: Kit) -> dict[str, str]:
+    """CRDS environment of the calibration stages: the kit's context (the scenario's, or
+    the kit's newest) or the user's real cache."""
+    from simval.calibrate import CrdsSetup
+
+    if scenario.crds.kit is not None:
+        try:
+            return dict(kit.crds_env(scenario.crds.kit.context))
+        except FileNotFoundError as exc:
+            raise RunSetupError(f"crds.kit.context: {exc} (make it with `simval kit "
+                                "derive`)") from exc
+    path = scenario.resolve_path(scenario.crds.path)
+    return dict(CrdsSetup.real(path, scenario.crds.context).env)
+
+
+def background_adu_s(exposure: Exposure) -> float:
+    """MIRAGE's ``bkgdrate`` (ADU/s/pixel) for the exposure's sky (MJy/sr): the sky divided
+    by the kit's PHOTMJSR for that detector and filter (same zeropoints as the pipeline)."""
+    from simval.kit.distortion import nominal_pixel_area
+    from simval.kit.photometry import photmjsr
+
+    if exposure.background_mjysr == 0.0:
+        return 0.0
+    pixar_sr, _ = nominal_pixel_area(exposure.detector)
+    return exposure.background_mjysr / photmjsr(exposure.detector, exposure.filter_name,
+                                                pixar_sr)
+
+
+def mirage_exposure(exposure: Exposure, scenario: Scenario):
+    """The :class:`~simval.simulate.mirage_yaml.MirageExposure` of a plan exposure (pointing:
+    see the module docstring)."""
+    from simval.simulate.mirage_yaml import MirageExposure
+
+    e, fx = exposure, scenario.effects
+    m = MirageExposure(
+        detector=e.detector, filter_name=e.filter_wheel, pupil=e.pupil, subarray=e.subarray,
+        readpatt=e.readpatt, ngroups=e.ngroups, nints=e.nints, ra_deg=e.ra_ref_deg,
+        dec_deg=e.dec_ref_deg, pa_v3_deg=e.pa_v3_deg, seed=e.seed, date_obs=e.date_obs,
+        time_obs=e.time_obs, program=e.program, observation=e.observation, visit=e.visit,
+        visit_group=e.visit_group, sequence=e.sequence, activity=e.activity,
+        exposure=e.exposure, background_adu_s=background_adu_s(e),
+        cosmic_rays=fx.cosmic_rays.scale > 0, cosmic_ray_library=fx.cosmic_rays.library,
+        cosmic_ray_scale=fx.cosmic_rays.scale, ipc=fx.ipc, crosstalk=fx.crosstalk,
+        primary_dither_type=e.dither_pattern, primary_dither_total=e.primary_dither_total,
+        primary_dither_position=e.primary_dither_position,
+        subpixel_dither_type=e.subpixel_dither_type,
+        subpixel_dither_total=e.subpixel_dither_total,
+        subpixel_dither_position=e.subpixel_dither_position,
+        x_offset_arcsec=e.x_offset_arcsec, y_offset_arcsec=e.y_offset_arcsec,
+        target_name=scenario.name[:30].replace(":", "_") or "SIMVAL",
+    )
+    if m.base_name != e.base_name:  # both follow the DMS naming; a mismatch is a bug
+        raise AssertionError(f"MIRAGE would name {e.base_name} {m.base_name}")
+    return m
+
+
+def kit_file_digests(kit: Kit, references: dict[str, Path], mexp) -> dict[str, str]:
+    """sha256 (from the kit registry) of every kit file MIRAGE reads for ``mexp``.
+
+    The reference directories (PSF library, wings, cosmic rays) count with the files MIRAGE
+    picks from them, so a kit that grows for another filter does not re-run this exposure.
+    """
+    from simval.kit.registry import Registry, sha256_file
+    from simval.simulate.mirage_yaml import MirageReferences, cosmic_ray_files
+
+    reg = Registry.load(kit.layout)
+    root = kit.layout.root.resolve()
+
+    def rel(path: Path) -> str:
+        return Path(path).resolve().relative_to(root).as_posix()
+
+    out: dict[str, str] = {}
+    for key, path in sorted(references.items()):
+        p = Path(path)
+        if p.is_file():
+            entry = reg.files.get(rel(p))
+            out[key] = entry["sha256"] if entry else sha256_file(p)
+    pattern = (f"nircam_{mexp.siaf_detector.lower()}_{mexp.filter_name.lower()}_"
+               f"{mexp.pupil.lower()}_*")
+    mrefs = MirageReferences.from_mapping(references, mirage_data=kit.mirage_data)
+    cr_names = {p.name for p in cosmic_ray_files(mexp, mrefs)}
+    for relpath, entry in sorted(reg.files.items()):
+        name = relpath.rsplit("/", 1)[-1]
+        if relpath.startswith(rel(kit.layout.psf_library)) and fnmatch.fnmatch(name, pattern):
+            out[f"psf:{relpath}"] = entry["sha256"]
+        elif relpath.startswith(rel(kit.layout.cosmic_rays)) and name in cr_names:
+            out[f"cosmic_rays:{name}"] = entry["sha256"]
+    return out
+
+
+def _json(value: Any) -> Any:
+    import json
+
+    return json.loads(json.dumps(value, default=str))
+
+
+def build_specs(plan: Plan, scenario: Scenario, kit: Kit, layout: RunLayout,
+                run_id: str) -> list[StageSpec]:
+    """Every dask-executed stage of the run, upstream before downstream."""
+    env = crds_env(scenario, kit)
+    context = env.get("CRDS_CONTEXT")
+    kit_env = dict(kit.crds_env())
+    pipeline = _json(scenario.pipeline)
+    run_dir = str(layout.root)
+    specs: list[StageSpec] = []
+    specs.append(_catalog_spec(plan, scenario, run_dir, run_id))
+    for e in plan.exposures:
+        mexp = mirage_exposure(e, scenario)
+        refs = kit.mirage_references(e.detector, e.filter_name, e.subarray)
+        sim = StageSpec(
+            stage_id=stage_id("simulate", e.base_name), kind="simulate", run_dir=run_dir,
+            run_id=run_id,
+            params={"base_name": e.base_name, "band": e.filter_name,
+                    "mirage_exposure": _json(asdict(mexp)),
+                    "references": {k: str(v) for k, v in sorted(refs.items())},
+                    "kit_files": kit_file_digests(kit, refs, mexp),
+                    "mirage_data": str(kit.mirage_data), "crds_env": kit_env,
+                    "margin_arcsec": EXPOSURE_MARGIN_ARCSEC, "timeout_s": None},
+            uses={"stars": ("catalog", "stars"), "galaxies": ("catalog", "galaxies")})
+        det1 = StageSpec(
+            stage_id=stage_id("detector1", e.base_name), kind="detector1", run_dir=run_dir,
+            run_id=run_id, crds_context=context,
+            params={"base_name": e.base_name, "pipeline": "calwebb_detector1",
+                    "steps": pipeline.get("detector1", {}), "crds_env": env},
+            uses={"uncal": (sim.stage_id, "uncal")})
+        img2 = StageSpec(
+            stage_id=stage_id("image2", e.base_name), kind="image2", run_dir=run_dir,
+            run_id=run_id, crds_context=context,
+            params={"base_name": e.base_name, "pipeline": "calwebb_image2",
+                    "steps": pipeline.get("image2", {}), "crds_env": env},
+            uses={"rate": (det1.stage_id, "rate")})
+        specs += [sim, det1, img2]
+    for product in plan.products:
+        members = list(product.members)
+        specs.append(StageSpec(
+            stage_id=stage_id("image3", product.name), kind="image3", run_dir=run_dir,
+            run_id=run_id, crds_context=context,
+            params={"product": _json(asdict(product)), "members": members,
+                    "pipeline": "calwebb_image3", "steps": pipeline.get("image3", {}),
+                    "recipe": scenario.background_recipe, "crds_env": env},
+            uses={f"cal:{b}": (stage_id("image2", b), "cal") for b in members}))
+    return specs
+
+
+def _catalog_spec(plan: Plan, scenario: Scenario, run_dir: str, run_id: str) -> StageSpec:
+    cat = scenario.catalog
+    bands = [p.filter_name for p in plan.products]
+    footprint = [[e.aperture, e.ra_ref_deg, e.dec_ref_deg, e.roll_ref_deg]
+                 for e in plan.exposures]
+    params: dict[str, Any] = {"bands": bands, "footprint": footprint,
+                              "field_centre": [plan.ra_deg, plan.dec_deg]}
+    files: dict[str, str] = {}
+    if cat.generator is not None:
+        g = cat.generator
+        params["generator"] = {"kind": g.kind, "n_stars": g.n_stars,
+                               "n_galaxies": g.n_galaxies, "mag_range": list(g.mag_range),
+                               "seed": scenario.seed if g.seed is None else g.seed}
+    else:
+        params.update(generator=None, format=cat.format, column_map=dict(cat.column_map),
+                      filter_pupils={p.filter_name: [p.filter_wheel, p.pupil]
+                                     for p in plan.products})
+        files["catalog_file"] = str(scenario.resolve_path(cat.file))
+    return StageSpec(stage_id="catalog", kind="catalog", run_dir=run_dir, params=params,
+                     files=files, run_id=run_id)

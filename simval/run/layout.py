@@ -1,0 +1,114 @@
+"""Where a run keeps its files (the run directory is the interface between stages).
+
+::
+
+    RUN_DIR/
+      scenario.yaml              the scenario as given (byte copy of the file)
+      plan.json                  the plan (simval.plan.Plan.to_json)
+      manifest.json              provenance of the whole run (written last)
+      catalog/                   stars.ecsv, galaxies.ecsv: the input truth
+      exposures/<base>/          MIRAGE: yaml, catalogs, uncal, seed image, truth lists
+      detector1/<base>_rate.fits
+      image2/<base>_cal.fits     (+ <base>_i2d.fits when image2's resample runs)
+      image3/<product>/          asn, members (<base>_cal.fits), _i2d.fits, _cat.ecsv, ...
+      logs/<stage_id>.log        pipeline / MIRAGE log of one stage
+      logs/<stage_id>.traceback.txt   on failure
+      stages/<stage_id>.json     stage record (simval.run.records)
+
+Stage ids: ``kit``, ``catalog``, ``simulate.<base>``, ``detector1.<base>``,
+``image2.<base>``, ``image3.<product>``. Scratch directories (``.work-*``) hold a stage's
+files until they are complete, then the files are renamed into place.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class RunLayout:
+    """Paths inside one run directory (see module docstring)."""
+
+    root: Path
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "root", Path(self.root).expanduser().absolute())
+
+    @property
+    def scenario(self) -> Path:
+        return self.root / "scenario.yaml"
+
+    @property
+    def plan(self) -> Path:
+        return self.root / "plan.json"
+
+    @property
+    def manifest(self) -> Path:
+        return self.root / "manifest.json"
+
+    @property
+    def catalog(self) -> Path:
+        return self.root / "catalog"
+
+    @property
+    def exposures(self) -> Path:
+        return self.root / "exposures"
+
+    @property
+    def detector1(self) -> Path:
+        return self.root / "detector1"
+
+    @property
+    def image2(self) -> Path:
+        return self.root / "image2"
+
+    @property
+    def image3(self) -> Path:
+        return self.root / "image3"
+
+    @property
+    def logs(self) -> Path:
+        return self.root / "logs"
+
+    @property
+    def stages(self) -> Path:
+        return self.root / "stages"
+
+    def exposure_dir(self, base_name: str) -> Path:
+        return self.exposures / base_name
+
+    def product_dir(self, product_name: str) -> Path:
+        return self.image3 / product_name
+
+    def record(self, stage_id: str) -> Path:
+        return self.stages / f"{stage_id}.json"
+
+    def log(self, stage_id: str) -> Path:
+        return self.logs / f"{stage_id}.log"
+
+    def traceback(self, stage_id: str) -> Path:
+        return self.logs / f"{stage_id}.traceback.txt"
+
+    def scratch(self, parent: Path, name: str) -> Path:
+        """A scratch directory beside ``parent``'s final files (same file system)."""
+        return parent / f".work-{name}"
+
+    def rel(self, path: str | os.PathLike) -> str:
+        """``path`` relative to the run directory if inside it, else absolute."""
+        p = Path(path).absolute()
+        try:
+            return p.relative_to(self.root).as_posix()
+        except ValueError:
+            return str(p)
+
+    def abs(self, path: str) -> Path:
+        """Inverse of :meth:`rel`."""
+        p = Path(path)
+        return p if p.is_absolute() else self.root / p
+
+    def make(self) -> None:
+        for d in (self.root, self.catalog, self.exposures, self.detector1, self.image2,
+                  self.image3, self.logs, self.stages):
+            d.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,341 @@
+"""Stage records and the resume rule: run a stage unless a complete, intact record says
+the same inputs and parameters already gave these outputs.
+
+A stage is a function from files to files (:class:`StageSpec` says which function, which
+inputs, which parameters). :func:`execute_stage` runs it anywhere (a Dask worker, or this
+process) and keeps ``stages/<stage_id>.json``::
+
+    {"stage_id", "kind", "status": "running" | "complete" | "failed",
+     "fingerprint":  sha256 of (kind, parameters, input sha256s),
+     "inputs":  {name: {"path", "sha256", "size"}},
+     "outputs": {name: {"path", "sha256", "size"}},
+     "parameters": {...as run...}, "info": {...what the stage reports...},
+     "crds_context", "started_utc", "finished_utc", "wall_s", "peak_rss_mb",
+     "host", "pid", "run_id", "log", "error", "traceback"}
+
+Paths are relative to the run directory. The resume rule (:func:`cached_outcome`): the
+record's status is ``complete``, its fingerprint equals the one computed now, and every
+output exists with the recorded size and sha256. Anything else — no record, ``running``
+(a killed run), ``failed``, changed inputs or parameters, a missing or altered output —
+runs the stage again. Stages write their files atomically and the record last, so a
+half-written file never carries a complete record that matches it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import socket
+import time
+import traceback
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import asdict, dataclass, field, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from simval.atomic import write_text
+from simval.run.layout import RunLayout
+from simval.run.resources import Usage, measure
+
+RECORD_SCHEMA = 1
+STATUS_RUNNING, STATUS_COMPLETE, STATUS_FAILED = "running", "complete", "failed"
+#: Outcome statuses of one run: ran now, reused, failed, not run because an input failed.
+COMPLETE, CACHED, FAILED, BLOCKED = "complete", "cached", "failed", "blocked"
+
+
+def sha256_file(path: str | os.PathLike, chunk: int = 1 << 22) -> str:
+    """Hex sha256 of a file's bytes (symbolic links are followed)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+@dataclass(frozen=True)
+class FileRef:
+    """A file with its content hash: ``path`` (relative to the run directory when inside
+    it), ``sha256`` (hex), ``size`` (bytes)."""
+
+    path: str
+    sha256: str
+    size: int
+
+    @classmethod
+    def of(cls, path: str | os.PathLike, layout: RunLayout) -> FileRef:
+        p = Path(path)
+        return cls(layout.rel(p), sha256_file(p), p.stat().st_size)
+
+    def intact(self, layout: RunLayout) -> bool:
+        """The file exists with this size and sha256."""
+        p = layout.abs(self.path)
+        try:
+            if p.stat().st_size != self.size:
+                return False
+        except OSError:
+            return False
+        return sha256_file(p) == self.sha256
+
+
+@dataclass(frozen=True)
+class StageResult:
+    """What a stage function returns: ``outputs`` (name -> path) and ``info`` (JSON)."""
+
+    outputs: Mapping[str, Path]
+    info: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class StageSpec:
+    """One stage of a run, decided on the client, executed anywhere.
+
+    stage_id : unique in the run (``detector1.<base>``; also the record's file name).
+    kind : ``catalog``, ``simulate``, ``detector1``, ``image2``, ``image3`` (selects the
+        function in :data:`simval.run.stages.STAGE_FUNCTIONS`) or any label with ``func``.
+    run_dir : the run directory (must be visible to the worker).
+    params : JSON parameters: everything besides the input files that decides the outputs.
+    uses : local input name -> (upstream stage id, upstream output name).
+    files : local input name -> path of a file no stage makes (e.g. a user's catalog).
+    func : the stage function (``func(ctx: StageContext) -> StageResult``); default by kind.
+    crds_context : recorded in the record (calibration stages).
+    run_id : identifies the run that wrote a ``running`` record.
+    """
+
+    stage_id: str
+    kind: str
+    run_dir: str
+    params: Mapping[str, Any] = field(default_factory=dict)
+    uses: Mapping[str, tuple[str, str]] = field(default_factory=dict)
+    files: Mapping[str, str] = field(default_factory=dict)
+    func: Callable[[StageContext], StageResult] | None = None
+    crds_context: str | None = None
+    run_id: str = ""
+
+    @property
+    def upstream(self) -> list[str]:
+        """Stage ids this stage reads from, in order of first use."""
+        return list(dict.fromkeys(s for s, _ in self.uses.values()))
+
+
+@dataclass(frozen=True)
+class StageOutcome:
+    """What happened to a stage in this run (returned by :func:`execute_stage`).
+
+    status : ``complete`` (ran now), ``cached`` (record reused), ``failed``, ``blocked``
+        (an input stage failed; ``blocked_by`` names the failed stage).
+    outputs : name -> :class:`FileRef`. wall_s, peak_rss_mb : of the run that made them
+        (for ``cached``: the recorded values; ``run_wall_s`` is this run's check time).
+    """
+
+    stage_id: str
+    kind: str
+    status: str
+    outputs: Mapping[str, FileRef] = field(default_factory=dict)
+    info: Mapping[str, Any] = field(default_factory=dict)
+    wall_s: float = 0.0
+    peak_rss_mb: float = 0.0
+    run_wall_s: float = 0.0
+    error: str | None = None
+    blocked_by: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status in (COMPLETE, CACHED)
+
+    def path(self, name: str, layout: RunLayout) -> Path:
+        return layout.abs(self.outputs[name].path)
+
+
+@dataclass
+class StageContext:
+    """Handed to a stage function: its spec, the run layout, resolved ``inputs``
+    (name -> absolute path), its ``log`` file and the running :class:`Usage`."""
+
+    spec: StageSpec
+    layout: RunLayout
+    inputs: dict[str, Path]
+    log: Path
+    usage: Usage
+
+    @property
+    def params(self) -> Mapping[str, Any]:
+        return self.spec.params
+
+
+# --- records ------------------------------------------------------------------------------
+
+def load_record(layout: RunLayout, stage_id: str) -> dict[str, Any] | None:
+    """The stage's record, or ``None`` if absent or unreadable (a torn write is impossible:
+    records are written atomically, but a user may have edited one)."""
+    try:
+        return json.loads(layout.record(stage_id).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def write_record(layout: RunLayout, record: Mapping[str, Any]) -> Path:
+    text = json.dumps(record, indent=1, sort_keys=True, default=str, allow_nan=False)
+    return write_text(layout.record(record["stage_id"]), text + "\n")
+
+
+def fingerprint(kind: str, params: Mapping[str, Any], inputs: Mapping[str, FileRef]) -> str:
+    """sha256 of what decides a stage's outputs: its kind, parameters and input contents."""
+    doc = {"schema": RECORD_SCHEMA, "kind": kind, "params": params,
+           "inputs": {k: v.sha256 for k, v in sorted(inputs.items())}}
+    text = json.dumps(doc, sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _outputs_of(record: Mapping[str, Any]) -> dict[str, FileRef]:
+    return {k: FileRef(**v) for k, v in record.get("outputs", {}).items()}
+
+
+def cached_outcome(spec: StageSpec, layout: RunLayout, fp: str) -> StageOutcome | None:
+    """The recorded outcome if the resume rule holds (module docstring), else ``None``."""
+    record = load_record(layout, spec.stage_id)
+    if (record is None or record.get("status") != STATUS_COMPLETE
+            or record.get("fingerprint") != fp):
+        return None
+    outputs = _outputs_of(record)
+    if not all(ref.intact(layout) for ref in outputs.values()):
+        return None
+    return StageOutcome(spec.stage_id, spec.kind, CACHED, outputs, record.get("info", {}),
+                        wall_s=float(record.get("wall_s", 0.0)),
+                        peak_rss_mb=float(record.get("peak_rss_mb", 0.0)))
+
+
+def _resolve_inputs(spec: StageSpec, layout: RunLayout,
+                    upstream: Mapping[str, StageOutcome]) -> dict[str, FileRef]:
+    inputs: dict[str, FileRef] = {}
+    for name, (stage_id, output) in spec.uses.items():
+        try:
+            inputs[name] = upstream[stage_id].outputs[output]
+        except KeyError:
+            raise KeyError(f"stage {spec.stage_id}: input {name!r} needs output {output!r} "
+                           f"of {stage_id}, which it did not produce") from None
+    for name, path in spec.files.items():
+        inputs[name] = FileRef.of(path, layout)
+    return inputs
+
+
+@contextlib.contextmanager
+def _output_to(log: Path) -> Iterator[Any]:
+    """Send this process's ``sys.stdout``/``sys.stderr`` (and so warnings and logging's
+    last-resort handler) to ``log`` for the duration of the stage."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "a", buffering=1, encoding="utf-8") as fh, \
+            contextlib.redirect_stdout(fh), contextlib.redirect_stderr(fh):
+        yield fh
+
+
+def execute_stage(spec: StageSpec, *upstream: StageOutcome) -> StageOutcome:
+    """Run ``spec`` unless its record allows reuse; keep its record (module docstring).
+
+    ``upstream``: outcomes of the stages in ``spec.uses`` (Dask passes them as the results
+    of the corresponding futures). Never raises for a failure inside the stage: a failed
+    stage leaves a ``failed`` record (error text, traceback file) and a ``failed`` outcome,
+    and stages downstream of it return ``blocked``.
+    """
+    layout = RunLayout(Path(spec.run_dir))
+    ups = {u.stage_id: u for u in upstream}
+    for stage_id in spec.upstream:
+        up = ups.get(stage_id)
+        if up is None or not up.ok:
+            culprit = stage_id if up is None or up.status == FAILED else up.blocked_by
+            return StageOutcome(spec.stage_id, spec.kind, BLOCKED, blocked_by=culprit)
+    t0 = time.perf_counter()
+    try:
+        inputs = _resolve_inputs(spec, layout, ups)
+        fp = fingerprint(spec.kind, spec.params, inputs)
+        hit = cached_outcome(spec, layout, fp)
+    except Exception as exc:
+        return _fail(spec, layout, exc, {}, "", Usage(), _now())
+    if hit is not None:
+        return replace(hit, run_wall_s=time.perf_counter() - t0)
+    return _run(spec, layout, inputs, fp)
+
+
+def _base_record(spec: StageSpec, layout: RunLayout, inputs: Mapping[str, FileRef], fp: str,
+                 started: str) -> dict[str, Any]:
+    return {
+        "schema": RECORD_SCHEMA, "stage_id": spec.stage_id, "kind": spec.kind,
+        "fingerprint": fp, "inputs": {k: asdict(v) for k, v in sorted(inputs.items())},
+        "parameters": spec.params, "crds_context": spec.crds_context,
+        "started_utc": started, "host": socket.gethostname(), "pid": os.getpid(),
+        "run_id": spec.run_id, "log": layout.rel(layout.log(spec.stage_id)),
+    }
+
+
+def _stage_function(spec: StageSpec) -> Callable[[StageContext], StageResult]:
+    if spec.func is not None:
+        return spec.func
+    from simval.run.stages import STAGE_FUNCTIONS
+
+    return STAGE_FUNCTIONS[spec.kind]
+
+
+def _run(spec: StageSpec, layout: RunLayout, inputs: Mapping[str, FileRef],
+         fp: str) -> StageOutcome:
+    started = _now()
+    base = _base_record(spec, layout, inputs, fp, started)
+    write_record(layout, {**base, "status": STATUS_RUNNING})
+    log = layout.log(spec.stage_id)
+    usage = Usage()
+    try:
+        with measure() as usage, _output_to(log) as fh:
+            print(f"=== simval stage {spec.stage_id} started {started} on "
+                  f"{socket.gethostname()} pid {os.getpid()}", file=fh)
+            ctx = StageContext(spec, layout, {k: layout.abs(v.path) for k, v in inputs.items()},
+                               log, usage)
+            result = _stage_function(spec)(ctx)
+            outputs = {name: FileRef.of(path, layout)
+                       for name, path in sorted(result.outputs.items())}
+            info = json.loads(json.dumps(dict(result.info), default=str))
+            print(f"=== simval stage {spec.stage_id} complete {_now()}", file=fh)
+    except Exception as exc:
+        return _fail(spec, layout, exc, inputs, fp, usage, started)
+    record = {**base, "status": STATUS_COMPLETE, "outputs": {k: asdict(v) for k, v in
+                                                              outputs.items()},
+              "info": info, "finished_utc": _now(), "wall_s": round(usage.wall_s, 3),
+              "peak_rss_mb": round(usage.peak_rss_mb, 1), "memory_method": usage.method,
+              "error": None, "traceback": None}
+    write_record(layout, record)
+    return StageOutcome(spec.stage_id, spec.kind, COMPLETE, outputs, info,
+                        wall_s=usage.wall_s, peak_rss_mb=usage.peak_rss_mb,
+                        run_wall_s=usage.wall_s)
+
+
+def _fail(spec: StageSpec, layout: RunLayout, exc: BaseException,
+          inputs: Mapping[str, FileRef], fp: str, usage: Usage, started: str) -> StageOutcome:
+    error = f"{type(exc).__name__}: {exc}"
+    tb = layout.traceback(spec.stage_id)
+    write_text(tb, "".join(traceback.format_exception(exc)))
+    record_failure(spec, layout, error, tb, inputs=inputs, fp=fp, usage=usage,
+                   started=started)
+    return StageOutcome(spec.stage_id, spec.kind, FAILED, wall_s=usage.wall_s,
+                        peak_rss_mb=usage.peak_rss_mb, run_wall_s=usage.wall_s, error=error)
+
+
+def record_failure(spec: StageSpec, layout: RunLayout, error: str, traceback_file: Path | None,
+                   *, inputs: Mapping[str, FileRef] | None = None, fp: str = "",
+                   usage: Usage | None = None, started: str | None = None) -> None:
+    """Write a ``failed`` record (also used by the client when a worker died mid-stage)."""
+    usage = usage or Usage()
+    record = {**_base_record(spec, layout, inputs or {}, fp, started or _now()),
+              "status": STATUS_FAILED, "outputs": {}, "info": {}, "finished_utc": _now(),
+              "wall_s": round(usage.wall_s, 3), "peak_rss_mb": round(usage.peak_rss_mb, 1),
+              "error": error,
+              "traceback": layout.rel(traceback_file) if traceback_file else None}
+    write_record(layout, record)
+
+
+__all__ = ["BLOCKED", "CACHED", "COMPLETE", "FAILED", "FileRef", "StageContext",
+           "StageOutcome", "StageResult", "StageSpec", "cached_outcome", "execute_stage",
+           "fingerprint", "load_record", "record_failure", "sha256_file", "write_record"]

@@ -1,0 +1,329 @@
+"""The stage functions of a run: catalog, simulate, detector1, image2, image3.
+
+Each is ``func(ctx: StageContext) -> StageResult`` and runs in whatever process executes
+it (a Dask worker). Everything it needs is in ``ctx.params`` (JSON, decided by
+:mod:`simval.run.graph` on the client) and ``ctx.inputs`` (files of earlier stages); it
+writes into the run directory atomically: pipelines write into a scratch directory
+(``.work-<name>``) beside the final place, and finished files are renamed into place.
+
+Process state: every function starts with :func:`prepare_process` (astropy downloads off,
+pysiaf imported without its PRD check reaching the network); CRDS's environment is applied
+per call by :mod:`simval.calibrate` (``using_environment``) and restored afterwards, so a
+worker inherits nothing from an earlier stage or from the user's shell CRDS variables;
+MIRAGE runs in its own child process (:mod:`simval.simulate.mirage_backend`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from simval.run.records import StageContext, StageResult
+
+#: Header cards whose value is a file path: they change with the run directory or kit
+#: location, never with content (MIRAGE records its inputs' paths in the uncal).
+PATH_CARDS = frozenset({"YAMLFILE", "PTSRCCAT", "GALAXCAT", "EXTNDCAT", "MTPTSCAT",
+                        "MTSERSIC", "MTEXTEND", "NONSDRAL", "DISTORTN", "IPC", "CROSSTLK",
+                        "FLUX_CAL", "FTHRUPUT", "GAINFILE"})
+
+
+def prepare_process() -> None:
+    """Make this process safe for a stage: no network from astropy or pysiaf."""
+    from simval import offline
+
+    offline.configure()
+    offline.import_pysiaf()
+
+
+def _clean_dir(path: Path) -> Path:
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(parents=True)
+    return path
+
+
+def publish(work: Path, final_dir: Path) -> dict[str, Path]:
+    """Rename every file (or symbolic link) of ``work`` into ``final_dir``; remove ``work``.
+
+    Returns file name -> final path. Each rename is atomic (same file system).
+    """
+    final_dir.mkdir(parents=True, exist_ok=True)
+    moved = {}
+    for entry in sorted(work.iterdir()):
+        if entry.name.startswith(".") or (entry.is_dir() and not entry.is_symlink()):
+            continue
+        dst = final_dir / entry.name
+        os.replace(entry, dst)
+        moved[entry.name] = dst
+    shutil.rmtree(work, ignore_errors=True)
+    return moved
+
+
+def _crds(params: Mapping[str, Any]):
+    from simval.calibrate import CrdsSetup
+
+    return CrdsSetup(dict(params["crds_env"]))
+
+
+def _steps(params: Mapping[str, Any]) -> dict[str, Any]:
+    return json.loads(json.dumps(params.get("steps", {})))
+
+
+# --- catalog ------------------------------------------------------------------------------
+
+def catalog_stage(ctx: StageContext) -> StageResult:
+    """The scenario's input catalog, cut to (or generated over) the plan's footprint, as
+    ``catalog/stars.ecsv`` and ``catalog/galaxies.ecsv``."""
+    prepare_process()
+    from simval.catalogs import read_catalog_file
+    from simval.catalogs.simple import generate_simple
+    from simval.plan import Plan
+
+    p = ctx.params
+    plan = Plan.from_json(ctx.layout.plan.read_text())
+    if p.get("generator") is not None:
+        g = p["generator"]
+        cat = generate_simple(plan, n_stars=g["n_stars"], n_galaxies=g["n_galaxies"],
+                              mag_range=g["mag_range"], seed=g["seed"], bands=p["bands"])
+    else:
+        cat = read_catalog_file(ctx.inputs["catalog_file"], p["format"], p["bands"], plan=plan,
+                                column_map=p.get("column_map") or {},
+                                filter_pupils={b: tuple(v) for b, v in
+                                               p["filter_pupils"].items()})
+    stars, galaxies = cat.write(ctx.layout.catalog)
+    info = {"n_stars": len(cat.stars), "n_galaxies": len(cat.galaxies), **cat.meta}
+    return StageResult({"stars": stars, "galaxies": galaxies}, info)
+
+
+# --- simulate -----------------------------------------------------------------------------
+
+def content_sha256(path: str | os.PathLike) -> str:
+    """sha256 of a FITS file's content independent of where its inputs lived.
+
+    Hashes every HDU's header cards (except :data:`PATH_CARDS`, ``CHECKSUM``/``DATASUM``)
+    and data bytes, and skips the ``ASDF`` extension (which embeds the same header values).
+    Two runs of one scenario in different run directories give equal values although their
+    uncal bytes differ in the path cards.
+    """
+    import hashlib
+
+    from astropy.io import fits
+
+    h = hashlib.sha256()
+    with fits.open(path) as hdul:
+        for hdu in hdul:
+            if hdu.name == "ASDF":
+                continue
+            for card in hdu.header.cards:
+                if card.keyword in PATH_CARDS or card.keyword in ("CHECKSUM", "DATASUM"):
+                    continue
+                h.update(f"{card.keyword}={card.value!r};".encode())
+            if hdu.data is not None and hasattr(hdu.data, "tobytes"):
+                h.update(hdu.data.tobytes())
+    return h.hexdigest()
+
+
+def _exposure_tables(ctx: StageContext, band: str, margin_arcsec: float):
+    from astropy.table import Table
+
+    from simval.catalogs import SourceCatalog
+    from simval.catalogs.simple import Footprint
+    from simval.plan import Plan
+
+    cat = SourceCatalog(Table.read(ctx.inputs["stars"], format="ascii.ecsv"),
+                        Table.read(ctx.inputs["galaxies"], format="ascii.ecsv"))
+    stars, galaxies = cat.for_band(band)
+    plan = Plan.from_json(ctx.layout.plan.read_text())
+    near = Footprint.of_plan(plan, margin_arcsec, base_names=[ctx.params["base_name"]])
+    if len(stars):
+        stars = stars[near.contains(stars["ra"], stars["dec"])]
+    if len(galaxies):
+        galaxies = galaxies[near.contains(galaxies["ra"], galaxies["dec"])]
+    return stars, galaxies
+
+
+def simulate_stage(ctx: StageContext) -> StageResult:
+    """MIRAGE for one exposure into ``exposures/<base>/`` (uncal, seed image, truth lists).
+
+    Sources within ``params['margin_arcsec']`` of the exposure's aperture are passed on
+    (MIRAGE adds the wings of sources just off the detector). MIRAGE's pointing is the
+    aperture reference point's RA/Dec and PA_V3 (see :func:`simval.run.graph.mirage_exposure`).
+    """
+    prepare_process()
+    from simval.simulate.mirage_backend import simulate_exposure
+    from simval.simulate.mirage_yaml import MirageExposure, MirageReferences
+
+    p = ctx.params
+    exposure = MirageExposure(**p["mirage_exposure"])
+    refs = MirageReferences.from_mapping(p["references"], mirage_data=p["mirage_data"],
+                                         crds_env=p["crds_env"])
+    stars, galaxies = _exposure_tables(ctx, p["band"], float(p["margin_arcsec"]))
+    out_dir = ctx.layout.exposure_dir(exposure.base_name)
+    result = simulate_exposure(exposure, refs, stars, galaxies, out_dir, log_path=ctx.log,
+                               timeout_s=p.get("timeout_s"))
+    ctx.usage.add_child_peak(result.peak_rss_mb)
+    outputs = {"uncal": result.uncal, "seed_image": result.seed_image, "yaml": result.yaml}
+    for name in ("point_sources", "galaxies", "cosmic_rays"):
+        if getattr(result, name) is not None:
+            outputs[name] = getattr(result, name)
+    for name, suffix in (("point_source_catalog", "_pointsources.cat"),
+                         ("galaxy_catalog", "_galaxies.cat")):
+        path = out_dir / f"{exposure.base_name}{suffix}"
+        if path.is_file():
+            outputs[name] = path
+    info = {
+        "mirage_seconds": round(result.seconds, 3),
+        "mirage_peak_rss_mb": round(result.peak_rss_mb, 1),
+        "mirage_stage_seconds": dict(result.stage_seconds),
+        "network_attempts": list(result.network_attempts),
+        "background_adu_s": exposure.background_adu_s,
+        "n_stars_given": len(stars), "n_galaxies_given": len(galaxies),
+        "uncal_content_sha256": content_sha256(result.uncal),
+    }
+    return StageResult(outputs, info)
+
+
+# --- detector1 / image2 -------------------------------------------------------------------
+
+def _level2(ctx: StageContext, which: str) -> StageResult:
+    prepare_process()
+    from simval import calibrate
+
+    p = ctx.params
+    base = p["base_name"]
+    final_dir = ctx.layout.detector1 if which == "detector1" else ctx.layout.image2
+    work = _clean_dir(ctx.layout.scratch(final_dir, base))
+    run = calibrate.detector1 if which == "detector1" else calibrate.image2
+    src = ctx.inputs["uncal" if which == "detector1" else "rate"]
+    product = run(src, work, _crds(p), ctx.log, _steps(p))
+    moved = publish(work, final_dir)
+    main = moved[product.name]
+    outputs = {name.removeprefix(base + "_").removesuffix(".fits"): path
+               for name, path in moved.items()}
+    info = {"product": ctx.layout.rel(main), "ref_files": calibrate.ref_files_used(main),
+            "cal_step": calibrate.cal_step_status(main)}
+    return StageResult(outputs, info)
+
+
+def detector1_stage(ctx: StageContext) -> StageResult:
+    """calwebb_detector1: ``<base>_uncal.fits`` -> ``detector1/<base>_rate.fits``."""
+    return _level2(ctx, "detector1")
+
+
+def image2_stage(ctx: StageContext) -> StageResult:
+    """calwebb_image2: ``<base>_rate.fits`` -> ``image2/<base>_cal.fits``."""
+    return _level2(ctx, "image2")
+
+
+# --- image3 -------------------------------------------------------------------------------
+
+def _link(target: Path, link: Path) -> None:
+    """A relative symbolic link (a copy where links are not possible)."""
+    link.unlink(missing_ok=True)
+    try:
+        link.symlink_to(os.path.relpath(target, link.parent))
+    except OSError:
+        shutil.copy2(target, link)
+
+
+def skymatch_levels(asn: Path, crds, log: Path, params: Mapping[str, Any]
+                    ) -> dict[str, float | None]:
+    """Sky levels (MJy/sr) jwst's SkyMatchStep finds for each member of ``asn``, with the
+    scenario's skymatch parameters and ``subtract = False`` (nothing is changed on disk)."""
+    from jwst.skymatch import SkyMatchStep
+
+    from simval.calibrate import stage_log
+    from simval.kit.crds_cache import using_environment
+
+    kwargs = {k: v for k, v in params.items()
+              if k not in ("skip", "save_results", "output_dir", "output_file")}
+    kwargs["subtract"] = False
+    levels: dict[str, float | None] = {}
+    with using_environment(crds.env), stage_log(log):
+        library = SkyMatchStep.call(str(asn), **kwargs)
+        with library:
+            for i in range(len(library)):
+                model = library.borrow(i)
+                level = model.meta.background.level
+                levels[str(model.meta.filename)] = None if level is None else float(level)
+                library.shelve(model, i, modify=False)
+    return levels
+
+
+def image3_stage(ctx: StageContext) -> StageResult:
+    """calwebb_image3 for one filter: association of that filter's cal files (jwst's
+    ``asn_from_list``; mixed filters are refused) -> ``image3/<product>/``.
+
+    Background recipe ``median_masked``: SkyMatchStep with ``subtract = False`` records
+    skymatch's levels; each member is replaced by a copy with its sigma-clipped,
+    source-masked median subtracted (:func:`simval.calibrate.subtract_median_background`,
+    recorded in ``meta.background``); image3 then runs with skymatch skipped.
+    """
+    prepare_process()
+    from astropy.table import Table
+
+    from simval import calibrate
+
+    p = ctx.params
+    name = p["product"]["name"]
+    crds = _crds(p)
+    steps = _steps(p)
+    final_dir = ctx.layout.product_dir(name)
+    work = _clean_dir(ctx.layout.scratch(ctx.layout.image3, name))
+    members = []
+    for base in p["members"]:
+        cal = ctx.inputs[f"cal:{base}"]
+        member = work / cal.name
+        _link(cal, member)
+        members.append(member)
+    asn = calibrate.make_association(members, name, work / f"{name}_asn.json")
+    background: dict[str, Any] = {"recipe": p["recipe"]}
+    if p["recipe"] == "median_masked":
+        sky = steps.get("skymatch", {})
+        background["skymatch_levels_mjysr"] = (
+            {} if sky.get("skip") else skymatch_levels(asn, crds, ctx.log, sky))
+        background["subtracted_levels_mjysr"] = {
+            m.name: calibrate.subtract_median_background(m, m, **p.get("median_masked", {}))
+            for m in members}
+        steps.setdefault("skymatch", {})["skip"] = True
+    products = calibrate.image3(asn, work, crds, ctx.log, steps)
+    if p["recipe"] == "skymatch":
+        background["skymatch_levels_mjysr"] = dict(products.background_levels)
+    moved = publish(work, final_dir)
+    outputs: dict[str, Path] = {"asn": moved[asn.name], "i2d": moved[products.i2d.name],
+                                "catalog": moved[products.catalog.name]}
+    if products.segmentation is not None:
+        outputs["segmentation"] = moved[products.segmentation.name]
+    for member in members:
+        outputs[f"member:{member.name.removesuffix('_cal.fits')}"] = moved[member.name]
+    for fname, path in moved.items():
+        if fname.endswith(("_skymatch.fits", "_crf.fits")):
+            outputs[fname.removesuffix(".fits")] = path
+    i2d = outputs["i2d"]
+    info = {
+        "filter": p["product"]["filter_name"], "members": list(p["members"]),
+        "ref_files": calibrate.ref_files_used(i2d), "cal_step": calibrate.cal_step_status(i2d),
+        "background": background, "steps_as_run": _image3_as_run(steps),
+        "n_sources": len(Table.read(outputs["catalog"], format="ascii.ecsv")),
+    }
+    return StageResult(outputs, info)
+
+
+def _image3_as_run(steps: Mapping[str, Any]) -> dict[str, Any]:
+    """Image3 parameters as :func:`simval.calibrate.image3` passes them on (it asks skymatch
+    to save its per-exposure products unless the scenario decided)."""
+    out = json.loads(json.dumps(steps))
+    out.setdefault("skymatch", {}).setdefault("save_results", True)
+    return out
+
+
+STAGE_FUNCTIONS = {
+    "catalog": catalog_stage,
+    "simulate": simulate_stage,
+    "detector1": detector1_stage,
+    "image2": image2_stage,
+    "image3": image3_stage,
+}
