@@ -38,6 +38,7 @@ class RunProgress:
         self.running: dict[str, float] = {}
         self.t0 = time.monotonic()
         self._live: Live | None = None
+        self._note = ""
 
     def __enter__(self) -> RunProgress:
         if self.enabled:
@@ -75,6 +76,11 @@ class RunProgress:
                 self.running[sid] = time.monotonic() - max(age, 0.0)
         self._refresh()
 
+    def note(self, text: str) -> None:
+        """A line under the heading (e.g. kit build progress); empty to clear it."""
+        self._note = text
+        self._refresh()
+
     def _refresh(self) -> None:
         if self._live is not None:
             self._live.update(self.render())
@@ -94,7 +100,7 @@ class RunProgress:
         return Text("blocked", "magenta")
 
     def render(self) -> Group:
-        n_total = len(self.plan.exposures) * 3 + len(self.plan.products) + 1
+        n_total = len(self.plan.exposures) * 3 + len(self.plan.products) + 2
         n_done = len(self.outcomes)
         head = Text(f"simval run {self.plan.scenario_name}: {n_done}/{n_total} stages, "
                     f"{time.monotonic() - self.t0:.0f} s  ({self.layout.root})", "bold")
@@ -104,13 +110,15 @@ class RunProgress:
         for kind in EXPOSURE_KINDS:
             table.add_column(kind, justify="right")
         table.add_column("image3", justify="right")
+        table.add_row("kit", "", self._cell("kit"), "", "", "")
         table.add_row("catalog", "", self._cell("catalog"), "", "", "")
         for e in self.plan.exposures:
             table.add_row(e.base_name, e.filter_name,
                           *[self._cell(f"{k}.{e.base_name}") for k in EXPOSURE_KINDS], "")
         for p in self.plan.products:
             table.add_row(p.name, p.filter_name, "", "", "", self._cell(f"image3.{p.name}"))
-        return Group(head, table)
+        parts = [head, Text(self._note, "dim")] if self._note else [head]
+        return Group(*parts, table)
 
 
 def summary_tables(manifest: Mapping[str, Any]) -> list[Table]:

@@ -189,7 +189,8 @@ def fingerprint(kind: str, params: Mapping[str, Any], inputs: Mapping[str, FileR
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def _now() -> str:
+def now_utc() -> str:
+    """Current UTC time, ISO 8601 to the second."""
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
@@ -226,7 +227,7 @@ def _resolve_inputs(spec: StageSpec, layout: RunLayout,
 
 
 @contextlib.contextmanager
-def _output_to(log: Path) -> Iterator[Any]:
+def stage_output(log: Path) -> Iterator[Any]:
     """Send this process's ``sys.stdout``/``sys.stderr`` (and so warnings and logging's
     last-resort handler) to ``log`` for the duration of the stage."""
     log.parent.mkdir(parents=True, exist_ok=True)
@@ -256,7 +257,7 @@ def execute_stage(spec: StageSpec, *upstream: StageOutcome) -> StageOutcome:
         fp = fingerprint(spec.kind, spec.params, inputs)
         hit = cached_outcome(spec, layout, fp)
     except Exception as exc:
-        return _fail(spec, layout, exc, {}, "", Usage(), _now())
+        return _fail(spec, layout, exc, {}, "", Usage(), now_utc())
     if hit is not None:
         return replace(hit, run_wall_s=time.perf_counter() - t0)
     return _run(spec, layout, inputs, fp)
@@ -283,13 +284,13 @@ def _stage_function(spec: StageSpec) -> Callable[[StageContext], StageResult]:
 
 def _run(spec: StageSpec, layout: RunLayout, inputs: Mapping[str, FileRef],
          fp: str) -> StageOutcome:
-    started = _now()
+    started = now_utc()
     base = _base_record(spec, layout, inputs, fp, started)
     write_record(layout, {**base, "status": STATUS_RUNNING})
     log = layout.log(spec.stage_id)
     usage = Usage()
     try:
-        with measure() as usage, _output_to(log) as fh:
+        with measure() as usage, stage_output(log) as fh:
             print(f"=== simval stage {spec.stage_id} started {started} on "
                   f"{socket.gethostname()} pid {os.getpid()}", file=fh)
             ctx = StageContext(spec, layout, {k: layout.abs(v.path) for k, v in inputs.items()},
@@ -298,12 +299,12 @@ def _run(spec: StageSpec, layout: RunLayout, inputs: Mapping[str, FileRef],
             outputs = {name: FileRef.of(path, layout)
                        for name, path in sorted(result.outputs.items())}
             info = json.loads(json.dumps(dict(result.info), default=str))
-            print(f"=== simval stage {spec.stage_id} complete {_now()}", file=fh)
+            print(f"=== simval stage {spec.stage_id} complete {now_utc()}", file=fh)
     except Exception as exc:
         return _fail(spec, layout, exc, inputs, fp, usage, started)
     record = {**base, "status": STATUS_COMPLETE, "outputs": {k: asdict(v) for k, v in
                                                               outputs.items()},
-              "info": info, "finished_utc": _now(), "wall_s": round(usage.wall_s, 3),
+              "info": info, "finished_utc": now_utc(), "wall_s": round(usage.wall_s, 3),
               "peak_rss_mb": round(usage.peak_rss_mb, 1), "memory_method": usage.method,
               "error": None, "traceback": None}
     write_record(layout, record)
@@ -328,8 +329,8 @@ def record_failure(spec: StageSpec, layout: RunLayout, error: str, traceback_fil
                    usage: Usage | None = None, started: str | None = None) -> None:
     """Write a ``failed`` record (also used by the client when a worker died mid-stage)."""
     usage = usage or Usage()
-    record = {**_base_record(spec, layout, inputs or {}, fp, started or _now()),
-              "status": STATUS_FAILED, "outputs": {}, "info": {}, "finished_utc": _now(),
+    record = {**_base_record(spec, layout, inputs or {}, fp, started or now_utc()),
+              "status": STATUS_FAILED, "outputs": {}, "info": {}, "finished_utc": now_utc(),
               "wall_s": round(usage.wall_s, 3), "peak_rss_mb": round(usage.peak_rss_mb, 1),
               "error": error,
               "traceback": layout.rel(traceback_file) if traceback_file else None}

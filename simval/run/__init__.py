@@ -1,0 +1,283 @@
+"""Run a scenario: plan -> kit -> per exposure MIRAGE, Detector1, Image2 -> per filter Image3.
+
+Public API
+----------
+:func:`run_scenario` (scenario file or :class:`~simval.scenario.Scenario`, run directory
+-> :class:`RunResult`), :class:`RunSetupError` (the scenario cannot be run as asked).
+
+Modules: :mod:`~simval.run.layout` (the run directory), :mod:`~simval.run.records` (stage
+records and the resume rule), :mod:`~simval.run.stages` (the stage functions),
+:mod:`~simval.run.graph` (scenario -> stages), :mod:`~simval.run.executor` (Dask),
+:mod:`~simval.run.manifest`, :mod:`~simval.run.progress`, :mod:`~simval.run.resources`.
+
+A run is resumable: the same call again reuses every stage whose record is complete and
+whose inputs, parameters and outputs are unchanged, and runs the rest.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from simval.atomic import atomic_path, write_text
+from simval.run.graph import RunSetupError
+from simval.run.layout import RunLayout
+from simval.run.records import (
+    CACHED,
+    COMPLETE,
+    FAILED,
+    StageOutcome,
+    fingerprint,
+    load_record,
+    sha256_file,
+    write_record,
+)
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from simval.kit.build import Kit
+    from simval.plan import Plan
+    from simval.scenario import Scenario
+
+__all__ = ["ProductFiles", "RunResult", "RunSetupError", "default_run_dir", "run_scenario"]
+
+
+@dataclass(frozen=True)
+class ProductFiles:
+    """One mosaic of a run: ``name``, ``filter_name`` and its files (absolute paths)."""
+
+    name: str
+    filter_name: str
+    i2d: Path
+    catalog: Path
+    asn: Path
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """What :func:`run_scenario` did.
+
+    status : ``complete`` or ``failed``. products : filter -> :class:`ProductFiles` (the
+    mosaics that were made). manifest : path of ``manifest.json``. outcomes : stage id ->
+    :class:`~simval.run.records.StageOutcome`. wall_s : wall time of the call, s.
+    """
+
+    status: str
+    run_dir: Path
+    manifest: Path
+    products: dict[str, ProductFiles] = field(default_factory=dict)
+    outcomes: dict[str, StageOutcome] = field(default_factory=dict)
+    wall_s: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.status == COMPLETE
+
+    @property
+    def failed(self) -> list[StageOutcome]:
+        """Stages that failed (not those blocked by them)."""
+        return [o for o in self.outcomes.values() if o.status == FAILED]
+
+
+def default_run_dir(scenario_name: str) -> Path:
+    """``runs/<scenario name>`` under the current directory."""
+    return Path("runs") / scenario_name
+
+
+def _load(path_or_scenario: str | os.PathLike | Scenario) -> tuple[Scenario, Path | None]:
+    from simval.scenario import Scenario, load_scenario
+
+    if isinstance(path_or_scenario, Scenario):
+        return path_or_scenario, None
+    return load_scenario(path_or_scenario), Path(path_or_scenario)
+
+
+def _write_inputs(layout: RunLayout, scenario: Scenario, source: Path | None,
+                  plan: Plan) -> None:
+    """scenario.yaml (a byte copy of the file, or the normalised scenario) and plan.json."""
+    import yaml
+
+    from simval.scenario import normalised
+
+    if source is not None:
+        with atomic_path(layout.scenario) as tmp:
+            shutil.copyfile(source, tmp)
+    else:
+        write_text(layout.scenario, "# normalised scenario (given as an object)\n"
+                   + yaml.safe_dump(normalised(scenario), sort_keys=False))
+    text = plan.to_json()
+    if not layout.plan.is_file() or layout.plan.read_text() != text:
+        write_text(layout.plan, text)
+
+
+def _kit_stage(plan: Plan, layout: RunLayout, kit_dir: str | os.PathLike | None,
+               run_id: str, note) -> tuple[Kit | None, StageOutcome, dict[str, Any]]:
+    """Build (or reuse) the kit on the client, before any worker starts; keep its record.
+
+    The kit's own registry decides what to build, so ``build_kit`` always runs (it only
+    checks when nothing is missing). The record is rewritten only when the kit changed.
+    """
+    import traceback
+
+    from simval.kit.build import build_kit
+    from simval.kit.layout import default_kit_parent
+    from simval.run.records import now_utc, stage_output
+    from simval.run.resources import measure
+
+    spec = plan.kit_spec()
+    parent = Path(kit_dir).expanduser() if kit_dir is not None else default_kit_parent()
+    params = {"spec": spec.to_dict(), "kit_dir": str(parent.absolute())}
+    log = layout.log("kit")
+
+    def progress(job_id: str, done: int, total: int) -> None:
+        note(f"building kit: {done}/{total} {job_id}")
+
+    started = now_utc()
+    try:
+        with measure() as usage, stage_output(log):
+            kit = build_kit(spec, parent, progress=progress)
+    except Exception as exc:
+        error = f"{type(exc).__name__}: {exc}"
+        write_text(layout.traceback("kit"), "".join(traceback.format_exception(exc)))
+        write_record(layout, {"schema": 1, "stage_id": "kit", "kind": "kit",
+                              "status": FAILED, "parameters": params, "error": error,
+                              "started_utc": started, "run_id": run_id,
+                              "traceback": layout.rel(layout.traceback("kit")),
+                              "log": layout.rel(log), "inputs": {}, "outputs": {}})
+        return None, StageOutcome("kit", "kit", FAILED, error=error), {}
+    finally:
+        note("")
+    info = {"root": str(kit.layout.root), "seed": spec.seed, "version": spec.version,
+            "context": kit.context, "jobs_built": sorted(kit.timings),
+            "build_wall_s": round(usage.wall_s, 2),
+            "registry_sha256": sha256_file(kit.layout.registry)}
+    fp = fingerprint("kit", {**params, "root": info["root"], "context": kit.context,
+                             "registry_sha256": info["registry_sha256"]}, {})
+    old = load_record(layout, "kit")
+    if old and old.get("status") == COMPLETE and old.get("fingerprint") == fp:
+        outcome = StageOutcome("kit", "kit", CACHED, info=old.get("info", {}),
+                               wall_s=float(old.get("wall_s", 0.0)),
+                               peak_rss_mb=float(old.get("peak_rss_mb", 0.0)),
+                               run_wall_s=usage.wall_s)
+        return kit, outcome, {**info, "jobs_built": []}
+    write_record(layout, {
+        "schema": 1, "stage_id": "kit", "kind": "kit", "status": COMPLETE, "fingerprint": fp,
+        "inputs": {}, "outputs": {}, "parameters": params, "info": info,
+        "crds_context": kit.context, "started_utc": started, "run_id": run_id,
+        "wall_s": round(usage.wall_s, 3), "peak_rss_mb": round(usage.peak_rss_mb, 1),
+        "log": layout.rel(log), "error": None, "traceback": None})
+    status = COMPLETE if kit.timings else CACHED
+    return kit, StageOutcome("kit", "kit", status, info=info, wall_s=usage.wall_s,
+                             peak_rss_mb=usage.peak_rss_mb, run_wall_s=usage.wall_s), info
+
+
+def _crds_info(scenario: Scenario, env: dict[str, str]) -> dict[str, Any]:
+    kind = "kit" if scenario.crds.kit is not None else "real"
+    return {"kind": kind, "context": env.get("CRDS_CONTEXT"), "path": env.get("CRDS_PATH")}
+
+
+def run_scenario(path_or_scenario: str | os.PathLike | Scenario,
+                 run_dir: str | os.PathLike, *, workers: int | None = None,
+                 scheduler: str | None = None, kit_dir: str | os.PathLike | None = None,
+                 progress: bool = False, console: Console | None = None) -> RunResult:
+    """Run a scenario into ``run_dir`` (resuming what an earlier run there completed).
+
+    Parameters
+    ----------
+    path_or_scenario : a scenario YAML file or a validated Scenario.
+    run_dir : the run directory (created; see :mod:`simval.run.layout`).
+    workers : Dask worker processes of the local cluster (default: ``min(cpu, memory /
+        1.5 GB)``). Ignored with ``scheduler``.
+    scheduler : address of an existing Dask scheduler (its workers must share the run
+        directory and kit paths).
+    kit_dir : parent directory of kits (default ``$SIMVAL_KIT_DIR`` or the user cache).
+    progress : show the live progress table on ``console`` (default: stderr).
+
+    Raises :class:`~simval.scenario.ScenarioError` for an invalid scenario and
+    :class:`RunSetupError` for one that cannot run; a failing *stage* does not raise: the
+    result's ``status`` is ``failed`` and ``manifest.json`` names the stage.
+    """
+    from rich.console import Console
+
+    from simval import offline
+    from simval.plan import make_plan
+    from simval.run import executor, graph, manifest
+    from simval.run.progress import RunProgress
+
+    t0 = time.perf_counter()
+    started = manifest.now_utc()
+    offline.configure()
+    scenario, source = _load(path_or_scenario)
+    graph.check_supported(scenario)
+    plan = make_plan(scenario)
+    layout = RunLayout(Path(run_dir))
+    layout.make()
+    _write_inputs(layout, scenario, source, plan)
+    run_id = uuid.uuid4().hex[:12]
+    console = console or Console(file=sys.stderr)
+    display = RunProgress(plan, layout, run_id, console=console, enabled=progress)
+    outcomes: dict[str, StageOutcome] = {}
+    kit_info: dict[str, Any] = {}
+    crds: dict[str, Any] = {}
+    execution: dict[str, Any] = {}
+    versions: dict[str, Any] = {}
+    interrupted = False
+
+    def finish() -> RunResult:
+        doc = manifest.build_manifest(
+            layout=layout, plan=plan, scenario_source=str(source or scenario.source),
+            outcomes=outcomes, kit_info=kit_info, crds=crds, execution=execution,
+            pipeline=json.loads(json.dumps(scenario.pipeline)),
+            background_recipe=scenario.background_recipe, started_utc=started,
+            wall_s=time.perf_counter() - t0, worker_versions=versions,
+            interrupted=interrupted)
+        manifest.write_manifest(layout, doc)
+        return _result(doc, layout, outcomes, time.perf_counter() - t0)
+
+    try:
+        with display:
+            kit, kit_outcome, kit_info = _kit_stage(plan, layout, kit_dir, run_id,
+                                                    display.note)
+            outcomes["kit"] = kit_outcome
+            display.done(kit_outcome)
+            if kit is None:
+                return finish()
+            specs = graph.build_specs(plan, scenario, kit, layout, run_id)
+            crds = _crds_info(scenario, graph.crds_env(scenario, kit))
+            display.note("starting Dask workers")
+            with executor.dask_client(workers, scheduler) as (client, how):
+                execution = how.as_dict()
+                display.note("")
+                outcomes.update(executor.run_graph(client, specs, layout, display.done,
+                                                   display.poll))
+                versions = _differing(executor.worker_versions(client))
+    except KeyboardInterrupt:
+        interrupted = True
+        finish()
+        raise
+    return finish()
+
+
+def _differing(per_worker: dict[str, Any]) -> dict[str, Any]:
+    """Worker versions that differ from this process's (empty when all agree)."""
+    from simval.run.manifest import software_versions
+
+    mine = software_versions()
+    return {w: v for w, v in per_worker.items() if v != mine}
+
+
+def _result(doc: dict[str, Any], layout: RunLayout, outcomes: dict[str, StageOutcome],
+            wall_s: float) -> RunResult:
+    products = {band: ProductFiles(p["name"], band, layout.abs(p["i2d"]),
+                                   layout.abs(p["catalog"]), layout.abs(p["asn"]))
+                for band, p in doc["products"].items()}
+    return RunResult(doc["status"], layout.root, layout.manifest, products, dict(outcomes),
+                     wall_s)
