@@ -185,6 +185,42 @@ def cmd_plan(args) -> int:
     return 0
 
 
+def cmd_run(args) -> int:
+    """``simval run``: exit 0 only if every stage completed."""
+    from simval.run import RunSetupError, default_run_dir, run_scenario
+    from simval.run.progress import summary_tables
+
+    scenario = _load(args.scenario)
+    run_dir = args.output or default_run_dir(scenario.name)
+    if args.workers is not None and args.workers < 1:
+        raise UsageError(f"--workers must be >= 1, got {args.workers}")
+    try:
+        result = run_scenario(args.scenario, run_dir, workers=args.workers,
+                              scheduler=args.scheduler, kit_dir=args.kit_dir,
+                              progress=True, console=err_console)
+    except RunSetupError as err:
+        raise UsageError(str(err)) from err
+    import json
+
+    doc = json.loads(result.manifest.read_text())
+    for table in summary_tables(doc):
+        console.print(table)
+    if result.ok:
+        console.print(f"[bold green]run complete[/] in {result.wall_s:.1f} s: "
+                      f"{result.run_dir}  (manifest {result.manifest})")
+        return 0
+    for sid in doc["failed_stages"]:
+        entry = doc["stages"][sid]
+        err_console.print(f"[bold red]stage {sid} failed:[/] {entry.get('error')}\n"
+                          f"  log: {result.run_dir / str(entry.get('log'))}\n"
+                          f"  traceback: {result.run_dir / str(entry.get('traceback'))}")
+    if doc["blocked_stages"]:
+        err_console.print(f"{len(doc['blocked_stages'])} stage(s) not run because of "
+                          "the failure; fix it and run the same command again to resume")
+    err_console.print(f"[bold red]run failed[/] (manifest {result.manifest})")
+    return 1
+
+
 def _kit_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--kit-dir", type=Path, default=None,
                    help="parent directory of kits (default: $SIMVAL_KIT_DIR or the user "
@@ -208,6 +244,25 @@ def build_parser() -> argparse.ArgumentParser:
     pl.add_argument("scenario", type=Path)
     pl.add_argument("--json", action="store_true", help="also print the plan as JSON")
     pl.set_defaults(func=cmd_plan)
+
+    run = sub.add_parser(
+        "run", help="simulate and calibrate a scenario (resumes an earlier run in RUN_DIR)",
+        description="Simulate a scenario with MIRAGE and calibrate it with the JWST pipeline "
+                    "(detector1, image2, image3 per filter), offline, in parallel with Dask. "
+                    "Running the same command again resumes: completed stages are reused. "
+                    "With --scheduler, the workers must see RUN_DIR and the kit directory "
+                    "at the same paths (a shared file system).")
+    run.add_argument("scenario", type=Path)
+    run.add_argument("-o", "--output", type=Path, default=None, metavar="RUN_DIR",
+                     help="run directory (default: runs/<scenario name>)")
+    run.add_argument("--workers", type=int, default=None,
+                     help="local Dask worker processes (default: min(cpu, memory/1.5 GB))")
+    run.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                     help="connect to an existing Dask scheduler, e.g. tcp://host:8786")
+    run.add_argument("--kit-dir", type=Path, default=None,
+                     help="parent directory of kits (default: $SIMVAL_KIT_DIR or the user "
+                          "cache dir)")
+    run.set_defaults(func=cmd_run)
 
     kit = sub.add_parser("kit", help="the offline synthetic instrument (CRDS cache + "
                                      "MIRAGE_DATA)")
