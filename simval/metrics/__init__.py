@@ -1,0 +1,328 @@
+"""Truth-vs-measurement metrics: small pure functions, one module per family.
+
+Families (each function returns a small frozen dataclass with the value(s), uncertainty
+where meaningful, sample size, and ``measurements()`` -> registry-named
+:class:`~simval.metrics_schema.Measurement` s for ``metrics.json``):
+
+* :mod:`~simval.metrics.completeness` — completeness vs true magnitude with binomial
+  intervals, 50%/90% completeness magnitudes, completeness above S/N, purity;
+* :mod:`~simval.metrics.photometry` — bias (median measured - true, mag) and NMAD, per
+  sample (stars / galaxies / bright isolated stars) and per magnitude bin;
+* :mod:`~simval.metrics.astrometry` — median RA*cos(Dec), Dec offsets and RMS, mas;
+* :mod:`~simval.metrics.background` — mosaic residual sky, skymatch levels vs injected;
+* :mod:`~simval.metrics.noise` — (sky pixel / ERR) distribution, random-aperture depth;
+* :mod:`~simval.metrics.mosaic` — holes, black lines, seams.
+
+Two conveniences run a whole family set for one filter: :func:`catalog_metrics` (matched
+catalogs) and :func:`image_metrics` (the mosaic). See docs/metrics.md for every definition.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+from simval.match import MatchResult, column, radec_of
+from simval.metrics.astrometry import AstrometryResult, astrometric_offsets
+from simval.metrics.background import (
+    BackgroundResidual,
+    SkymatchComparison,
+    background_residual,
+    expected_mosaic_level,
+    skymatch_comparison,
+    source_mask,
+)
+from simval.metrics.completeness import (
+    CompletenessCurve,
+    FractionResult,
+    PurityCurve,
+    completeness_above_snr,
+    completeness_curve,
+    estimate_truth_snr,
+    magnitude_at_completeness,
+    purity_curve,
+)
+from simval.metrics.mosaic import (
+    HoleStats,
+    SeamResult,
+    footprint_from_polygons,
+    footprint_from_weight,
+    hole_statistics,
+    masks_from_context,
+    masks_from_polygons,
+    seam_steps,
+)
+from simval.metrics.noise import DepthResult, ErrRatio, error_ratio, random_aperture_depth
+from simval.metrics.photometry import (
+    PhotometryResult,
+    delta_mag,
+    nmad,
+    photometric_bias,
+    select_bright_isolated_stars,
+)
+from simval.metrics_schema import Measurement
+
+__all__ = [
+    "AstrometryResult",
+    "BackgroundResidual",
+    "CatalogMetrics",
+    "CompletenessCurve",
+    "DepthResult",
+    "ErrRatio",
+    "FractionResult",
+    "HoleStats",
+    "ImageMetrics",
+    "PhotometryResult",
+    "PurityCurve",
+    "SeamResult",
+    "SkymatchComparison",
+    "astrometric_offsets",
+    "background_residual",
+    "catalog_metrics",
+    "completeness_above_snr",
+    "completeness_curve",
+    "delta_mag",
+    "error_ratio",
+    "estimate_truth_snr",
+    "expected_mosaic_level",
+    "footprint_from_polygons",
+    "footprint_from_weight",
+    "hole_statistics",
+    "image_metrics",
+    "magnitude_at_completeness",
+    "masks_from_context",
+    "masks_from_polygons",
+    "nmad",
+    "photometric_bias",
+    "purity_curve",
+    "random_aperture_depth",
+    "seam_steps",
+    "select_bright_isolated_stars",
+    "skymatch_comparison",
+    "source_mask",
+]
+
+#: Measured magnitude column per truth type.
+MAG_COLUMN = {"star": "aper_total_abmag", "galaxy": "isophotal_abmag"}
+#: Measured flux / error columns (Jy) for S/N per truth type.
+SNR_COLUMNS = {"star": ("aper_total_flux", "aper_total_flux_err"),
+               "galaxy": ("isophotal_flux", "isophotal_flux_err")}
+
+
+@dataclass(frozen=True)
+class CatalogMetrics:
+    """Every catalog metric of one filter (the objects behind the numbers, for plots).
+
+    ``photometry`` maps sample name (star, galaxy, bright_star) to its result;
+    ``truth_snr`` is the S/N per truth row used for ``completeness_snr20``;
+    ``bright_star`` the truth mask of the bright isolated star sample.
+    """
+
+    completeness: CompletenessCurve
+    completeness_snr: FractionResult
+    purity: PurityCurve
+    photometry: dict[str, PhotometryResult]
+    astrometry: AstrometryResult
+    truth_snr: np.ndarray
+    bright_star: np.ndarray
+    settings: dict[str, Any]
+
+    def measurements(self) -> dict[str, Measurement]:
+        out = dict(self.completeness.measurements())
+        c = self.completeness_snr
+        out["completeness_snr20"] = Measurement.of(
+            "completeness_snr20", c.value, c.uncertainty, c.n,
+            {"k": c.k, "lower": c.lower, "upper": c.upper,
+             "snr_min": self.settings["snr_min"], "snr_source": self.settings["snr_source"]})
+        out.update(self.purity.measurements())
+        for res in self.photometry.values():
+            out.update(res.measurements())
+        out.update(self.astrometry.measurements())
+        return out
+
+
+def _measured_snr(measured: Any, kind: str) -> np.ndarray:
+    f, e = SNR_COLUMNS[kind]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return column(measured, f) / column(measured, e)
+
+
+def catalog_metrics(truth: Any, measured: Any, match: MatchResult, *,
+                    bins: float | ArrayLike = 0.5, bright_mag_max: float | None = None,
+                    bright_snr_min: float | None = 100.0, min_exposures: int | None = None,
+                    blend_radius_mas: float = 500.0, snr_min: float = 20.0,
+                    outlier_mag: float = 0.1, purity_mag_column: str = "isophotal_abmag",
+                    confidence_level: float = 0.682689) -> CatalogMetrics:
+    """Completeness, purity, photometry and astrometry of one filter's matched catalogs.
+
+    Parameters
+    ----------
+    truth, measured : Table
+        Truth table and pipeline catalog (column contract in :mod:`simval.match`).
+    match : MatchResult
+        From :func:`simval.match.match_catalogs` over the *whole* truth table.
+    bins : float or array_like
+        Magnitude bin width (mag) or edges for the binned curves.
+    bright_mag_max, bright_snr_min : float, optional
+        Bright isolated star sample: ``mag_true_ab < bright_mag_max`` and/or S/N >=
+        ``bright_snr_min`` (S/N from ``snr_expected`` or estimated from the matches).
+    min_exposures, blend_radius_mas
+        Full coverage and isolation (:func:`select_bright_isolated_stars`).
+    snr_min : float
+        S/N threshold of ``completeness_snr20`` (keep 20 for that name).
+    outlier_mag : float
+        Outlier threshold of the bright star sample, mag.
+    purity_mag_column : str
+        Measured magnitude for the purity curve (isophotal: defined for every segment).
+    confidence_level : float
+        Of the binomial intervals.
+
+    Returns
+    -------
+    CatalogMetrics
+    """
+    names = list(truth.colnames) if hasattr(truth, "colnames") else list(truth)
+    kind = np.char.lower(np.asarray(truth["type"]).astype(str))
+    unknown = set(np.unique(kind)) - set(MAG_COLUMN)
+    if unknown:
+        raise ValueError(f"truth column 'type' has {sorted(unknown)}; expected star, galaxy")
+    t_mag = column(truth, "mag_true_ab")
+    inside = column(truth, "in_footprint", bool) if "in_footprint" in names else \
+        np.ones(len(t_mag), bool)
+    detected = match.matched
+    t2m = match.truth_to_measured
+
+    # measured magnitude / S/N of each truth row's counterpart, by truth type
+    m_mag = np.full(t_mag.size, np.nan)
+    m_snr = np.full(t_mag.size, np.nan)
+    for k in MAG_COLUMN:
+        rows = np.flatnonzero((kind == k) & detected)
+        m_mag[rows] = column(measured, MAG_COLUMN[k])[t2m[rows]]
+        m_snr[rows] = _measured_snr(measured, k)[t2m[rows]]
+
+    comp = completeness_curve(t_mag[inside], detected[inside], bins=bins,
+                              confidence_level=confidence_level)
+    if "snr_expected" in names:
+        snr, snr_source = column(truth, "snr_expected"), "truth snr_expected"
+    else:
+        snr, snr_source = estimate_truth_snr(t_mag, m_snr, detected, kind), \
+            "Theil-Sen fit of log10(S/N) vs true mag of matched sources, per type"
+    comp_snr = completeness_above_snr(snr[inside], detected[inside], snr_min,
+                                      confidence_level=confidence_level)
+    pur = purity_curve(column(measured, purity_mag_column), match.measured_matched,
+                       bins=bins, confidence_level=confidence_level)
+
+    phot = {}
+    for k in ("star", "galaxy"):
+        sel = (kind == k) & detected & inside
+        phot[k] = photometric_bias(m_mag[sel], t_mag[sel], sample=k, bins=bins,
+                                   outlier_mag=outlier_mag)
+    bright = select_bright_isolated_stars(truth, mag_max=bright_mag_max, snr=snr,
+                                          snr_min=bright_snr_min, min_exposures=min_exposures,
+                                          blend_radius_mas=blend_radius_mas)
+    sel = bright & detected
+    phot["bright_star"] = photometric_bias(m_mag[sel], t_mag[sel], sample="bright_star",
+                                           bins=bins, outlier_mag=outlier_mag)
+
+    stars = (kind == "star") & detected & inside
+    mra, mdec = radec_of(measured)
+    tra, tdec = radec_of(truth)
+    astro = astrometric_offsets(mra[t2m[stars]], mdec[t2m[stars]], tra[stars], tdec[stars])
+    settings = {"snr_min": snr_min, "snr_source": snr_source, "bright_mag_max": bright_mag_max,
+                "bright_snr_min": bright_snr_min, "match_radius_mas": match.radius_mas,
+                "prefer": match.prefer, "n_bright_selected": int(bright.sum())}
+    return CatalogMetrics(comp, comp_snr, pur, phot, astro, snr, bright, settings)
+
+
+@dataclass(frozen=True)
+class ImageMetrics:
+    """Every mosaic metric of one filter (None where its inputs were not given)."""
+
+    background: BackgroundResidual
+    err_ratio: ErrRatio | None
+    depth: DepthResult | None
+    holes: HoleStats
+    seams: SeamResult | None
+    skymatch: SkymatchComparison | None
+
+    def measurements(self) -> dict[str, Measurement]:
+        out: dict[str, Measurement] = {}
+        for part in (self.background, self.err_ratio, self.depth, self.holes, self.seams,
+                     self.skymatch):
+            if part is not None:
+                out.update(part.measurements())
+        return out
+
+
+def image_metrics(data: ArrayLike, *, expected_mjysr: float, injected_sky_mjysr: float,
+                  err: ArrayLike | None = None, wht: ArrayLike | None = None,
+                  footprint: ArrayLike | None = None,
+                  polygons: Sequence[ArrayLike] | None = None,
+                  exposure_masks: Iterable[ArrayLike] | None = None,
+                  exposure_names: Sequence[str] | None = None,
+                  segmentation: Any = None, pixar_sr: float | None = None,
+                  aperture_radius_pix: float = 3.0, apcorr: float = 1.0,
+                  rng: np.random.Generator | None = None, n_apertures: int = 1000,
+                  skymatch_levels_mjysr: ArrayLike | None = None,
+                  skymatch_injected_mjysr: ArrayLike | float | None = None,
+                  skymethod: str = "match") -> ImageMetrics:
+    """Background, noise, depth, holes, seams (and skymatch levels) of one mosaic.
+
+    Parameters
+    ----------
+    data : array_like
+        The i2d ``data`` (MJy/sr).
+    expected_mjysr, injected_sky_mjysr : float
+        Level the mosaic should have (:func:`expected_mosaic_level`) and the injected sky.
+    err, wht : array_like, optional
+        i2d ``err`` (for the ERR ratio) and ``wht`` (holes; valid = wht > 0).
+    footprint, polygons : optional
+        Footprint (see :mod:`simval.metrics.mosaic`).
+    exposure_masks : iterable of bool arrays, optional
+        Per-exposure coverage for seams (from polygons by default, if given).
+    exposure_names : sequence of str, optional
+    segmentation : optional
+        Segmentation image for the source mask (default: thresholding).
+    pixar_sr, aperture_radius_pix, apcorr, rng, n_apertures
+        Depth (skipped without ``pixar_sr`` and ``rng``).
+    skymatch_levels_mjysr, skymatch_injected_mjysr, skymethod
+        Per-exposure skymatch levels and injected skies (skipped if not given).
+
+    Returns
+    -------
+    ImageMetrics
+    """
+    img = np.asarray(data, np.float64)
+    valid = np.isfinite(img)
+    if wht is not None:
+        w = np.asarray(wht)
+        valid &= np.isfinite(w) & (w > 0)
+    src = source_mask(img, segmentation=segmentation, valid=valid)
+    bkg = background_residual(img, mask=src, valid=valid, expected_mjysr=expected_mjysr,
+                              injected_sky_mjysr=injected_sky_mjysr)
+    ratio = None
+    if err is not None:
+        ratio = error_ratio(img, err, mask=src, valid=valid, sky_mjysr=bkg.level_mjysr)
+    depth = None
+    if pixar_sr is not None and rng is not None:
+        depth = random_aperture_depth(img, radius_pix=aperture_radius_pix, pixar_sr=pixar_sr,
+                                      rng=rng, mask=src, valid=valid, n_apertures=n_apertures,
+                                      apcorr=apcorr)
+    holes = hole_statistics(img, wht=wht, footprint=footprint, polygons=polygons)
+    if exposure_masks is None and polygons is not None:
+        exposure_masks = masks_from_polygons(polygons, img.shape)
+    seams = None
+    if exposure_masks is not None:
+        seams = seam_steps(img, exposure_masks, mask=src, valid=valid, names=exposure_names,
+                           injected_sky_mjysr=injected_sky_mjysr)
+    sky = None
+    if skymatch_levels_mjysr is not None:
+        injected = injected_sky_mjysr if skymatch_injected_mjysr is None else \
+            skymatch_injected_mjysr
+        sky = skymatch_comparison(skymatch_levels_mjysr, injected, skymethod=skymethod,
+                                  names=exposure_names)
+    return ImageMetrics(bkg, ratio, depth, holes, seams, sky)

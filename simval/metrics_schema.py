@@ -1,0 +1,449 @@
+"""Metric names, the :class:`Measurement` record, and ``metrics.json`` (versioned schema).
+
+This module is light (numpy only) so that scenario validation, the report and the pytest
+plugin can import the registry without the metric code.
+
+Registry
+--------
+:data:`REGISTRY` maps every metric name that may appear in ``metrics.json``, in a scenario's
+``comparison.thresholds`` or in a baseline comparison to its :class:`MetricSpec` (unit,
+family, one-line definition with sign convention, default baseline tolerance). Unknown
+names are an error that lists the known ones (:func:`check_metric_names`).
+
+``metrics.json`` (schema version 1)
+-----------------------------------
+::
+
+    {
+      "schema": "simval.metrics",
+      "schema_version": 1,
+      "scenario": {"name": "quickstart", "hash": "0123456789abcdef"},
+      "provenance": {...},                     # free-form, optional (software versions...)
+      "filters": {
+        "F115W": {
+          "phot_bias_bright_star_mag": {
+            "value": 0.011,                    # number or null (not measurable)
+            "uncertainty": 0.004,              # number or null
+            "n": 12,                           # sample size (sources, pixels, exposures...)
+            "unit": "mag",                     # must equal the registry's unit
+            "details": {...}                   # free-form JSON (bins, per-exposure values)
+          }, ...
+        }, ...
+      }
+    }
+
+Filters are upper-case names (``F115W``); metric names come from :data:`REGISTRY`. NaN
+and infinities are written as ``null``. :func:`read_metrics` validates all of the above
+and raises :class:`MetricsFileError` naming the file and the dotted field.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "REGISTRY",
+    "SCHEMA_NAME",
+    "SCHEMA_VERSION",
+    "Measurement",
+    "MetricSpec",
+    "MetricsDocument",
+    "MetricsFileError",
+    "UnknownMetricError",
+    "check_metric_names",
+    "jsonable",
+    "metrics_json_schema",
+    "read_metrics",
+    "write_metrics",
+]
+
+SCHEMA_NAME = "simval.metrics"
+SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    """What one metric name means.
+
+    Attributes
+    ----------
+    name : str
+        Registry name (lower-case identifier, unit suffix where it has one).
+    unit : str
+        Unit of ``value``: ``mag`` (a magnitude difference), ``AB mag``, ``mas``,
+        ``MJy/sr``, ``fraction`` (0..1), ``ratio`` or ``count``.
+    family : str
+        Module of :mod:`simval.metrics` that computes it.
+    description : str
+        Definition and sign convention.
+    baseline_abs : float
+        Default absolute tolerance when comparing with a baseline run.
+    """
+
+    name: str
+    unit: str
+    family: str
+    description: str
+    baseline_abs: float
+
+
+def _specs() -> dict[str, MetricSpec]:
+    rows = [
+        # completeness
+        ("completeness", "fraction", "completeness", 0.02,
+         "matched / all truth sources inside the footprint"),
+        ("completeness_snr20", "fraction", "completeness", 0.02,
+         "completeness of truth sources with (expected) S/N >= 20"),
+        ("completeness_50_mag", "AB mag", "completeness", 0.1,
+         "true AB magnitude where binned completeness falls through 50% (faintest crossing)"),
+        ("completeness_90_mag", "AB mag", "completeness", 0.1,
+         "true AB magnitude where binned completeness falls through 90% (faintest crossing)"),
+        ("purity", "fraction", "completeness", 0.02,
+         "matched / all measured sources"),
+        ("spurious_fraction", "fraction", "completeness", 0.02,
+         "unmatched / all measured sources (1 - purity)"),
+        # photometry
+        ("phot_bias_star_mag", "mag", "photometry", 0.01,
+         "median(aper_total_abmag - mag_true_ab), matched stars; negative = measured brighter"),
+        ("phot_nmad_star_mag", "mag", "photometry", 0.01,
+         "1.4826 MAD of (measured - true) mag, matched stars"),
+        ("phot_bias_galaxy_mag", "mag", "photometry", 0.02,
+         "median(isophotal_abmag - mag_true_ab), matched galaxies; positive = measured fainter"),
+        ("phot_nmad_galaxy_mag", "mag", "photometry", 0.02,
+         "1.4826 MAD of (measured - true) mag, matched galaxies"),
+        ("phot_bias_bright_star_mag", "mag", "photometry", 0.005,
+         "median(aper_total_abmag - mag_true_ab), bright isolated fully covered stars"),
+        ("phot_nmad_bright_star_mag", "mag", "photometry", 0.005,
+         "1.4826 MAD of (measured - true) mag, bright isolated stars"),
+        ("phot_outlier_frac_bright_star", "fraction", "photometry", 0.05,
+         "fraction of bright isolated stars with |dmag - median| > 0.1 mag"),
+        # astrometry
+        ("astrom_dra_mas", "mas", "astrometry", 1.0,
+         "median RA*cos(Dec) offset measured - truth, stars; positive = measured east"),
+        ("astrom_ddec_mas", "mas", "astrometry", 1.0,
+         "median Dec offset measured - truth, stars; positive = measured north"),
+        ("astrom_offset_mas", "mas", "astrometry", 1.0,
+         "length of the median offset vector, stars"),
+        ("astrom_rms_mas", "mas", "astrometry", 1.0,
+         "sqrt(mean(dra_cosdec**2 + ddec**2)) about zero, stars (includes a shift)"),
+        # background
+        ("bkg_residual_mjysr", "MJy/sr", "background", 0.002,
+         "sigma-clipped median of source-masked mosaic pixels minus the expected level"),
+        ("bkg_residual_frac", "fraction", "background", 0.005,
+         "bkg_residual_mjysr / injected sky"),
+        ("skymatch_error_max_mjysr", "MJy/sr", "background", 0.005,
+         "largest per-exposure error of skymatch's sky level against the injected sky"),
+        ("skymatch_error_max_frac", "fraction", "background", 0.01,
+         "skymatch_error_max_mjysr / injected sky"),
+        # noise
+        ("err_ratio_median", "ratio", "noise", 0.05,
+         "median of (sky pixel - sky level) / ERR over source-free pixels (~0)"),
+        ("err_ratio_nmad", "ratio", "noise", 0.05,
+         "1.4826 MAD of (sky pixel - sky level) / ERR (~1 if ERR is right)"),
+        ("depth_5sigma_mag", "AB mag", "noise", 0.05,
+         "5-sigma point-source depth from random apertures on source-free sky"),
+        # mosaic integrity
+        ("hole_frac", "fraction", "mosaic", 0.002,
+         "NaN or zero-weight pixels / pixels inside the footprint"),
+        ("black_line_count", "count", "mosaic", 0.0,
+         "number of line-shaped hole regions inside the footprint"),
+        ("black_line_frac", "fraction", "mosaic", 0.002,
+         "pixels in line-shaped holes / pixels inside the footprint"),
+        ("seam_step_max_mjysr", "MJy/sr", "mosaic", 0.002,
+         "largest |median inside - median outside| across an exposure edge"),
+        ("seam_step_max_frac", "fraction", "mosaic", 0.005,
+         "seam_step_max_mjysr / injected sky"),
+    ]
+    return {n: MetricSpec(n, u, f, d, b) for n, u, f, b, d in rows}
+
+
+#: Every metric name -> its :class:`MetricSpec`.
+REGISTRY: dict[str, MetricSpec] = _specs()
+
+
+class UnknownMetricError(KeyError):
+    """A metric name that is not in :data:`REGISTRY`; the message lists the known ones."""
+
+    def __init__(self, names: Iterable[str], where: str = ""):
+        self.names = sorted(set(names))
+        known = ", ".join(REGISTRY)
+        place = f" in {where}" if where else ""
+        super().__init__(f"unknown metric name(s){place}: {', '.join(self.names)}. "
+                         f"Known metrics: {known}")
+
+    def __str__(self) -> str:  # KeyError quotes its message otherwise
+        return str(self.args[0])
+
+
+def check_metric_names(names: Iterable[str], where: str = "") -> None:
+    """Raise :class:`UnknownMetricError` if any name is not in :data:`REGISTRY`."""
+    unknown = [n for n in names if n not in REGISTRY]
+    if unknown:
+        raise UnknownMetricError(unknown, where)
+
+
+def _finite_or_none(x: Any) -> float | None:
+    if x is None:
+        return None
+    x = float(x)
+    return x if math.isfinite(x) else None
+
+
+def jsonable(obj: Any) -> Any:
+    """``obj`` with numpy scalars/arrays as lists and NaN/inf as None (strict JSON)."""
+    if isinstance(obj, Mapping):
+        return {str(k): jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, np.ndarray):
+        return jsonable(obj.tolist())
+    if isinstance(obj, list | tuple):
+        return [jsonable(v) for v in obj]
+    if isinstance(obj, bool | np.bool_):
+        return bool(obj)
+    if isinstance(obj, int | np.integer):
+        return int(obj)
+    if isinstance(obj, float | np.floating):
+        return _finite_or_none(obj)
+    if obj is None or isinstance(obj, str):
+        return obj
+    raise TypeError(f"not JSON-serialisable: {type(obj).__name__}")
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """One metric's value for one filter (an entry of ``metrics.json``).
+
+    Attributes
+    ----------
+    value : float or None
+        The measured value in ``unit``; None if it could not be measured (n = 0).
+    uncertainty : float or None
+        1-sigma statistical uncertainty of ``value``, same unit; None if not meaningful.
+    n : int
+        Sample size the value rests on (sources, pixels, apertures, exposures, edges).
+    unit : str
+        Must equal the registry's unit for the metric.
+    details : dict
+        JSON-able extras (binned curves, per-exposure values, selection parameters).
+    """
+
+    value: float | None
+    uncertainty: float | None
+    n: int
+    unit: str
+    details: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, name: str, value: Any, uncertainty: Any = None, n: int = 0,
+           details: Mapping[str, Any] | None = None) -> Measurement:
+        """Build with the registry's unit, NaN -> None."""
+        check_metric_names([name])
+        return cls(_finite_or_none(value), _finite_or_none(uncertainty), int(n),
+                   REGISTRY[name].unit, dict(details or {}))
+
+    def to_json(self) -> dict[str, Any]:
+        return {"value": _finite_or_none(self.value),
+                "uncertainty": _finite_or_none(self.uncertainty),
+                "n": int(self.n), "unit": self.unit, "details": jsonable(self.details)}
+
+
+@dataclass
+class MetricsDocument:
+    """The content of ``metrics.json``.
+
+    Attributes
+    ----------
+    scenario_name, scenario_hash : str
+        The scenario (``simval.scenario.scenario_hash``).
+    filters : dict
+        filter name (upper case) -> metric name -> :class:`Measurement`.
+    provenance : dict
+        Free-form JSON (software versions, run directory, CRDS context...).
+    schema_version : int
+        :data:`SCHEMA_VERSION` when written by this code.
+    """
+
+    scenario_name: str
+    scenario_hash: str
+    filters: dict[str, dict[str, Measurement]] = field(default_factory=dict)
+    provenance: dict[str, Any] = field(default_factory=dict)
+    schema_version: int = SCHEMA_VERSION
+
+    def add(self, filter: str, measurements: Mapping[str, Measurement]) -> None:
+        """Add (or replace) measurements of one filter; names must be registered."""
+        check_metric_names(measurements, where=f"filter {filter}")
+        self.filters.setdefault(filter.upper(), {}).update(measurements)
+
+    def get(self, filter: str, metric: str) -> Measurement | None:
+        return self.filters.get(filter.upper(), {}).get(metric)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "schema": SCHEMA_NAME,
+            "schema_version": self.schema_version,
+            "scenario": {"name": self.scenario_name, "hash": self.scenario_hash},
+            "provenance": jsonable(self.provenance),
+            "filters": {f: {m: meas.to_json() for m, meas in sorted(ms.items())}
+                        for f, ms in sorted(self.filters.items())},
+        }
+
+
+def write_metrics(path: str | os.PathLike, doc: MetricsDocument) -> Path:
+    """Write ``doc`` to ``path`` as ``metrics.json`` (atomically); return the path.
+
+    The written file is validated by the same rules :func:`read_metrics` applies.
+    """
+    from simval.atomic import write_text
+
+    data = doc.to_json()
+    _validate(data, str(path))
+    return write_text(path, json.dumps(data, indent=2, sort_keys=False, allow_nan=False)
+                      + "\n")
+
+
+class MetricsFileError(ValueError):
+    """``metrics.json`` does not follow the schema; names the file and the dotted field."""
+
+    def __init__(self, path: str, field_path: str, message: str):
+        self.path, self.field, self.reason = path, field_path, message
+        super().__init__(f"{path}: {field_path or '(top level)'}: {message}")
+
+
+def read_metrics(path: str | os.PathLike) -> MetricsDocument:
+    """Read and validate a ``metrics.json``.
+
+    Raises
+    ------
+    MetricsFileError
+        For unreadable JSON, an unsupported ``schema_version``, a missing or wrongly
+        typed field, an unknown metric name, or a unit that differs from the registry.
+    """
+    src = str(path)
+    try:
+        data = json.loads(Path(path).read_text())
+    except json.JSONDecodeError as e:
+        raise MetricsFileError(src, "", f"not valid JSON ({e})") from e
+    except OSError as e:
+        raise MetricsFileError(src, "", f"cannot read ({e})") from e
+    _validate(data, src)
+    filters = {
+        f: {m: Measurement(e["value"], e["uncertainty"], e["n"], e["unit"],
+                           e.get("details", {}))
+            for m, e in ms.items()}
+        for f, ms in data["filters"].items()
+    }
+    return MetricsDocument(data["scenario"]["name"], data["scenario"]["hash"], filters,
+                           data.get("provenance", {}), data["schema_version"])
+
+
+def _is_number(x: Any) -> bool:
+    return isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def _validate(data: Any, src: str) -> None:
+    def fail(where: str, msg: str) -> None:
+        raise MetricsFileError(src, where, msg)
+
+    if not isinstance(data, dict):
+        fail("", "expected a JSON object")
+    if data.get("schema") != SCHEMA_NAME:
+        fail("schema", f"expected {SCHEMA_NAME!r}, got {data.get('schema')!r}")
+    version = data.get("schema_version")
+    if version != SCHEMA_VERSION:
+        fail("schema_version", f"unsupported version {version!r}; this simval reads "
+                               f"version {SCHEMA_VERSION}")
+    scen = data.get("scenario")
+    if not isinstance(scen, dict):
+        fail("scenario", "expected an object {name, hash}")
+    for key in ("name", "hash"):
+        if not isinstance(scen.get(key), str) or not scen.get(key):
+            fail(f"scenario.{key}", f"expected a non-empty string, got {scen.get(key)!r}")
+    if not isinstance(data.get("provenance", {}), dict):
+        fail("provenance", "expected an object")
+    extra = set(data) - {"schema", "schema_version", "scenario", "provenance", "filters"}
+    if extra:
+        fail(sorted(extra)[0], "unknown top-level key (allowed: schema, schema_version, "
+                               "scenario, provenance, filters)")
+    filters = data.get("filters")
+    if not isinstance(filters, dict):
+        fail("filters", "expected an object: filter -> metric -> entry")
+    for flt, metrics in filters.items():
+        if not isinstance(flt, str) or flt != flt.upper() or not flt:
+            fail(f"filters.{flt}", "filter names are upper case (F115W)")
+        if not isinstance(metrics, dict):
+            fail(f"filters.{flt}", "expected an object: metric -> entry")
+        for name, entry in metrics.items():
+            where = f"filters.{flt}.{name}"
+            if name not in REGISTRY:
+                fail(where, f"unknown metric name; known: {', '.join(REGISTRY)}")
+            if not isinstance(entry, dict):
+                fail(where, "expected an object {value, uncertainty, n, unit, details}")
+            missing = {"value", "uncertainty", "n", "unit"} - set(entry)
+            if missing:
+                fail(f"{where}.{sorted(missing)[0]}", "required key is missing")
+            extra = set(entry) - {"value", "uncertainty", "n", "unit", "details"}
+            if extra:
+                fail(f"{where}.{sorted(extra)[0]}", "unknown key (allowed: value, "
+                                                    "uncertainty, n, unit, details)")
+            for key in ("value", "uncertainty"):
+                if entry[key] is not None and not _is_number(entry[key]):
+                    fail(f"{where}.{key}", f"expected a finite number or null, got "
+                                           f"{entry[key]!r}")
+            if entry["uncertainty"] is not None and entry["uncertainty"] < 0:
+                fail(f"{where}.uncertainty", f"must be >= 0, got {entry['uncertainty']!r}")
+            n = entry["n"]
+            if not isinstance(n, int) or isinstance(n, bool) or n < 0:
+                fail(f"{where}.n", f"expected a non-negative integer, got {n!r}")
+            if entry["unit"] != REGISTRY[name].unit:
+                fail(f"{where}.unit", f"expected {REGISTRY[name].unit!r} for {name}, got "
+                                      f"{entry['unit']!r}")
+            if not isinstance(entry.get("details", {}), dict):
+                fail(f"{where}.details", "expected an object")
+
+
+def metrics_json_schema() -> dict[str, Any]:
+    """JSON Schema (draft 2020-12) of ``metrics.json`` version :data:`SCHEMA_VERSION`.
+
+    For editors and external tools; :func:`read_metrics` applies the same rules (and also
+    checks that each unit equals the registry's).
+    """
+    number_or_null = {"type": ["number", "null"]}
+    entry = {
+        "type": "object",
+        "required": ["value", "uncertainty", "n", "unit"],
+        "additionalProperties": False,
+        "properties": {
+            "value": number_or_null,
+            "uncertainty": {"type": ["number", "null"], "minimum": 0},
+            "n": {"type": "integer", "minimum": 0},
+            "unit": {"type": "string"},
+            "details": {"type": "object"},
+        },
+    }
+    per_filter = {"type": "object", "additionalProperties": False,
+                  "properties": {name: entry for name in REGISTRY}}
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": "simval metrics.json",
+        "type": "object",
+        "required": ["schema", "schema_version", "scenario", "filters"],
+        "additionalProperties": False,
+        "properties": {
+            "schema": {"const": SCHEMA_NAME},
+            "schema_version": {"const": SCHEMA_VERSION},
+            "scenario": {"type": "object", "required": ["name", "hash"],
+                         "properties": {"name": {"type": "string", "minLength": 1},
+                                        "hash": {"type": "string", "minLength": 1}}},
+            "provenance": {"type": "object"},
+            "filters": {"type": "object",
+                        "propertyNames": {"pattern": "^[A-Z0-9_./+-]+$"},
+                        "additionalProperties": per_filter},
+        },
+    }
