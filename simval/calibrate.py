@@ -235,8 +235,12 @@ def _background_levels(directory: Path, asn: Path) -> dict[str, float]:
     from astropy.io import fits
 
     levels = {}
-    for member in json.loads(asn.read_text())["products"][0]["members"]:
+    product = json.loads(asn.read_text())["products"][0]
+    for i, member in enumerate(product["members"]):
         path = directory / _base(member["expname"], "_skymatch.fits")
+        if not path.is_file():
+            # jwst 3.0 (ModelLibrary) names them <product>_<member index>_skymatch.fits
+            path = directory / f"{product['name']}_{i}_skymatch.fits"
         if path.is_file():
             with fits.open(path) as hdul:
                 level = hdul[0].header.get("BKGLEVEL")

@@ -200,6 +200,10 @@ def cmd_run(args) -> int:
                               progress=True, console=err_console)
     except RunSetupError as err:
         raise UsageError(str(err)) from err
+    except KeyboardInterrupt:
+        err_console.print(f"[bold red]interrupted[/]: run the same command again to resume "
+                          f"(completed stages are kept in {run_dir})")
+        return 130
     import json
 
     doc = json.loads(result.manifest.read_text())

@@ -24,8 +24,9 @@ For every exposure the plan gives the reference point of *that detector's* apert
 ``ra_ref_deg, dec_ref_deg`` and ``roll_ref_deg`` (V3 position angle at the reference point,
 ``wcsinfo.roll_ref``), plus ``pa_v3_deg`` (V3 position angle at V1). The attitude matrix is
 exactly ``pysiaf.utils.rotations.attitude(v2_ref_arcsec, v3_ref_arcsec, ra_ref_deg,
-dec_ref_deg, roll_ref_deg)``; a simulator taking one angle in that convention (MIRAGE's
-``Telescope: rotation``) must be given ``roll_ref_deg``.
+dec_ref_deg, roll_ref_deg)``. MIRAGE's ``Telescope: rotation`` is PA_V3 (it derives the
+local roll with jwst's ``compute_local_roll``): give it ``pa_v3_deg``, not ``roll_ref_deg``
+(see :mod:`simval.run.graph`).
 
 File names and numbers
 ----------------------

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from simval.kit import crds_cache
 from simval.kit.detectors import get_detector
-from simval.kit.jobs import Job, plan_jobs
+from simval.kit.jobs import Job, mirage_dark_job_id, plan_jobs
 from simval.kit.layout import KitLayout
 from simval.kit.registry import Registry, locked
 from simval.kit.spec import KitSpec
@@ -60,18 +60,22 @@ class Kit:
         (path,) = self.outputs(job_id)
         return path
 
-    def mirage_references(self, detector: str, filter: str, subarray: str) -> dict[str, Path]:
+    def mirage_references(self, detector: str, filter: str, subarray: str, *,
+                          correlated_noise: bool = True) -> dict[str, Path]:
         """The kit files MIRAGE reads for one exposure, keyed by MIRAGE's yaml names.
 
         MIRAGE and the pipeline read the same files (distortion, flat, linearity, ...),
         which is what makes a perfect simulation calibrate back to its input.
+        ``correlated_noise`` picks the flight-like dark (1/f noise, frame offsets) or the
+        white-noise one.
         """
         det = get_detector(detector).name
         filt = filter.upper()
         sub = subarray.upper()
+        dark = self.output(mirage_dark_job_id(det, sub, correlated_noise))
         return {
-            "dark": self.output(f"mirage_dark/{det}/{sub}"),
-            "linearized_darkfile": self.output(f"mirage_dark/{det}/{sub}"),
+            "dark": dark,
+            "linearized_darkfile": dark,
             "badpixmask": self.output(f"mask/{det}"),
             "superbias": self.output(f"superbias/{det}"),
             "linearity": self.output(f"linearity/{det}"),

@@ -105,14 +105,17 @@ def _detector_jobs(spec: KitSpec, layout: KitLayout, det: Detector) -> list[Job]
         jobs.append(Job(f"{reftype}/{det.name}", key, func,
                         _ref(layout, reftype, det, "fits", key),
                         {"detector": det, "seed": seed}, reftype, match))
+    pipeline_darks = sorted({(n.subarray, n.nframes) for n in spec.darks_for(det)})
     for need in spec.darks_for(det):
+        jobs.append(_mirage_dark_job(spec, layout, det, need))
+    for subarray, nframes in pipeline_darks:
+        need = DarkNeed(subarray, nframes)
         key = content_key(v, seed, "dark", det.name, need.subarray, need.nframes)
         jobs.append(Job(f"dark/{det.name}/{need.subarray}", key, detector_refs.write_dark,
                         _ref(layout, "dark", det, "fits", key, need.subarray),
                         {"detector": det, "subarray": need.subarray, "nframes": need.nframes,
                          "seed": seed},
                         "dark", {DETECTOR: det.name, SUBARRAY: need.subarray}))
-        jobs.append(_mirage_dark_job(spec, layout, det, need))
     key = content_key(v, "distortion", det.name)
     jobs.append(Job(f"distortion/{det.name}", key, distortion.write_distortion,
                     _ref(layout, "distortion", det, "asdf", key), {"detector": det},
@@ -169,14 +172,25 @@ def _shared_jobs(spec: KitSpec, layout: KitLayout) -> list[Job]:
     return jobs
 
 
+def mirage_dark_job_id(detector: str, subarray: str, correlated_noise: bool = True) -> str:
+    """Job id of MIRAGE's linearized dark (``.../white`` for the white-noise variant)."""
+    base = f"mirage_dark/{detector}/{subarray.upper()}"
+    return base if correlated_noise else base + "/white"
+
+
 def _mirage_dark_job(spec: KitSpec, layout: KitLayout, det: Detector, need: DarkNeed) -> Job:
     key = content_key(spec.version, spec.seed, "mirage_dark", det.name, need.subarray,
-                      need.nframes)
-    name = f"simval_{det.name.lower()}_{need.subarray.lower()}_linear_dark_{key}.fits"
-    return Job(f"mirage_dark/{det.name}/{need.subarray}", key, mirage_darks.write_mirage_dark,
-               (layout.darks(det.name, need.subarray) / name).relative_to(layout.root).as_posix(),
+                      need.nframes, need.correlated_noise)
+    variant = "" if need.correlated_noise else "_white"
+    name = f"simval_{det.name.lower()}_{need.subarray.lower()}{variant}_linear_dark_{key}.fits"
+    directory = layout.darks(det.name, need.subarray)
+    if not need.correlated_noise:
+        directory = directory / "white"  # MIRAGE may draw from every file of a directory
+    return Job(mirage_dark_job_id(det.name, need.subarray, need.correlated_noise), key,
+               mirage_darks.write_mirage_dark,
+               (directory / name).relative_to(layout.root).as_posix(),
                {"detector": det, "subarray": need.subarray, "nframes": need.nframes,
-                "seed": spec.seed})
+                "seed": spec.seed, "correlated_noise": need.correlated_noise})
 
 
 def _filter_jobs(spec: KitSpec, layout: KitLayout, det: Detector, filt: str) -> list[Job]:

@@ -190,7 +190,8 @@ def _primary_header(detector: Detector, window: Subarray, nframes: int, seed: in
 
 
 def write_mirage_dark(path: str | os.PathLike, detector: Detector, subarray: str,
-                      nframes: int, seed: int, *, realization: int = 0) -> Path:
+                      nframes: int, seed: int, *, realization: int = 0,
+                      correlated_noise: bool = True) -> Path:
     """Write MIRAGE's linearized dark for ``detector`` read in ``subarray``.
 
     Parameters
@@ -203,14 +204,25 @@ def write_mirage_dark(path: str | os.PathLike, detector: Detector, subarray: str
         detector's shared maps; the noise is drawn from
         ``component_rng(seed, "mirage_dark", detector, subarray, nframes, realization)``.
     realization : noise realization, for several darks of one window (NINTS > 1).
+    correlated_noise : add 1/f noise and per-frame output offsets (the flight detectors'
+        behaviour). Without them the read noise is white with the same per-pixel rms and
+        SBANDREFPIX is the superbias alone: the "perfect instrument" for closure tests,
+        where a single dark realization shared by every exposure would otherwise leave a
+        common sky error after refpix (tens of percent of a 0.2 MJy/sr sky in SUB400P).
     """
     if nframes < 1:
         raise ValueError(f"a dark needs at least one frame, got {nframes}")
     window = get_subarray(detector, subarray)
     rng = component_rng(seed, "mirage_dark", detector.name, window.name, nframes, realization)
     sci = dark_signal(detector, seed, window, nframes, rng)
-    sci += readout_noise(detector, seed, window, nframes, rng)
-    sbr = bias_and_refpix(detector, seed, window, nframes, rng)
+    if correlated_noise:
+        sci += readout_noise(detector, seed, window, nframes, rng)
+        sbr = bias_and_refpix(detector, seed, window, nframes, rng)
+    else:
+        rn = maps.readnoise(detector, seed)[window.slices]
+        sci += rng.standard_normal(sci.shape, dtype=np.float32) * rn.astype(np.float32)
+        bias = maps.superbias(detector, seed)[window.slices].astype(np.int32)
+        sbr = np.broadcast_to(bias, (nframes, *bias.shape)).copy()
     dither = int(rng.integers(1, 10001))
     hdus = fits.HDUList([
         fits.PrimaryHDU(header=_primary_header(detector, window, nframes, seed, realization)),

@@ -23,11 +23,14 @@ class DarkNeed:
     """A dark exposure the kit must provide: subarray name and number of frames.
 
     ``nframes`` counts every frame read (``ngroups * (nframes_per_group + groupgap)``)
-    of the longest exposure a scenario takes in that subarray.
+    of the longest exposure a scenario takes in that subarray. ``correlated_noise``: MIRAGE's
+    dark carries 1/f noise and per-frame output offsets (flight-like) or only white read
+    noise (a perfect instrument, for closure).
     """
 
     subarray: str
     nframes: int
+    correlated_noise: bool = True
 
 
 @dataclass(frozen=True)
@@ -55,8 +58,8 @@ class KitSpec:
             if not any(f in get_detector(d).filters for d in dets):
                 # Re-raise with the channel-specific message of the first detector.
                 check_filter(get_detector(dets[0]), f)
-        darks = tuple(sorted({DarkNeed(str(d.subarray).upper(), int(d.nframes))
-                              for d in self.darks}))
+        darks = tuple(sorted({DarkNeed(str(d.subarray).upper(), int(d.nframes),
+                                       bool(d.correlated_noise)) for d in self.darks}))
         from simval.kit.readout import has_subarray
 
         for d in darks:

@@ -152,6 +152,8 @@ def _kit_stage(plan: Plan, layout: RunLayout, kit_dir: str | os.PathLike | None,
                               "started_utc": started, "run_id": run_id,
                               "traceback": layout.rel(layout.traceback("kit")),
                               "log": layout.rel(log), "inputs": {}, "outputs": {}})
+        if isinstance(exc, PermissionError):  # an unwritable kit directory: a user error
+            raise RunSetupError(str(exc)) from exc
         return None, StageOutcome("kit", "kit", FAILED, error=error), {}
     finally:
         note("")
@@ -230,6 +232,7 @@ def run_scenario(path_or_scenario: str | os.PathLike | Scenario,
     execution: dict[str, Any] = {}
     versions: dict[str, Any] = {}
     interrupted = False
+    error: list[str] = []
 
     def finish() -> RunResult:
         doc = manifest.build_manifest(
@@ -238,7 +241,7 @@ def run_scenario(path_or_scenario: str | os.PathLike | Scenario,
             pipeline=json.loads(json.dumps(scenario.pipeline)),
             background_recipe=scenario.background_recipe, started_utc=started,
             wall_s=time.perf_counter() - t0, worker_versions=versions,
-            interrupted=interrupted)
+            interrupted=interrupted, error=error[0] if error else None)
         manifest.write_manifest(layout, doc)
         return _result(doc, layout, outcomes, time.perf_counter() - t0)
 
@@ -263,6 +266,13 @@ def run_scenario(path_or_scenario: str | os.PathLike | Scenario,
         interrupted = True
         finish()
         raise
+    except Exception as exc:  # a bug or a setup error: still say so in the manifest
+        error.append(f"{type(exc).__name__}: {exc}")
+        finish()
+        raise
+    finally:
+        if progress and not console.is_terminal:
+            console.line()
     return finish()
 
 

@@ -31,6 +31,7 @@ import logging
 import os
 import time
 import traceback
+import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -92,8 +93,10 @@ def dask_client(workers: int | None = None, scheduler: str | None = None,
             raise RunSetupError(f"--scheduler {scheduler}: cannot connect ({exc})") from exc
         try:
             info = client.scheduler_info()
-            n = len(info.get("workers", {}))
-            yield client, Execution(scheduler, n, None)
+            workers_info = info.get("workers", {})
+            threads = {w.get("nthreads") for w in workers_info.values()}
+            yield client, Execution(scheduler, len(workers_info),
+                                    threads.pop() if len(threads) == 1 else None)
         finally:
             client.close()
         return
@@ -102,8 +105,11 @@ def dask_client(workers: int | None = None, scheduler: str | None = None,
               "distributed.worker.daemon": False,
               "distributed.scheduler.work-stealing": True}
     with dask.config.set(config):
+        # host 127.0.0.1: listen on loopback only (and never let distributed guess the
+        # machine's address, which it does by "connecting" a UDP socket to 8.8.8.8).
         cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=processes,
-                               memory_limit=0, dashboard_address=None,
+                               protocol="tcp://", host="127.0.0.1", memory_limit=0,
+                               dashboard_address=None,
                                silence_logs=logging.ERROR)
         client = Client(cluster, set_as_default=False)
         try:
@@ -131,18 +137,19 @@ def run_graph(client, specs: Sequence[StageSpec], layout: RunLayout,
 
     futures: dict[str, Any] = {}
     by_key: dict[str, StageSpec] = {}
+    token = uuid.uuid4().hex[:8]  # a key Dask has seen before would return the old result
     for spec in specs:
         missing = [s for s in spec.upstream if s not in futures]
         if missing:
             raise ValueError(f"stage {spec.stage_id} submitted before {missing}")
         fut = client.submit(execute_stage, spec, *[futures[s] for s in spec.upstream],
-                            key=f"{spec.kind}-{spec.stage_id}-{spec.run_id}", retries=0)
+                            key=f"{spec.kind}-{spec.stage_id}-{token}", retries=0)
         futures[spec.stage_id] = fut
         by_key[fut.key] = spec
     outcomes: dict[str, StageOutcome] = {}
     erred: dict[str, BaseException] = {}
     pending = set(futures)
-    done_iter = as_completed(list(futures.values()))
+    done_iter = as_completed(list(futures.values()), loop=client.loop)
     try:
         while not done_iter.is_empty():
             for fut in done_iter.next_batch(block=False):

@@ -111,8 +111,7 @@ def mirage_exposure(exposure: Exposure, scenario: Scenario):
         subpixel_dither_total=e.subpixel_dither_total,
         subpixel_dither_position=e.subpixel_dither_position,
         x_offset_arcsec=e.x_offset_arcsec, y_offset_arcsec=e.y_offset_arcsec,
-        target_name=scenario.name[:30].replace(":", "_") or "SIMVAL",
-    )
+    )  # target_name stays MIRAGE's default: the raw data must not depend on the scenario name
     if m.base_name != e.base_name:  # both follow the DMS naming; a mismatch is a bug
         raise AssertionError(f"MIRAGE would name {e.base_name} {m.base_name}")
     return m

@@ -3,6 +3,7 @@
 Keys::
 
     schema, status ("complete" | "failed" | "interrupted"), failed_stages, blocked_stages,
+    error (only when the run itself, not a stage, failed),
     scenario {name, hash, source, copy}, created_utc, finished_utc, wall_s,
     host {hostname, platform, cpu_count, memory_gb}, python,
     versions {jwst, mirage, crds, stcal, stdatamodels, stpipe, photutils, numpy, ...},
@@ -87,12 +88,12 @@ def build_manifest(*, layout: RunLayout, plan, scenario_source: str, outcomes:
                    crds: Mapping[str, Any], execution: Mapping[str, Any],
                    pipeline: Mapping[str, Any], background_recipe: str, started_utc: str,
                    wall_s: float, worker_versions: Mapping[str, Any] | None = None,
-                   interrupted: bool = False) -> dict[str, Any]:
+                   interrupted: bool = False, error: str | None = None) -> dict[str, Any]:
     """The manifest of a run (module docstring) from its stage outcomes and records."""
     failed = [s for s, o in outcomes.items() if o.status == FAILED]
     blocked = [s for s, o in outcomes.items() if o.status == BLOCKED]
     status = ("interrupted" if interrupted else
-              "failed" if failed or blocked or not outcomes else "complete")
+              "failed" if failed or blocked or error or not outcomes else "complete")
     refs: dict[str, dict[str, Any]] = {}
     background: dict[str, Any] = {}
     products: dict[str, Any] = {}
@@ -130,6 +131,8 @@ def build_manifest(*, layout: RunLayout, plan, scenario_source: str, outcomes:
         "products": products,
         "peak_rss_mb_max": max((o.peak_rss_mb for o in outcomes.values()), default=0.0),
     }
+    if error:
+        manifest["error"] = error
     if worker_versions:
         manifest["worker_versions"] = dict(worker_versions)
     return manifest

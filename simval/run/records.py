@@ -6,10 +6,11 @@ inputs, which parameters). :func:`execute_stage` runs it anywhere (a Dask worker
 process) and keeps ``stages/<stage_id>.json``::
 
     {"stage_id", "kind", "status": "running" | "complete" | "failed",
-     "fingerprint":  sha256 of (kind, parameters, input sha256s),
+     "fingerprint":  sha256 of (kind, parameters, input sha256s, software versions),
      "inputs":  {name: {"path", "sha256", "size"}},
      "outputs": {name: {"path", "sha256", "size"}},
-     "parameters": {...as run...}, "info": {...what the stage reports...},
+     "parameters": {...as run...}, "software": {package: version},
+     "info": {...what the stage reports...},
      "crds_context", "started_utc", "finished_utc", "wall_s", "peak_rss_mb",
      "host", "pid", "run_id", "log", "error", "traceback"}
 
@@ -24,6 +25,7 @@ half-written file never carries a complete record that matches it.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import os
@@ -181,9 +183,32 @@ def write_record(layout: RunLayout, record: Mapping[str, Any]) -> Path:
     return write_text(layout.record(record["stage_id"]), text + "\n")
 
 
-def fingerprint(kind: str, params: Mapping[str, Any], inputs: Mapping[str, FileRef]) -> str:
-    """sha256 of what decides a stage's outputs: its kind, parameters and input contents."""
+#: Distributions whose versions are part of every stage's fingerprint: a new jwst (say)
+#: re-runs the stages instead of reusing products the old one made.
+FINGERPRINT_PACKAGES = ("jwst", "mirage", "crds", "stcal", "stdatamodels", "stpipe",
+                        "photutils", "numpy", "astropy", "gwcs", "pysiaf", "simval")
+
+
+@functools.cache
+def software() -> dict[str, str]:
+    """Versions of :data:`FINGERPRINT_PACKAGES` in this process."""
+    from importlib import metadata
+
+    out = {}
+    for name in FINGERPRINT_PACKAGES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = ""
+    return out
+
+
+def fingerprint(kind: str, params: Mapping[str, Any], inputs: Mapping[str, FileRef],
+                versions: Mapping[str, str] | None = None) -> str:
+    """sha256 of what decides a stage's outputs: its kind, parameters, input contents and
+    the software versions (default: :func:`software`)."""
     doc = {"schema": RECORD_SCHEMA, "kind": kind, "params": params,
+           "software": dict(software() if versions is None else versions),
            "inputs": {k: v.sha256 for k, v in sorted(inputs.items())}}
     text = json.dumps(doc, sort_keys=True, default=str, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()
@@ -268,7 +293,8 @@ def _base_record(spec: StageSpec, layout: RunLayout, inputs: Mapping[str, FileRe
     return {
         "schema": RECORD_SCHEMA, "stage_id": spec.stage_id, "kind": spec.kind,
         "fingerprint": fp, "inputs": {k: asdict(v) for k, v in sorted(inputs.items())},
-        "parameters": spec.params, "crds_context": spec.crds_context,
+        "parameters": spec.params, "software": software(),
+        "crds_context": spec.crds_context,
         "started_utc": started, "host": socket.gethostname(), "pid": os.getpid(),
         "run_id": spec.run_id, "log": layout.rel(layout.log(spec.stage_id)),
     }

@@ -31,12 +31,29 @@ PATH_CARDS = frozenset({"YAMLFILE", "PTSRCCAT", "GALAXCAT", "EXTNDCAT", "MTPTSCA
                         "FLUX_CAL", "FTHRUPUT", "GAINFILE"})
 
 
-def prepare_process() -> None:
-    """Make this process safe for a stage: no network from astropy or pysiaf."""
+def prepare_process(preload: tuple[str, ...] = ()) -> None:
+    """Make this process safe and quick for a stage.
+
+    - No network: astropy downloads off, pysiaf imported without its PRD check.
+    - ``preload``: modules to import now (e.g. ``jwst.pipeline``), before the freeze below.
+    - ``gc.collect()`` then ``gc.freeze()``: stpipe 1.1 runs ``gc.collect()`` before every
+      step, which walks every tracked object of the process; in a Dask worker holding jwst
+      and distributed that is ~430,000 objects and ~0.3 s per step. Freezing moves the
+      objects alive now (imports, caches; garbage was just collected) into the permanent
+      generation that collections skip. Measured on a warm SUB400P Detector1: 7.0 s ->
+      2.0 s. Objects created later are collected as usual.
+    """
+    import gc
+    import importlib
+
     from simval import offline
 
     offline.configure()
     offline.import_pysiaf()
+    for name in preload:
+        importlib.import_module(name)
+    gc.collect()
+    gc.freeze()
 
 
 def _clean_dir(path: Path) -> Path:
@@ -189,7 +206,7 @@ def simulate_stage(ctx: StageContext) -> StageResult:
 # --- detector1 / image2 -------------------------------------------------------------------
 
 def _level2(ctx: StageContext, which: str) -> StageResult:
-    prepare_process()
+    prepare_process(("jwst.pipeline",))
     from simval import calibrate
 
     p = ctx.params
@@ -262,7 +279,7 @@ def image3_stage(ctx: StageContext) -> StageResult:
     source-masked median subtracted (:func:`simval.calibrate.subtract_median_background`,
     recorded in ``meta.background``); image3 then runs with skymatch skipped.
     """
-    prepare_process()
+    prepare_process(("jwst.pipeline",))
     from astropy.table import Table
 
     from simval import calibrate

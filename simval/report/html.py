@@ -1,0 +1,708 @@
+"""``report.html``: one self-contained page per run (inline CSS, PNGs as ``data:`` URIs,
+no script, no external resource), readable in any browser and in a mail attachment.
+
+Order of the page
+-----------------
+1. a header (scenario, run status, counts of failed and passed checks) and, for a run that
+   did not complete, the failed stages with their errors;
+2. the **verdict table**: metric, filter, value ± uncertainty, limit, n, PASS/FAIL,
+   failures first, colour-coded;
+3. per filter (one mosaic each): completeness vs true magnitude with binomial intervals;
+   measured - true magnitude vs true magnitude with running median and NMAD band (stars
+   and galaxies apart, bright isolated stars ringed); astrometric residuals
+   (ΔRA·cos Dec vs ΔDec, mas, with the RMS circle); the background-residual map (the i2d
+   with sources masked, smoothed, diverging colours centred on the expected level); the
+   mosaic thumbnail (zscale, asinh) with matched, missed and spurious sources; then every
+   metric of ``metrics.json`` for that filter (folded);
+4. provenance from ``manifest.json`` and ``plan.json``: scenario, software versions, CRDS
+   context, reference files per stage, step parameters, stage times.
+
+Inputs are files of the run directory only: ``metrics.json``,
+``truth/<product>_truth.ecsv``, ``image3/<product>/<product>_i2d.fits``, ``_cat.ecsv``
+(and ``_segm.fits`` if present), ``manifest.json``, ``plan.json``. Matches are recomputed
+with :func:`simval.match.match_catalogs` at the radius the evaluation used. Anything
+missing or unreadable becomes a visible note in its place, never an exception.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import logging
+import os
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from simval.report import REPORT_FILE, RunContents, format_value, load_run, sort_verdicts
+
+if TYPE_CHECKING:
+    from astropy.table import Table
+    from matplotlib.figure import Figure
+
+    from simval.match import MatchResult
+    from simval.verdict import Verdict
+
+__all__ = ["render_report", "write_report"]
+
+log = logging.getLogger(__name__)
+
+#: Largest side of the mosaic thumbnail and of the background map, in image pixels.
+THUMBNAIL_PIX = 560
+BACKGROUND_PIX = 280
+
+CSS = """
+body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,Helvetica,Arial,sans-serif;
+ margin:0 auto;max-width:1240px;padding:0 18px 40px;color:#1b1b1b;background:#fff}
+h1{font-size:22px;margin:18px 0 4px}h2{font-size:18px;margin:28px 0 8px;
+ border-bottom:2px solid #ddd;padding-bottom:3px}h3{font-size:15px;margin:18px 0 6px}
+.meta{color:#555;font-size:13px}.meta code{font-size:12px}
+nav{font-size:13px;margin:8px 0}nav a{margin-right:10px}
+table{border-collapse:collapse;margin:6px 0 12px;font-size:13px}
+th,td{border:1px solid #d4d4d4;padding:3px 8px;text-align:left;vertical-align:top}
+th{background:#f1f1f1}td.num{text-align:right;font-variant-numeric:tabular-nums;
+ white-space:nowrap}
+tr.fail td{background:#fde2e1}tr.pass td{background:#e6f4e6}
+td.result{font-weight:700}tr.fail td.result{color:#a50f15}tr.pass td.result{color:#1a7431}
+.summary span{display:inline-block;padding:2px 10px;border-radius:10px;margin-right:6px;
+ font-weight:600}.summary .nfail{background:#fde2e1;color:#a50f15}
+.summary .npass{background:#e6f4e6;color:#1a7431}.summary .nnone{background:#eee}
+.note{background:#fff6d6;border-left:4px solid #e0b000;padding:6px 10px;margin:8px 0;
+ font-size:13px}.error{background:#fde2e1;border-left:4px solid #c0392b;padding:6px 10px;
+ margin:8px 0;font-size:13px;white-space:pre-wrap}
+.figs{display:flex;flex-wrap:wrap;gap:14px}figure{margin:0;border:1px solid #e3e3e3;
+ padding:6px;background:#fafafa}figure img{display:block;max-width:100%;height:auto}
+figcaption{font-size:12px;color:#444;max-width:520px;margin-top:4px}
+details{margin:8px 0}summary{cursor:pointer;font-weight:600}
+code,.mono{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:12px}
+.dim{color:#777}
+"""
+
+
+def _e(value: Any) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def _note(text: str, cls: str = "note") -> str:
+    return f'<div class="{cls}">{_e(text)}</div>'
+
+
+def _table(head: Iterable[str], rows: Iterable[Iterable[Any]], *, cls: str = "",
+           numeric: Iterable[int] = ()) -> str:
+    num = set(numeric)
+    out = [f'<table class="{cls}">' if cls else "<table>", "<thead><tr>"]
+    out += [f"<th>{_e(h)}</th>" for h in head]
+    out.append("</tr></thead><tbody>")
+    for row in rows:
+        out.append("<tr>" + "".join(
+            f'<td class="num">{_e(c)}</td>' if i in num else f"<td>{_e(c)}</td>"
+            for i, c in enumerate(row)) + "</tr>")
+    out.append("</tbody></table>")
+    return "".join(out)
+
+
+# --- header and verdicts ------------------------------------------------------------------
+
+def _header(run: RunContents, verdicts: list[Verdict]) -> str:
+    failed = sum(not v.passed for v in verdicts)
+    passed = len(verdicts) - failed
+    prov = run.metrics.provenance if run.metrics else {}
+    bits = [f"scenario <b>{_e(run.scenario_name)}</b>"]
+    digest = (run.metrics.scenario_hash if run.metrics else
+              ((run.manifest or {}).get("scenario") or {}).get("hash"))
+    if digest:
+        bits.append(f"hash <code>{_e(digest)}</code>")
+    bits.append(f"run status <b>{_e(run.status)}</b>")
+    if prov.get("evaluated_utc"):
+        bits.append(f"evaluated {_e(prov['evaluated_utc'])}")
+    bits.append(f"run directory <code>{_e(run.run_dir)}</code>")
+    if verdicts:
+        chips = (f'<span class="nfail">{failed} FAIL</span>' if failed else "") + \
+                f'<span class="npass">{passed} PASS</span>'
+    else:
+        chips = '<span class="nnone">no verdicts</span>'
+    nav = ['<a href="#verdicts">verdicts</a>']
+    nav += [f'<a href="#filter-{_e(b)}">{_e(b)}</a>' for b in run.filters]
+    nav.append('<a href="#provenance">provenance</a>')
+    out = [f"<h1>simval report: {_e(run.scenario_name)}</h1>",
+           f'<div class="meta">{" · ".join(bits)}</div>',
+           f'<p class="summary">{chips}</p>', f"<nav>{''.join(nav)}</nav>"]
+    if run.status not in ("complete", "unknown"):
+        out.append(_run_failure(run))
+    return "".join(out)
+
+
+def _run_failure(run: RunContents) -> str:
+    m = run.manifest or {}
+    lines = [f"The run is {run.status}."]
+    if m.get("error"):
+        lines.append(f"error: {m['error']}")
+    stages = m.get("stages") or {}
+    for sid in m.get("failed_stages") or []:
+        s = stages.get(sid) or {}
+        where = ", ".join(f"{k}: {s[k]}" for k in ("log", "traceback") if s.get(k))
+        lines.append(f"{sid} failed: {s.get('error') or 'no error recorded'}"
+                     + (f" ({where})" if where else ""))
+    blocked = m.get("blocked_stages") or []
+    if blocked:
+        lines.append(f"{len(blocked)} stage(s) not run because of it: {', '.join(blocked)}")
+    return _note("\n".join(lines), "error")
+
+
+def _verdict_section(verdicts: list[Verdict], run: RunContents) -> str:
+    from simval.metrics_schema import REGISTRY
+
+    out = ['<section id="verdicts"><h2>Verdicts</h2>']
+    if not verdicts:
+        out.append(_note("No verdicts: " + (" ".join(run.notes) or "nothing to judge.")))
+        return "".join(out) + "</section>"
+    out.append('<table class="verdicts"><thead><tr><th>metric</th><th>filter</th>'
+               "<th>value ± unc</th><th>limit</th><th>n</th><th>result</th></tr></thead>"
+               "<tbody>")
+    for v in sort_verdicts(verdicts):
+        spec = REGISTRY.get(v.metric)
+        tip = f"{spec.description}. {v.message}" if spec else v.message
+        kind = "" if v.kind == "threshold" else f' <span class="dim">({_e(v.kind)})</span>'
+        cls = "pass" if v.passed else "fail"
+        out.append(f'<tr class="{cls}"><td title="{_e(tip)}"><code>{_e(v.metric)}</code>{kind}'
+                   f"</td><td>{_e(v.filter)}</td>"
+                   f'<td class="num">{_e(format_value(v.value, v.uncertainty, v.unit))}</td>'
+                   f"<td>{_e(v.limit)}</td><td class=\"num\">{v.n}</td>"
+                   f'<td class="result">{"PASS" if v.passed else "FAIL"}</td></tr>')
+    out.append("</tbody></table>")
+    reasons = [v for v in verdicts if not v.passed and "(" in v.message]
+    if reasons:
+        out.append("<details><summary>why each failure failed</summary><ul>")
+        out += [f"<li class=\"mono\">{_e(v.message)}</li>" for v in sort_verdicts(reasons)]
+        out.append("</ul></details>")
+    return "".join(out) + "</section>"
+
+
+# --- per filter ---------------------------------------------------------------------------
+
+@dataclass
+class _FilterInputs:
+    """What one filter's plots read (None where missing; ``notes`` say why)."""
+
+    band: str
+    product: str | None
+    truth: Table | None = None
+    measured: Table | None = None
+    match: MatchResult | None = None
+    i2d: Path | None = None
+    radius_mas: float | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def _match_radius(run: RunContents, band: str) -> float:
+    from simval.match import default_match_radius
+
+    prov = ((run.metrics.provenance if run.metrics else {}).get("filters") or {}).get(band)
+    if isinstance(prov, Mapping) and prov.get("match_radius_mas"):
+        return float(prov["match_radius_mas"])
+    if run.comparison is not None and run.comparison.match_radius_mas:
+        return float(run.comparison.match_radius_mas)
+    return default_match_radius(band)
+
+
+def _read_table(path: Path | None, what: str, notes: list[str]) -> Table | None:
+    from astropy.table import Table
+
+    if path is None:
+        notes.append(f"no {what}: the run has no product for this filter.")
+        return None
+    if not path.is_file():
+        notes.append(f"no {what} ({path.name} is missing).")
+        return None
+    try:
+        return Table.read(path, format="ascii.ecsv")
+    except Exception as exc:
+        notes.append(f"{what} {path.name} cannot be read: {type(exc).__name__}: {exc}")
+        return None
+
+
+def _filter_inputs(run: RunContents, band: str) -> _FilterInputs:
+    from simval.match import match_catalogs
+
+    f = _FilterInputs(band, run.products.get(band))
+    f.truth = _read_table(run.truth_path(band), "truth table", f.notes)
+    f.measured = _read_table(run.product_path(band, "_cat.ecsv"), "source catalog", f.notes)
+    i2d = run.product_path(band, "_i2d.fits")
+    if i2d is not None and i2d.is_file():
+        f.i2d = i2d
+    else:
+        f.notes.append("no mosaic" + (f" ({i2d.name} is missing)." if i2d else "."))
+    f.radius_mas = _match_radius(run, band)
+    if f.truth is not None and f.measured is not None:
+        try:
+            f.match = match_catalogs(f.measured, f.truth, radius_mas=f.radius_mas)
+        except Exception as exc:
+            f.notes.append(f"matching failed: {type(exc).__name__}: {exc}")
+    return f
+
+
+def _col(table: Table, name: str, dtype: Any = np.float64) -> np.ndarray:
+    from simval.match import column
+
+    return column(table, name, dtype)
+
+
+def _inside(truth: Table) -> np.ndarray:
+    if "in_footprint" in truth.colnames:
+        return _col(truth, "in_footprint", bool)
+    return np.ones(len(truth), bool)
+
+
+def _kinds(truth: Table) -> np.ndarray:
+    return np.char.lower(np.asarray(truth["type"]).astype(str))
+
+
+def _metric(run: RunContents, band: str, name: str) -> tuple[float | None, dict[str, Any]]:
+    m = run.metrics.get(band, name) if run.metrics else None
+    return (None, {}) if m is None else (m.value, dict(m.details or {}))
+
+
+def _need(f: _FilterInputs, *what: str) -> None:
+    missing = [w for w in what if getattr(f, w) is None]
+    if missing:
+        raise _MissingInputError(f"needs the {' and '.join(missing)} (see the notes above)")
+
+
+class _MissingInputError(Exception):
+    """A plot's inputs are absent; the message says which."""
+
+
+def _completeness_plot(run: RunContents, f: _FilterInputs) -> Figure:
+    from simval.report.plots import completeness_figure
+
+    _need(f, "truth", "match")
+    inside = _inside(f.truth)
+    mag50, _ = _metric(run, f.band, "completeness_50_mag")
+    mag90, _ = _metric(run, f.band, "completeness_90_mag")
+    return completeness_figure(_col(f.truth, "mag_true_ab")[inside], f.match.matched[inside],
+                               _kinds(f.truth)[inside], band=f.band, mag50=mag50, mag90=mag90)
+
+
+def _matched_rows(f: _FilterInputs) -> np.ndarray:
+    return np.flatnonzero(f.match.matched & _inside(f.truth))
+
+
+def _delta_mag_plot(run: RunContents, f: _FilterInputs) -> Figure:
+    from simval.metrics import MAG_COLUMN
+    from simval.report.plots import delta_mag_figure
+
+    _need(f, "truth", "measured", "match")
+    rows = _matched_rows(f)
+    kinds = _kinds(f.truth)[rows]
+    t2m = f.match.truth_to_measured[rows]
+    mmag = np.full(rows.size, np.nan)
+    for kind, colname in MAG_COLUMN.items():
+        sel = kinds == kind
+        if sel.any() and colname in f.measured.colnames:
+            mmag[sel] = _col(f.measured, colname)[t2m[sel]]
+    bright = None
+    try:
+        from simval.metrics import catalog_metrics
+
+        bright = catalog_metrics(f.truth, f.measured, f.match).bright_star[rows]
+    except Exception as exc:  # the plot is still useful without the ring
+        log.info("bright-star sample not available for %s: %s", f.band, exc)
+    bias, _ = _metric(run, f.band, "phot_bias_bright_star_mag")
+    return delta_mag_figure(_col(f.truth, "mag_true_ab")[rows], mmag, kinds, band=f.band,
+                            bright=bright, bias_bright=bias)
+
+
+def _astrometry_plot(run: RunContents, f: _FilterInputs) -> Figure:
+    from simval.match import radec_of, sky_offsets_mas
+    from simval.report.plots import astrometry_figure
+
+    _need(f, "truth", "measured", "match")
+    rows = _matched_rows(f)
+    t2m = f.match.truth_to_measured[rows]
+    mra, mdec = radec_of(f.measured)
+    tra, tdec = radec_of(f.truth)
+    dx, dy = sky_offsets_mas(mra[t2m], mdec[t2m], tra[rows], tdec[rows])
+    rms, _ = _metric(run, f.band, "astrom_rms_mas")
+    return astrometry_figure(dx, dy, _kinds(f.truth)[rows], band=f.band,
+                             radius_mas=f.match.radius_mas, rms_mas=rms)
+
+
+@dataclass
+class _Mosaic:
+    data: np.ndarray
+    wht: np.ndarray | None
+    header: Any
+
+
+def _read_mosaic(path: Path) -> _Mosaic:
+    from astropy.io import fits
+
+    with fits.open(path, memmap=False) as hdul:
+        names = {h.name for h in hdul}
+        if "SCI" not in names:
+            raise _MissingInputError(f"{path.name} has no SCI extension")
+        data = np.asarray(hdul["SCI"].data, np.float64)
+        if data.ndim != 2:
+            raise _MissingInputError(f"{path.name}: SCI is {data.ndim}-D, expected 2-D")
+        wht = np.asarray(hdul["WHT"].data, np.float64) if "WHT" in names else None
+        return _Mosaic(data, wht, hdul["SCI"].header.copy())
+
+
+def _valid(mosaic: _Mosaic) -> np.ndarray:
+    valid = np.isfinite(mosaic.data)
+    if mosaic.wht is not None and mosaic.wht.shape == mosaic.data.shape:
+        valid &= np.isfinite(mosaic.wht) & (mosaic.wht > 0)
+    return valid
+
+
+def _background_plot(run: RunContents, f: _FilterInputs, mosaic: _Mosaic) -> Figure:
+    from simval.metrics.background import sky_level, source_mask
+    from simval.report.plots import background_figure, block_reduce, smooth_nan
+
+    img = mosaic.data
+    valid = _valid(mosaic)
+    mask = source_mask(img, valid=valid)
+    segm_path = run.product_path(f.band, "_segm.fits")
+    if segm_path is not None and segm_path.is_file():
+        from astropy.io import fits
+
+        segm = np.asarray(fits.getdata(segm_path, "SCI"))
+        if segm.shape == img.shape:
+            mask |= source_mask(img, segmentation=segm, valid=valid)
+    _, details = _metric(run, f.band, "bkg_residual_mjysr")
+    expected = details.get("expected_mjysr")
+    injected = details.get("injected_sky_mjysr")
+    if expected is None:
+        expected, _, _ = sky_level(img, mask=mask | ~valid)
+        note = "no expected level in metrics.json: centred on the measured sky level"
+    else:
+        note = (f"expected level {expected:.4g} MJy/sr "
+                f"({details.get('background_recipe', 'recipe unknown')})")
+    residual = np.where(valid & ~mask, img - float(expected), np.nan)
+    reduced, block = block_reduce(residual, BACKGROUND_PIX)
+    sigma_red = max(3.0 / block, 1.5)
+    smoothed = smooth_nan(reduced, sigma_red)
+    return background_figure(smoothed, band=f.band, expected_mjysr=float(expected),
+                             block=block, sigma_pix=sigma_red * block,
+                             injected_sky_mjysr=injected, level_note=note)
+
+
+def _world_to_pixel(header: Any, ra: np.ndarray, dec: np.ndarray
+                    ) -> tuple[np.ndarray, np.ndarray] | None:
+    from astropy.wcs import WCS
+
+    wcs = WCS(header)
+    if not wcs.has_celestial:
+        return None
+    x, y = wcs.celestial.all_world2pix(ra, dec, 0)
+    return np.asarray(x, float), np.asarray(y, float)
+
+
+def _mosaic_plot(run: RunContents, f: _FilterInputs, mosaic: _Mosaic) -> Figure:
+    from simval.match import radec_of
+    from simval.report.plots import block_reduce, mosaic_figure
+
+    thumb, block = block_reduce(np.where(_valid(mosaic), mosaic.data, np.nan), THUMBNAIL_PIX)
+    marks: dict[str, Any] = {}
+    note = ""
+    if f.match is None:
+        note = "no matched catalogs: sources not marked"
+    else:
+        mra, mdec = radec_of(f.measured)
+        tra, tdec = radec_of(f.truth)
+        meas = _world_to_pixel(mosaic.header, mra, mdec)
+        true = _world_to_pixel(mosaic.header, tra, tdec)
+        if meas is None or true is None:
+            note = "no celestial WCS in the SCI header: sources not marked"
+        else:
+            ok = f.match.measured_matched
+            missed = f.match.missed & _inside(f.truth)
+            marks = {"matched_xy": (meas[0][ok], meas[1][ok]),
+                     "missed_xy": (true[0][missed], true[1][missed]),
+                     "spurious_xy": (meas[0][~ok], meas[1][~ok])}
+    return mosaic_figure(thumb, band=f.band, block=block, note=note, **marks)
+
+
+_CAPTIONS = {
+    "completeness": "Fraction of truth sources inside the footprint that were matched, per "
+                    "0.5 mag bin of true AB magnitude; bars are 68% Wilson binomial "
+                    "intervals; grey bars count the truth sources.",
+    "photometry": "Measured minus true AB magnitude of matched sources (stars: "
+                  "aper_total_abmag, galaxies: isophotal_abmag). Lines: running median in "
+                  "equal-count bins; bands: ±NMAD. Triangles: beyond the axis.",
+    "astrometry": "Position offsets measured - truth in the tangent plane, mas. Solid "
+                  "circle: 2-D RMS of the stars about zero (astrom_rms_mas); dashed: the "
+                  "match radius.",
+    "background": "Mosaic with detected sources masked, minus the level the background "
+                  "recipe should leave, smoothed; red = too much sky left, blue = "
+                  "over-subtracted; grey = masked or outside the footprint.",
+    "mosaic": "The i2d (zscale, asinh stretch). Green: matched detections; red: truth "
+              "sources in the footprint without a detection; orange: detections without a "
+              "truth counterpart.",
+}
+
+
+def _figure_html(name: str, title: str, make: Callable[[], Figure]) -> str:
+    from matplotlib.figure import Figure as _Figure
+
+    from simval.report.plots import png_data_uri
+
+    try:
+        fig = make()
+        if not isinstance(fig, _Figure):
+            raise TypeError(f"expected a Figure, got {type(fig).__name__}")
+        uri, w, h = png_data_uri(fig)
+    except _MissingInputError as exc:
+        return _note(f"{title}: not available: {exc}.")
+    except Exception as exc:
+        log.warning("report plot %s failed", title, exc_info=True)
+        return _note(f"{title}: could not be drawn: {type(exc).__name__}: {exc}")
+    return (f'<figure class="plot-{name}"><img src="{uri}" width="{w}" height="{h}" '
+            f'alt="{_e(title)}"><figcaption>{_e(_CAPTIONS[name])}</figcaption></figure>')
+
+
+def _metrics_details(run: RunContents, band: str) -> str:
+    from simval.metrics_schema import REGISTRY
+
+    entries = (run.metrics.filters.get(band) or {}) if run.metrics else {}
+    if not entries:
+        return ""
+    rows = []
+    for name in [n for n in REGISTRY if n in entries] + sorted(set(entries) - set(REGISTRY)):
+        m = entries[name]
+        spec = REGISTRY.get(name)
+        why = (m.details or {}).get("not_computed")
+        rows.append((name, format_value(m.value, m.uncertainty, m.unit), m.n,
+                     f"not computed: {why}" if why else (spec.description if spec else "")))
+    return ("<details><summary>all metrics of this filter "
+            f"({len(rows)})</summary>"
+            + _table(("metric", "value ± unc", "n", "definition"), rows, numeric=(1, 2))
+            + "</details>")
+
+
+def _filter_section(run: RunContents, band: str) -> str:
+    f = _filter_inputs(run, band)
+    out = [f'<section class="filter" id="filter-{_e(band)}"><h2>{_e(band)}</h2>']
+    prov = ((run.metrics.provenance if run.metrics else {}).get("filters") or {}).get(band)
+    facts = [f"product <code>{_e(f.product or 'unknown')}</code>"]
+    if f.truth is not None:
+        facts.append(f"truth {len(f.truth)} ({int(_inside(f.truth).sum())} in the footprint)")
+    if f.measured is not None:
+        facts.append(f"detections {len(f.measured)}")
+    if f.match is not None:
+        facts.append(f"matched {f.match.n_pairs} within {f.match.radius_mas:g} mas")
+    if isinstance(prov, Mapping) and prov.get("not_computed"):
+        facts.append(f"{len(prov['not_computed'])} metric(s) not computed")
+    out.append(f'<div class="meta">{" · ".join(facts)}</div>')
+    out += [_note(n) for n in f.notes]
+    figs = [_figure_html("completeness", "completeness", lambda: _completeness_plot(run, f)),
+            _figure_html("photometry", "photometry", lambda: _delta_mag_plot(run, f)),
+            _figure_html("astrometry", "astrometry", lambda: _astrometry_plot(run, f))]
+    mosaic = None
+    if f.i2d is not None:
+        try:
+            mosaic = _read_mosaic(f.i2d)
+        except Exception as exc:
+            out.append(_note(f"the mosaic cannot be read: {type(exc).__name__}: {exc}"))
+    for name, title, make in (("background", "background residual map", _background_plot),
+                              ("mosaic", "mosaic thumbnail", _mosaic_plot)):
+        if mosaic is None:
+            figs.append(_note(f"{title}: not available: no readable mosaic."))
+        else:
+            figs.append(_figure_html(name, title, lambda m=make: m(run, f, mosaic)))
+    out.append(f'<div class="figs">{"".join(figs)}</div>')
+    out.append(_metrics_details(run, band))
+    return "".join(out) + "</section>"
+
+
+# --- provenance ---------------------------------------------------------------------------
+
+def _kv(mapping: Mapping[str, Any]) -> str:
+    rows = [(k, json.dumps(v) if isinstance(v, dict | list) else v)
+            for k, v in mapping.items() if v not in (None, "", {}, [])]
+    return _table(("key", "value"), rows) if rows else '<p class="dim">none recorded</p>'
+
+
+def _run_summary(run: RunContents) -> str:
+    m = run.manifest or {}
+    scen = m.get("scenario") or {}
+    plan = run.plan or {}
+    crds = m.get("crds") or {}
+    kit = m.get("kit") or {}
+    prov = run.metrics.provenance if run.metrics else {}
+    rows = {
+        "scenario": f"{scen.get('name', run.scenario_name)} ({scen.get('hash', '?')}), "
+                    f"source {scen.get('source', '?')}",
+        "run status": run.status,
+        "started / finished (UTC)": f"{m.get('created_utc', '?')} / {m.get('finished_utc', '?')}",
+        "wall time (s)": m.get("wall_s"),
+        "peak memory of a stage (MiB)": m.get("peak_rss_mb_max"),
+        "CRDS context": crds.get("context") or prov.get("crds_context"),
+        "CRDS cache": f"{crds.get('kind', '?')}: {crds.get('path', '?')}" if crds else None,
+        "synthetic kit": (f"{kit.get('root')} (seed {kit.get('seed')}, version "
+                          f"{kit.get('version')})") if kit else None,
+        "background recipe": m.get("background_recipe") or prov.get("background_recipe"),
+        "skymatch skymethod": prov.get("skymethod"),
+        "host": ", ".join(f"{k} {v}" for k, v in (m.get("host") or {}).items()),
+        "execution": ", ".join(f"{k} {v}" for k, v in (m.get("execution") or {}).items()),
+        "pointing": (f"RA {plan.get('ra_deg')}, Dec {plan.get('dec_deg')} deg, PA_V3 "
+                     f"{plan.get('pa_v3_deg')} deg, aperture {plan.get('pointing_aperture')}"
+                     if plan.get("ra_deg") is not None else None),
+        "exposures / mosaics": (f"{len(plan.get('exposures') or [])} / "
+                                f"{len(plan.get('products') or [])}" if plan else None),
+        "evaluated (UTC)": prov.get("evaluated_utc"),
+    }
+    return _kv(rows)
+
+
+def _versions(run: RunContents) -> str:
+    m = run.manifest or {}
+    versions = dict(m.get("versions") or {})
+    if not versions and run.metrics:
+        versions = dict(run.metrics.provenance.get("versions") or {})
+    out = [_table(("package", "version"), sorted(versions.items())) if versions else
+           '<p class="dim">no versions recorded</p>']
+    if m.get("worker_versions"):
+        out.append(_note("Dask workers ran other versions: "
+                         + json.dumps(m["worker_versions"], sort_keys=True)))
+    return "".join(out)
+
+
+def _step_parameters(run: RunContents) -> str:
+    params = (run.manifest or {}).get("pipeline_parameters")
+    if params is None:
+        params = ((run.plan or {}).get("scenario") or {}).get("pipeline")
+    if not params:
+        return '<p class="dim">no step parameters recorded (pipeline defaults)</p>'
+    rows = []
+    for stage in ("detector1", "image2", "image3", *sorted(set(params) - {"detector1",
+                                                                          "image2", "image3"})):
+        steps = params.get(stage)
+        if stage not in params:
+            continue
+        if not steps:
+            rows.append((stage, "(all steps)", "pipeline defaults"))
+            continue
+        for step, values in steps.items():
+            text = ", ".join(f"{k} = {json.dumps(v)}" for k, v in values.items()) \
+                if isinstance(values, Mapping) else json.dumps(values)
+            rows.append((stage, step, text))
+    return _table(("pipeline", "step", "parameters as run"), rows)
+
+
+def _reference_files(run: RunContents) -> str:
+    refs = (run.manifest or {}).get("reference_files") or {}
+    if not refs:
+        return '<p class="dim">no reference files recorded</p>'
+    out = []
+    for stage in ("detector1", "image2", "image3"):
+        groups: dict[tuple[tuple[str, str], ...], list[str]] = {}
+        for name, per_stage in refs.items():
+            files = (per_stage or {}).get(stage)
+            if files:
+                key = tuple(sorted((str(k), str(v)) for k, v in files.items()))
+                groups.setdefault(key, []).append(name)
+        for key, names in groups.items():
+            files = dict(key)
+            context = files.pop("crds_context", None)
+            version = files.pop("crds_version", None)
+            used = sorted((k, v) for k, v in files.items() if v.upper() != "N/A")
+            shown = ", ".join(names[:4]) + (f" (+{len(names) - 4} more)" if len(names) > 4
+                                            else "")
+            ctx = f" · CRDS {context}" + (f" (crds {version})" if version else "") \
+                if context else ""
+            out.append(f"<h3>{_e(stage)}: {_e(shown)}<span class=\"dim\">{_e(ctx)}</span></h3>"
+                       + _table(("reference type", "file"), used))
+    return "".join(out)
+
+
+def _stage_times(run: RunContents) -> str:
+    stages = (run.manifest or {}).get("stages") or {}
+    if not stages:
+        return '<p class="dim">no stage records</p>'
+    rows = []
+    total = 0.0
+    for sid, s in stages.items():
+        wall = s.get("wall_s")
+        total += float(wall or 0.0) if s.get("status") == "complete" else 0.0
+        rows.append((sid, s.get("kind", ""), s.get("status", ""),
+                     "" if wall is None else f"{float(wall):.1f}",
+                     "" if s.get("peak_rss_mb") is None else f"{float(s['peak_rss_mb']):.0f}",
+                     s.get("error") or (f"blocked by {s['blocked_by']}" if s.get("blocked_by")
+                                        else ""), s.get("log") or ""))
+    note = ('<p class="dim">wall time of the run that made each output (cached stages: '
+            f'the recorded time); stages run now: {total:.1f} s in total.</p>')
+    return _table(("stage", "kind", "status", "wall (s)", "peak RSS (MiB)", "error", "log"),
+                  rows, numeric=(3, 4)) + note
+
+
+def _provenance(run: RunContents) -> str:
+    out = ['<section id="provenance"><h2>Provenance</h2>']
+    if run.manifest is None:
+        out.append(_note("no manifest.json: the run has not finished (it is written last)."))
+    out += ["<h3>Run</h3>", _run_summary(run), "<h3>Software versions</h3>", _versions(run),
+            "<h3>Step parameters</h3>", _step_parameters(run),
+            "<h3>Reference files per stage</h3>", _reference_files(run),
+            "<h3>Stage times</h3>", _stage_times(run)]
+    return "".join(out) + "</section>"
+
+
+# --- the document -------------------------------------------------------------------------
+
+def render_report(run_dir: str | os.PathLike, *, verdicts: list[Verdict] | None = None
+                  ) -> str:
+    """The HTML text of a run's report (see the module docstring).
+
+    Parameters
+    ----------
+    run_dir : path
+        The run directory.
+    verdicts : list of Verdict, optional
+        Default: the threshold verdicts recomputed from ``metrics.json``.
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``run_dir`` is not a directory (everything else becomes a note).
+    """
+    from importlib.metadata import PackageNotFoundError, version
+
+    run = load_run(run_dir)
+    shown = run.verdicts if verdicts is None else list(verdicts)
+    try:
+        simval_version = version("simval")
+    except PackageNotFoundError:
+        simval_version = "unknown"
+    notes = [n for n in run.notes if shown or "thresholds" not in n]
+    body = [_header(run, shown), *(_note(n) for n in notes), _verdict_section(shown, run)]
+    if not run.filters:
+        body.append(_note("No filter to show: the run has no plan.json products and no "
+                          "metrics.json."))
+    body += [_filter_section(run, band) for band in run.filters]
+    body.append(_provenance(run))
+    now = datetime.now(UTC).isoformat(timespec="seconds")
+    body.append(f'<p class="dim">written by simval {_e(simval_version)} at {_e(now)}</p>')
+    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+            "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+            f"<title>simval report: {_e(run.scenario_name)}</title>"
+            f"<style>{CSS}</style></head>\n<body>\n" + "\n".join(body) + "\n</body></html>\n")
+
+
+def write_report(run_dir: str | os.PathLike, *, verdicts: list[Verdict] | None = None,
+                 output: str | os.PathLike | None = None) -> Path:
+    """Write the report (atomically) to ``output`` (default ``run_dir/report.html``).
+
+    Returns
+    -------
+    Path
+        The file written.
+    """
+    from simval.atomic import write_text
+
+    text = render_report(run_dir, verdicts=verdicts)
+    path = Path(output) if output is not None else Path(run_dir) / REPORT_FILE
+    return write_text(path, text)
