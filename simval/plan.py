@@ -251,9 +251,14 @@ class Plan:
         return KitSpec(
             detectors=tuple(dict.fromkeys(e.detector for e in self.exposures)),
             filters=tuple(dict.fromkeys(e.filter_name for e in self.exposures)),
-            darks=tuple(DarkNeed(s, n) for s, n in sorted(darks.items())),
+            darks=tuple(DarkNeed(s, n, self.correlated_noise) for s, n in sorted(darks.items())),
             seed=self.kit_seed,
         )
+
+    @property
+    def correlated_noise(self) -> bool:
+        """Whether the darks carry 1/f noise and frame offsets (``effects.one_over_f``)."""
+        return bool(self.scenario.get("effects", {}).get("one_over_f", True))
 
     def exposures_in(self, product: Product) -> list[Exposure]:
         names = set(product.members)

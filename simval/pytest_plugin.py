@@ -283,7 +283,15 @@ def _write_report(source: _Source, outcome: _Outcome, verdicts: list[Verdict]) -
                       f"{type(exc).__name__}: {exc}", stacklevel=1)
 
 
-def _run_scenario(source: _Source) -> _Outcome:
+def _announce(config: pytest.Config, text: str) -> None:
+    """A line on the terminal, past output capturing (a scenario run takes minutes)."""
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.ensure_newline()
+        reporter.write_line(text)
+
+
+def _run_scenario(source: _Source, config: pytest.Config) -> _Outcome:
     """Run, evaluate and report one scenario (called once, by its first item)."""
     from simval.evaluate import evaluate_run
     from simval.run import run_scenario
@@ -291,6 +299,8 @@ def _run_scenario(source: _Source) -> _Outcome:
     assert source.run_dir is not None
     out = _Outcome(run_dir=source.run_dir)
     t0 = time.perf_counter()
+    _announce(config, f"simval: running scenario {source.name} ({source.path}) in "
+                      f"{source.run_dir}")
     try:
         result = run_scenario(source.path, source.run_dir, workers=source.workers)
         if result.status != "complete":
@@ -334,9 +344,9 @@ def _read_run(source: _Source) -> _Outcome:
     return out
 
 
-def _outcome(source: _Source) -> _Outcome:
+def _outcome(source: _Source, config: pytest.Config) -> _Outcome:
     if source.outcome is None:
-        source.outcome = _run_scenario(source) if source.kind == "scenario" else \
+        source.outcome = _run_scenario(source, config) if source.kind == "scenario" else \
             _read_run(source)
     return source.outcome
 
@@ -397,7 +407,7 @@ class _SimvalItem(pytest.Item):
     source: _Source
 
     def _outcome_or_fail(self) -> _Outcome:
-        out = _outcome(self.source)
+        out = _outcome(self.source, self.config)
         if out.error is not None:
             if out.reported_by is None:
                 out.reported_by = self.nodeid

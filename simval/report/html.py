@@ -158,7 +158,13 @@ def _verdict_section(verdicts: list[Verdict], run: RunContents) -> str:
 
     out = ['<section id="verdicts"><h2>Verdicts</h2>']
     if not verdicts:
-        out.append(_note("No verdicts: " + (" ".join(run.notes) or "nothing to judge.")))
+        if run.metrics is None:
+            why = "there is no valid metrics.json (see the note above)."
+        elif run.comparison is None or not run.comparison.thresholds:
+            why = "the scenario sets no thresholds (comparison.thresholds)."
+        else:
+            why = "the thresholds could not be applied (see the note above)."
+        out.append(_note(f"No verdicts: {why}"))
         return "".join(out) + "</section>"
     out.append('<table class="verdicts"><thead><tr><th>metric</th><th>filter</th>'
                "<th>value ± unc</th><th>limit</th><th>n</th><th>result</th></tr></thead>"
@@ -677,7 +683,7 @@ def render_report(run_dir: str | os.PathLike, *, verdicts: list[Verdict] | None 
         simval_version = version("simval")
     except PackageNotFoundError:
         simval_version = "unknown"
-    notes = [n for n in run.notes if shown or "thresholds" not in n]
+    notes = [n for n in run.notes if "sets no thresholds" not in n]  # said with the verdicts
     body = [_header(run, shown), *(_note(n) for n in notes), _verdict_section(shown, run)]
     if not run.filters:
         body.append(_note("No filter to show: the run has no plan.json products and no "

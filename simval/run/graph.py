@@ -169,7 +169,8 @@ def build_specs(plan: Plan, scenario: Scenario, kit: Kit, layout: RunLayout,
     specs.append(_catalog_spec(plan, scenario, run_dir, run_id))
     for e in plan.exposures:
         mexp = mirage_exposure(e, scenario)
-        refs = kit.mirage_references(e.detector, e.filter_name, e.subarray)
+        refs = kit.mirage_references(e.detector, e.filter_name, e.subarray,
+                                     correlated_noise=plan.correlated_noise)
         sim = StageSpec(
             stage_id=stage_id("simulate", e.base_name), kind="simulate", run_dir=run_dir,
             run_id=run_id,

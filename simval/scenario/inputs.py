@@ -30,6 +30,9 @@ class Effects(StrictModel):
                                     description="true/false or {library, scale}",
                                     json_schema_extra=or_shorthand({"type": "boolean"}))
     ipc: bool = Field(True, description="interpixel capacitance (the kit's IPC kernel)")
+    one_over_f: bool = Field(True, description="1/f read noise and per-frame output offsets "
+                                               "in the dark ramps (flight-like); false: white "
+                                               "read noise only (a perfect instrument)")
     crosstalk: bool = Field(True, description="amplifier crosstalk (MIRAGE's coefficient "
                                               "table; no effect on one-amplifier subarrays)")
 
