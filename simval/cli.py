@@ -212,7 +212,7 @@ def cmd_run(args) -> int:
     if result.ok:
         console.print(f"[bold green]run complete[/] in {result.wall_s:.1f} s: "
                       f"{result.run_dir}  (manifest {result.manifest})")
-        return 0
+        return _evaluate_and_report(result.run_dir)
     for sid in doc["failed_stages"]:
         entry = doc["stages"][sid]
         err_console.print(f"[bold red]stage {sid} failed:[/] {entry.get('error')}\n"
@@ -223,6 +223,25 @@ def cmd_run(args) -> int:
                           "the failure; fix it and run the same command again to resume")
     err_console.print(f"[bold red]run failed[/] (manifest {result.manifest})")
     return 1
+
+
+def _evaluate_and_report(run_dir: Path) -> int:
+    """Truth vs measurement for a finished run: metrics.json, verdict table, report.html.
+    Returns 0 if every verdict passed, 1 otherwise."""
+    from simval.evaluate import evaluate_run
+    from simval.report import print_verdicts, write_report
+
+    evaluation = evaluate_run(run_dir)
+    print_verdicts(evaluation.verdicts, console)
+    report = write_report(run_dir, verdicts=evaluation.verdicts)
+    console.print(f"metrics: {Path(run_dir) / 'metrics.json'}  report: {report}")
+    return 0 if evaluation.passed else 1
+
+
+def cmd_report(args) -> int:
+    from simval.report import report_main
+
+    return report_main(args.run_dir, console=console)
 
 
 def _kit_common(p: argparse.ArgumentParser) -> None:
@@ -267,6 +286,11 @@ def build_parser() -> argparse.ArgumentParser:
                      help="parent directory of kits (default: $SIMVAL_KIT_DIR or the user "
                           "cache dir)")
     run.set_defaults(func=cmd_run)
+
+    rep = sub.add_parser("report", help="evaluate a finished run (if needed) and write "
+                                        "report.html; exit 1 if a verdict fails")
+    rep.add_argument("run_dir", type=Path)
+    rep.set_defaults(func=cmd_report)
 
     kit = sub.add_parser("kit", help="the offline synthetic instrument (CRDS cache + "
                                      "MIRAGE_DATA)")

@@ -18,8 +18,10 @@ Usage
 
 Other options: ``--simval-run-root DIR`` (where ``--simval`` runs go; default ``./runs``
 under the invocation directory, so that a second session resumes the first one's stages
-and the report stays where the user can open it), ``--simval-workers N`` (Dask workers
-of each run), ``--simval-no-report`` (do not write ``report.html``).
+and the report stays where the user can open it), ``--simval-kit-dir DIR`` (parent of
+the synthetic kits; default as ``simval run``: ``$SIMVAL_KIT_DIR`` or the user cache),
+``--simval-workers N`` (Dask workers of each run), ``--simval-no-report`` (do not write
+``report.html``).
 
 Items and collection
 --------------------
@@ -75,6 +77,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                          "from metrics.json, without running anything")
     group.addoption("--simval-run-root", default=None, metavar="DIR",
                     help="where --simval puts run directories (default: ./runs)")
+    group.addoption("--simval-kit-dir", default=None, metavar="DIR",
+                    help="parent directory of synthetic kits for --simval runs (default: "
+                         "$SIMVAL_KIT_DIR or the user cache, as `simval run`)")
     group.addoption("--simval-workers", type=int, default=None, metavar="N",
                     help="Dask worker processes per scenario run (default: automatic)")
     group.addoption("--simval-no-report", action="store_true", default=False,
@@ -126,6 +131,7 @@ class _Source:
     collect_error: str | None = None
     write_report: bool = True
     workers: int | None = None
+    kit_dir: Path | None = None
 
     def label(self) -> str:
         return f"{self.kind} {self.path}"
@@ -197,17 +203,27 @@ def pytest_configure(config: pytest.Config) -> None:
         return
     root_opt = config.getoption("simval_run_root")
     root = Path(root_opt).expanduser() if root_opt else config.invocation_params.dir / "runs"
+    kit_opt = config.getoption("simval_kit_dir")
+    kit_dir = Path(kit_opt).expanduser().absolute() if kit_opt else None
     used: set[str] = set()
+    seen: set[Path] = set()
     sources: list[_Source] = []
     for arg in config.getoption("simval"):
         for path in _scenario_files(arg):
+            if path.resolve() in seen:  # the same file twice runs once
+                continue
+            seen.add(path.resolve())
             name = _unique(_yaml_name(path), used, path)
             sources.append(_Source(path.absolute(), "scenario", name,
                                    (root / name).absolute(),
                                    write_report=not config.getoption("simval_no_report"),
-                                   workers=config.getoption("simval_workers")))
+                                   workers=config.getoption("simval_workers"),
+                                   kit_dir=kit_dir))
     for arg in config.getoption("simval_run"):
         for d in _run_dirs(arg):
+            if d.resolve() in seen:
+                continue
+            seen.add(d.resolve())
             sources.append(_Source(d.absolute(), "run", _unique(_run_name(d), used, d),
                                    d.absolute(), write_report=False))
     config.stash[_SOURCES] = sources
@@ -285,8 +301,13 @@ def _write_report(source: _Source, outcome: _Outcome, verdicts: list[Verdict]) -
 
 def _announce(config: pytest.Config, text: str) -> None:
     """A line on the terminal, past output capturing (a scenario run takes minutes)."""
+    import contextlib
+
     reporter = config.pluginmanager.get_plugin("terminalreporter")
-    if reporter is not None:
+    capture = config.pluginmanager.get_plugin("capturemanager")
+    if reporter is None:
+        return
+    with capture.global_and_fixture_disabled() if capture else contextlib.nullcontext():
         reporter.ensure_newline()
         reporter.write_line(text)
 
@@ -302,7 +323,8 @@ def _run_scenario(source: _Source, config: pytest.Config) -> _Outcome:
     _announce(config, f"simval: running scenario {source.name} ({source.path}) in "
                       f"{source.run_dir}")
     try:
-        result = run_scenario(source.path, source.run_dir, workers=source.workers)
+        result = run_scenario(source.path, source.run_dir, workers=source.workers,
+                              kit_dir=source.kit_dir)
         if result.status != "complete":
             out.error = _stage_errors(source.run_dir, result)
             _write_report(source, out, [])

@@ -47,7 +47,8 @@ def pytest_configure(config):
     import os
     import tempfile
 
-    if not os.environ.get("SIMVAL_KIT_DIR"):
+    simval_mode = config.getoption("simval", None) or config.getoption("simval_run", None)
+    if not os.environ.get("SIMVAL_KIT_DIR") and not simval_mode:
         os.environ["SIMVAL_KIT_DIR"] = tempfile.mkdtemp(prefix="simval-test-kits-")
     socket.socket.connect = _guarded_connect
     socket.socket.connect_ex = _guarded_connect_ex

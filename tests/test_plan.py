@@ -158,8 +158,17 @@ def test_kit_spec(plan):
     spec = plan.kit_spec()
     assert spec.detectors == ("NRCB1",)
     assert spec.filters == ("F115W", "F150W")
-    assert spec.darks == (DarkNeed("SUB400P", 12),)  # 6 groups x (2 frames + 0 skipped)
+    # 6 groups x (2 frames + 0 skipped); quickstart asks for white read noise (one_over_f)
+    assert spec.darks == (DarkNeed("SUB400P", 12, correlated_noise=False),)
     assert spec.seed == 20221
+
+
+def test_kit_spec_follows_one_over_f(tmp_path):
+    text = QUICKSTART.read_text()
+    path = tmp_path / "flight_like.yaml"
+    path.write_text(text.replace("one_over_f: false", "one_over_f: true"))
+    spec = make_plan(load_scenario(path)).kit_spec()
+    assert spec.darks == (DarkNeed("SUB400P", 12, correlated_noise=True),)
 
 
 def test_json_round_trip_is_exact(plan):
@@ -211,7 +220,7 @@ def test_both_channels_share_names_up_to_the_detector():
     assert [x.name[-5:] for x in p.products] == ["f115w", "f150w", "f277w", "f444w"]
     spec = p.kit_spec()
     assert spec.detectors == ("NRCB1", "NRCBLONG")
-    assert spec.darks == (DarkNeed("FULL", 12),)
+    assert spec.darks == (DarkNeed("FULL", 12, correlated_noise=False),)
     assert p.exposures[0].tframe_s == pytest.approx(10.73677, abs=1e-9)
 
 
@@ -233,4 +242,4 @@ def test_plan_of_an_edited_copy_is_independent(scenario):
     data = copy.deepcopy(scenario.model_dump(mode="json"))
     data["readout"]["ngroups"] = 10
     p = make_plan(validate_scenario(data))
-    assert p.kit_spec().darks == (DarkNeed("SUB400P", 20),)
+    assert p.kit_spec().darks == (DarkNeed("SUB400P", 20, correlated_noise=False),)

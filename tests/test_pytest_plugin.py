@@ -95,8 +95,9 @@ def test_collect_only_lists_the_ids(pytester: pytest.Pytester):
     # a directory of runs works too; two runs of the same scenario get distinct ids
     fake_run(pytester.path / "many" / "a")
     fake_run(pytester.path / "many" / "b")
-    result = pytester.runpytest("--simval-run", str(pytester.path / "many"), "--co", "-q")
-    result.stdout.fnmatch_lines(["*12 tests collected*"])
+    result = pytester.runpytest("--simval-run", str(pytester.path / "many"), "--co", "-q",
+                                "--simval-run", str(pytester.path / "many" / "a"))
+    result.stdout.fnmatch_lines(["*12 tests collected*"])  # a given twice is judged once
     assert any(ln.startswith("quickstart@b::F115W::") for ln in result.stdout.lines)
     # -k selects as usual
     result = pytester.runpytest("--simval-run", str(run), "-k", "F150W and bias",
@@ -162,9 +163,10 @@ CALLS = Path(__file__).with_name("calls.txt")
 _saved, _state = {}, {}
 
 
-def fake_run_scenario(path, run_dir, workers=None, **kw):
+def fake_run_scenario(path, run_dir, workers=None, kit_dir=None, **kw):
     with CALLS.open("a") as f:
-        f.write(f"run {Path(path).name} -> {Path(run_dir).name}\\n")
+        f.write(f"run {Path(path).name} -> {Path(run_dir).name}"
+                + (f" kit {Path(kit_dir).name}" if kit_dir else "") + "\\n")
     _state["comparison"] = load_scenario(path).comparison
     Path(run_dir).mkdir(parents=True, exist_ok=True)
     status = os.environ.get("FAKE_STATUS", "complete")
@@ -236,7 +238,8 @@ def test_scenarios_are_collected_without_running(pytester: pytest.Pytester, scen
 def test_scenario_runs_once_lazily(pytester: pytest.Pytester, scenario_dir):
     result = pytester.runpytest("--simval", str(scenario_dir), "-v", "-p", "no:cacheprovider")
     result.assert_outcomes(passed=2, failed=1)
-    result.stdout.fnmatch_lines([f"{IDS[2]} FAILED*", "*measured: -0.0320 ± 0.0050 mag (n = 14)*",
+    result.stdout.fnmatch_lines(["*simval: running scenario fakeq (*fakeq.yaml) in *fakeq",
+                                 f"{IDS[2]} FAILED*", "*measured: -0.0320 ± 0.0050 mag (n = 14)*",
                                  "*required: |x| <= 0.02*", "*report: *report.html*"])
     calls = (pytester.path / "calls.txt").read_text().splitlines()
     assert calls == ["run fakeq.yaml -> fakeq", "evaluate"]
@@ -249,9 +252,11 @@ def test_scenario_run_root_and_selection(pytester: pytest.Pytester, scenario_dir
     root = pytester.path / "elsewhere"
     result = pytester.runpytest("--simval", str(scenario_dir / "fakeq.yaml"),
                                 "--simval-run-root", str(root), "--simval-no-report",
+                                "--simval-kit-dir", str(pytester.path / "kits"),
                                 "-k", "astrom", "-p", "no:cacheprovider")
     result.assert_outcomes(passed=1)
-    assert (pytester.path / "calls.txt").read_text().startswith("run fakeq.yaml -> fakeq")
+    assert (pytester.path / "calls.txt").read_text().startswith(
+        "run fakeq.yaml -> fakeq kit kits")
     assert not (root / "fakeq" / "report.html").exists()
 
 

@@ -247,7 +247,7 @@ def test_report_verdicts_first_failures_first_and_self_contained(run_dir: Path):
 
     # provenance from the manifest
     for needle in ("jwst_0002.pmap", "3.0.0", "simval_nircam_flat_nrcb1_f115w.fits",
-                   "skystat", "&quot;median&quot;", "image3.x", "12.1"):
+                   "skystat", "&quot;median&quot;", "image3.x", "12.1", "image2.flat_field"):
         assert needle in text, needle
     assert text.index('id="verdicts"') < text.index('id="filter-F115W"') < \
         text.index('id="filter-F150W"') < text.index('id="provenance"')

@@ -15,7 +15,8 @@ Order of the page
    mosaic thumbnail (zscale, asinh) with matched, missed and spurious sources; then every
    metric of ``metrics.json`` for that filter (folded);
 4. provenance from ``manifest.json`` and ``plan.json``: scenario, software versions, CRDS
-   context, reference files per stage, step parameters, stage times.
+   context, step parameters as run, reference files per stage (with the jwst steps that
+   use each reference type, from the steps' ``reference_file_types``), stage times.
 
 Inputs are files of the run directory only: ``metrics.json``,
 ``truth/<product>_truth.ecsv``, ``image3/<product>/<product>_i2d.fits``, ``_cat.ecsv``
@@ -26,6 +27,7 @@ missing or unreadable becomes a visible note in its place, never an exception.
 
 from __future__ import annotations
 
+import functools
 import html
 import json
 import logging
@@ -54,6 +56,11 @@ log = logging.getLogger(__name__)
 #: Largest side of the mosaic thumbnail and of the background map, in image pixels.
 THUMBNAIL_PIX = 560
 BACKGROUND_PIX = 280
+#: Background map: sources (2-sigma segments, and the pipeline's segmentation image) are
+#: grown by this many mosaic pixels, and the map is smoothed by a Gaussian of this sigma
+#: (mosaic pixels; at least 1.5 map pixels).
+MASK_GROW_PIX = 8
+SMOOTH_PIX = 6.0
 
 CSS = """
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,Helvetica,Arial,sans-serif;
@@ -182,7 +189,7 @@ def _verdict_section(verdicts: list[Verdict], run: RunContents) -> str:
     out.append("</tbody></table>")
     reasons = [v for v in verdicts if not v.passed and "(" in v.message]
     if reasons:
-        out.append("<details><summary>why each failure failed</summary><ul>")
+        out.append("<details open><summary>why each failure failed</summary><ul>")
         out += [f"<li class=\"mono\">{_e(v.message)}</li>" for v in sort_verdicts(reasons)]
         out.append("</ul></details>")
     return "".join(out) + "</section>"
@@ -371,14 +378,15 @@ def _background_plot(run: RunContents, f: _FilterInputs, mosaic: _Mosaic) -> Fig
 
     img = mosaic.data
     valid = _valid(mosaic)
-    mask = source_mask(img, valid=valid)
+    mask = source_mask(img, valid=valid, dilate_radius_pix=MASK_GROW_PIX)
     segm_path = run.product_path(f.band, "_segm.fits")
     if segm_path is not None and segm_path.is_file():
         from astropy.io import fits
 
         segm = np.asarray(fits.getdata(segm_path, "SCI"))
         if segm.shape == img.shape:
-            mask |= source_mask(img, segmentation=segm, valid=valid)
+            mask |= source_mask(img, segmentation=segm, valid=valid,
+                                dilate_radius_pix=MASK_GROW_PIX)
     _, details = _metric(run, f.band, "bkg_residual_mjysr")
     expected = details.get("expected_mjysr")
     injected = details.get("injected_sky_mjysr")
@@ -390,7 +398,7 @@ def _background_plot(run: RunContents, f: _FilterInputs, mosaic: _Mosaic) -> Fig
                 f"({details.get('background_recipe', 'recipe unknown')})")
     residual = np.where(valid & ~mask, img - float(expected), np.nan)
     reduced, block = block_reduce(residual, BACKGROUND_PIX)
-    sigma_red = max(3.0 / block, 1.5)
+    sigma_red = max(SMOOTH_PIX / block, 1.5)
     smoothed = smooth_nan(reduced, sigma_red)
     return background_figure(smoothed, band=f.band, expected_mjysr=float(expected),
                              block=block, sigma_pix=sigma_red * block,
@@ -443,9 +451,11 @@ _CAPTIONS = {
     "astrometry": "Position offsets measured - truth in the tangent plane, mas. Solid "
                   "circle: 2-D RMS of the stars about zero (astrom_rms_mas); dashed: the "
                   "match radius.",
-    "background": "Mosaic with detected sources masked, minus the level the background "
-                  "recipe should leave, smoothed; red = too much sky left, blue = "
-                  "over-subtracted; grey = masked or outside the footprint.",
+    "background": "Mosaic minus the level the background recipe should leave, with "
+                  "sources masked (2-sigma segments and the pipeline's segmentation, grown "
+                  f"by {MASK_GROW_PIX} pixels) and smoothed; red = too much sky left, blue "
+                  "= over-subtracted; grey = masked or outside the footprint. Halos "
+                  "around masks are the wings of bright sources.",
     "mosaic": "The i2d (zscale, asinh stretch). Green: matched detections; red: truth "
               "sources in the footprint without a detection; orange: detections without a "
               "truth counterpart.",
@@ -600,6 +610,23 @@ def _step_parameters(run: RunContents) -> str:
     return _table(("pipeline", "step", "parameters as run"), rows)
 
 
+@functools.lru_cache(maxsize=1)
+def _reftype_steps() -> dict[str, tuple[str, ...]]:
+    """Reference type -> the ``pipeline.step`` s that use it, from jwst's own pipeline
+    classes (``Step.reference_file_types``); empty if jwst cannot be imported."""
+    try:
+        from jwst.pipeline import Detector1Pipeline, Image2Pipeline, Image3Pipeline
+    except Exception:  # the table is still useful without the step names
+        return {}
+    out: dict[str, list[str]] = {}
+    for name, pipeline in (("detector1", Detector1Pipeline), ("image2", Image2Pipeline),
+                           ("image3", Image3Pipeline)):
+        for step, cls in pipeline.step_defs.items():
+            for reftype in getattr(cls, "reference_file_types", ()) or ():
+                out.setdefault(str(reftype), []).append(f"{name}.{step}")
+    return {k: tuple(v) for k, v in out.items()}
+
+
 def _reference_files(run: RunContents) -> str:
     refs = (run.manifest or {}).get("reference_files") or {}
     if not refs:
@@ -621,8 +648,10 @@ def _reference_files(run: RunContents) -> str:
                                             else "")
             ctx = f" · CRDS {context}" + (f" (crds {version})" if version else "") \
                 if context else ""
+            steps = _reftype_steps()
+            rows = [(k, v, ", ".join(steps.get(k, ()))) for k, v in used]
             out.append(f"<h3>{_e(stage)}: {_e(shown)}<span class=\"dim\">{_e(ctx)}</span></h3>"
-                       + _table(("reference type", "file"), used))
+                       + _table(("reference type", "file", "used by step"), rows))
     return "".join(out)
 
 

@@ -244,57 +244,62 @@ def delta_mag_figure(true_mag: ArrayLike, measured_mag: ArrayLike, kind: ArrayLi
 
     Notes
     -----
-    Negative = measured brighter. Each type gets its running median (:func:`running_stats`:
-    up to 20 equal-count bins of at least 5 sources) and a band of +/- NMAD around it.
+    Negative = measured brighter. Stars and galaxies get a panel each (their magnitudes
+    are different measurements: the galaxies' isophotal magnitude misses the flux outside
+    the isophote), each with its running median (:func:`running_stats`: up to 20
+    equal-count bins of at least 5 sources), a band of +/- NMAD around it, and its own
+    y range (median +/- 5 NMAD, at least +/- 0.1 mag, at most +/- 1.5 mag); points beyond
+    it are drawn at the edge as triangles.
     """
     mt = np.asarray(true_mag, np.float64)
     dm = np.asarray(measured_mag, np.float64) - mt
     kinds = np.char.lower(np.asarray(kind).astype(str))
     ok = np.isfinite(dm) & np.isfinite(mt)
-    fig = _figure()
-    ax = fig.add_subplot()
-    if ok.any():
-        med = float(np.median(dm[ok]))
-        spread = 1.4826 * float(np.median(np.abs(dm[ok] - med)))
-        half = float(np.clip(6.0 * spread, 0.1, 1.5))
-        lo, hi = med - half, med + half
-    else:
-        lo, hi = -0.3, 0.3
-    ax.axhline(0.0, color="0.5", lw=0.7)
-    for label, value, colour, marker in (("stars (aper_total)", "star", STAR, "o"),
-                                         ("galaxies (isophotal)", "galaxy", GALAXY, "s")):
+    b = ok & (np.zeros(mt.size, bool) if bright is None else np.asarray(bright, bool))
+    panels = [(title, value, colour, marker) for title, value, colour, marker in
+              (("stars: aper_total_abmag", "star", STAR, "o"),
+               ("galaxies: isophotal_abmag", "galaxy", GALAXY, "s"))
+              if (ok & (kinds == value)).any()]
+    fig = _figure(5.6, 5.2 if len(panels) > 1 else 4.2)
+    axes = fig.subplots(max(len(panels), 1), 1, sharex=True, squeeze=False)[:, 0]
+    if not panels:
+        axes[0].text(0.5, 0.5, "no matched source with a measured magnitude",
+                     ha="center", va="center", transform=axes[0].transAxes)
+    for ax, (title, value, colour, marker) in zip(axes, panels, strict=False):
         sel = ok & (kinds == value)
-        if not sel.any():
-            continue
-        _clipped(ax, mt[sel], dm[sel], lo, hi, s=9, marker=marker, color=colour, alpha=0.6,
-                 lw=0, label=f"{label}, n={int(sel.sum())}")
+        med = float(np.median(dm[sel]))
+        half = float(np.clip(5.0 * 1.4826 * np.median(np.abs(dm[sel] - med)), 0.1, 1.5))
+        lo, hi = min(med - half, -0.05), max(med + half, 0.05)
+        ax.axhline(0.0, color="0.5", lw=0.7)
+        _clipped(ax, mt[sel], dm[sel], lo, hi, s=10, marker=marker, color=colour, alpha=0.65,
+                 lw=0, label=f"n={int(sel.sum())}, median {med:+.3f} mag")
         cx, cm, cs = running_stats(mt[sel], dm[sel])
         if cx.size:
             ax.plot(cx, cm, "-", color=colour, lw=1.4)
             ax.fill_between(cx, cm - cs, cm + cs, color=colour, alpha=0.15, lw=0)
-    if bright is not None:
-        b = ok & np.asarray(bright, bool)
-        if b.any():
-            ax.scatter(mt[b], np.clip(dm[b], lo, hi), s=40, facecolors="none",
+        if value == "star" and b.any():
+            ax.scatter(mt[b], np.clip(dm[b], lo, hi), s=42, facecolors="none",
                        edgecolors="k", lw=0.8, label=f"bright isolated stars, n={int(b.sum())}")
-    if bias_bright is not None and np.isfinite(bias_bright):
-        ax.axhline(bias_bright, color="k", lw=0.8, ls="--",
-                   label=f"bright-star bias {bias_bright:+.3f} mag")
-    ax.set_ylim(lo, hi)
-    ax.set_xlabel("true magnitude (AB)")
-    ax.set_ylabel("measured - true (mag); < 0: measured brighter")
-    ax.set_title(f"{band}: photometry (line: running median, band: ±NMAD)")
-    ax.legend(loc="best")
+        if value == "star" and bias_bright is not None and np.isfinite(bias_bright):
+            ax.axhline(bias_bright, color="k", lw=0.8, ls="--",
+                       label=f"bright-star bias {bias_bright:+.3f} mag")
+        ax.set_ylim(lo, hi)
+        ax.set_ylabel("measured - true (mag)")
+        ax.set_title(title, fontsize=8.5, loc="left")
+        ax.legend(loc="best", fontsize=7)
+    axes[-1].set_xlabel("true magnitude (AB)")
+    fig.suptitle(f"{band}: photometry (< 0: measured brighter; line: running median, "
+                 "band: ±NMAD)", fontsize=9)
     return fig
 
 
 def _astrometry_limit(dx: NDArray[np.float64], dy: NDArray[np.float64],
                       rms_mas: float | None, radius_mas: float) -> float:
-    """Half-width of the astrometry axes, mas: the offsets (99th percentile) and 3 x RMS
+    """Half-width of the astrometry axes, mas: the offsets (95th percentile) and 3 x RMS
     with a margin, at least 5 mas, at most 1.05 x the match radius."""
     spans = [5.0]
     if dx.size:
-        spans.append(1.15 * float(np.percentile(np.maximum(np.abs(dx), np.abs(dy)), 99)))
+        spans.append(1.2 * float(np.percentile(np.maximum(np.abs(dx), np.abs(dy)), 95)))
     if rms_mas is not None and np.isfinite(rms_mas):
         spans.append(3.0 * rms_mas)
     return min(max(spans), 1.05 * radius_mas)
@@ -313,8 +318,8 @@ def astrometry_figure(dra_mas: ArrayLike, ddec_mas: ArrayLike, kind: ArrayLike, 
         ``star`` / ``galaxy``: stars define the RMS; galaxies are drawn faintly.
     band : str
     radius_mas : float
-        The match radius (dashed circle). The axes span the offsets (99th percentile) and
-        3 x the RMS, at most the match radius.
+        The match radius (dashed circle). The axes span the offsets (95th percentile) and
+        3 x the RMS, at most the match radius; points beyond are drawn at the edge (x).
     rms_mas : float, optional
         ``astrom_rms_mas`` (2-D RMS of the stars about zero); computed from the stars if
         not given. Drawn as a circle.
@@ -344,6 +349,11 @@ def astrometry_figure(dra_mas: ArrayLike, ddec_mas: ArrayLike, kind: ArrayLike, 
         ax.plot(rms_mas * np.cos(t), rms_mas * np.sin(t), color="k", lw=1.0,
                 label=f"RMS (stars) {rms_mas:.1f} mas")
     lim = _astrometry_limit(dx[ok], dy[ok], rms_mas, radius_mas)
+    far = ok & (np.maximum(np.abs(dx), np.abs(dy)) > lim)
+    if far.any():
+        scale = 0.97 * lim / np.maximum(np.abs(dx[far]), np.abs(dy[far]))
+        ax.scatter(dx[far] * scale, dy[far] * scale, s=30, marker="x", color="k", lw=1.0,
+                   label=f"beyond the axes, n={int(far.sum())} (drawn at the edge)")
     shown = "" if lim >= radius_mas else " (beyond the axes)"
     ax.plot(radius_mas * np.cos(t), radius_mas * np.sin(t), color="0.5", lw=0.8, ls="--",
             label=f"match radius {radius_mas:.0f} mas{shown}")
