@@ -11,6 +11,7 @@ Known traps (see docs/offline.md):
 
 from __future__ import annotations
 
+import functools
 import sys
 import types
 
@@ -45,3 +46,17 @@ def import_pysiaf() -> types.ModuleType:
         requests.get = original
         logging.getLogger("pysiaf").setLevel(level)
     return pysiaf
+
+
+@functools.cache
+def nircam_siaf():
+    """pysiaf's NIRCam SIAF (loaded once per process, imported offline)."""
+    return import_pysiaf().Siaf("NIRCam")
+
+
+def siaf_rotations() -> types.ModuleType:
+    """``pysiaf.utils.rotations`` (attitude matrices), imported offline."""
+    import_pysiaf()
+    from pysiaf.utils import rotations
+
+    return rotations

@@ -50,11 +50,11 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, fields
 from datetime import datetime, timedelta
-from functools import lru_cache
 from typing import Any
 
 import numpy as np
 
+from simval import offline
 from simval.kit.spec import DEFAULT_SEED, DarkNeed, KitSpec
 from simval.scenario import Scenario, normalised, scenario_hash
 from simval.scenario import nircam as nrc
@@ -302,20 +302,12 @@ class Plan:
 
 # --- geometry -----------------------------------------------------------------------------
 
-@lru_cache(maxsize=1)
 def _siaf():
-    from simval.offline import import_pysiaf
-
-    return import_pysiaf().Siaf("NIRCam")
+    return offline.nircam_siaf()
 
 
 def _rotations():
-    from simval.offline import import_pysiaf
-
-    import_pysiaf()
-    from pysiaf.utils import rotations
-
-    return rotations
+    return offline.siaf_rotations()
 
 
 def _wrap180(angle: float) -> float:

@@ -471,11 +471,9 @@ def test_run_mirage_failure_names_yaml_and_stage(tmp_path, fake_refs):
 
 
 def _kit(tmp_root: Path):
-    try:
-        from simval.kit.build import build_kit
-        from simval.kit.spec import DarkNeed, KitSpec
-    except ImportError as exc:  # the kit is developed alongside
-        pytest.skip(f"simval.kit.build not available: {exc}")
+    from simval.kit.build import build_kit
+    from simval.kit.spec import DarkNeed, KitSpec
+
     spec = KitSpec(detectors=("NRCB1",), filters=("F115W",), darks=(DarkNeed("SUB400P", 20),))
     parent = os.environ.get("SIMVAL_KIT_DIR") or tmp_root
     return build_kit(spec, parent)

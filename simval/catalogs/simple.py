@@ -32,10 +32,11 @@ use independent streams, so changing ``n_galaxies`` does not move the stars):
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import TYPE_CHECKING
 
 import numpy as np
+
+from simval import offline
 
 if TYPE_CHECKING:
     from simval.plan import Plan
@@ -51,20 +52,12 @@ AXIS_RATIO_LIMITS = (0.3, 1.0)
 _ARCSEC_PER_RAD = 180.0 / np.pi * 3600.0
 
 
-@lru_cache(maxsize=1)
 def _siaf():
-    from simval.offline import import_pysiaf
-
-    return import_pysiaf().Siaf("NIRCam")
+    return offline.nircam_siaf()
 
 
 def _rotations():
-    from simval.offline import import_pysiaf
-
-    import_pysiaf()
-    from pysiaf.utils import rotations
-
-    return rotations
+    return offline.siaf_rotations()
 
 
 # --- tangent plane ------------------------------------------------------------------------

@@ -156,11 +156,10 @@ def has_subarray(detector: Detector, name: str) -> bool:
     return True
 
 
-@functools.cache
 def _siaf():
-    from simval.offline import import_pysiaf
+    from simval.offline import nircam_siaf
 
-    return import_pysiaf().Siaf("NIRCam")
+    return nircam_siaf()
 
 
 def read_axes(detector: Detector) -> tuple[int, int]:
