@@ -9,6 +9,10 @@ import pytest
 _ALLOWED_FAMILIES = {getattr(socket, "AF_UNIX", None)}
 
 
+#: The kit directory this session made (removed when the session ends), if any.
+_SESSION_KIT_DIR: list[str | None] = [None]
+
+
 class NetworkAccessError(RuntimeError):
     """Raised when a test tries to reach the network."""
 
@@ -49,7 +53,8 @@ def pytest_configure(config):
 
     simval_mode = config.getoption("simval", None) or config.getoption("simval_run", None)
     if not os.environ.get("SIMVAL_KIT_DIR") and not simval_mode:
-        os.environ["SIMVAL_KIT_DIR"] = tempfile.mkdtemp(prefix="simval-test-kits-")
+        os.environ["SIMVAL_KIT_DIR"] = _SESSION_KIT_DIR[0] = tempfile.mkdtemp(
+            prefix="simval-test-kits-")
     socket.socket.connect = _guarded_connect
     socket.socket.connect_ex = _guarded_connect_ex
     socket.getaddrinfo = _guarded_getaddrinfo
@@ -59,6 +64,13 @@ def pytest_configure(config):
 
 
 def pytest_unconfigure(config):
+    import os
+    import shutil
+
+    if _SESSION_KIT_DIR[0]:
+        shutil.rmtree(_SESSION_KIT_DIR[0], ignore_errors=True)
+        os.environ.pop("SIMVAL_KIT_DIR", None)
+        _SESSION_KIT_DIR[0] = None
     socket.socket.connect = _real_connect
     socket.socket.connect_ex = _real_connect_ex
     socket.getaddrinfo = _real_getaddrinfo
