@@ -90,6 +90,17 @@ def source_mask(data: ArrayLike, *, segmentation: Any = None,
     return mask
 
 
+def usable_pixels(img: NDArray[np.float64], valid: ArrayLike | None = None,
+                  mask: ArrayLike | None = None) -> NDArray[np.bool_]:
+    """Finite pixels of ``img`` that are ``valid`` (if given) and not in ``mask`` (if given)."""
+    use = np.isfinite(img)
+    if valid is not None:
+        use &= np.asarray(valid, bool)
+    if mask is not None:
+        use &= ~np.asarray(mask, bool)
+    return use
+
+
 def sky_level(data: ArrayLike, *, mask: ArrayLike | None = None, sigma: float = 3.0,
               maxiters: int = 10) -> tuple[float, float, int]:
     """Sigma-clipped (median, std, n used) of the finite pixels not in ``mask``."""
@@ -200,11 +211,7 @@ def background_residual(data: ArrayLike, *, mask: ArrayLike | None = None,
     BackgroundResidual
     """
     img = np.asarray(data, np.float64)
-    use = np.isfinite(img)
-    if valid is not None:
-        use &= np.asarray(valid, bool)
-    if mask is not None:
-        use &= ~np.asarray(mask, bool)
+    use = usable_pixels(img, valid, mask)
     level, std, n = sky_level(img, mask=~use, sigma=sigma, maxiters=maxiters)
     err = _tile_error(img, use, level - sigma * std, level + sigma * std, tile_pix) \
         if n else float("nan")

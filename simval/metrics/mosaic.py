@@ -339,12 +339,10 @@ def seam_steps(data: ArrayLike, exposure_masks: Iterable[ArrayLike], *,
     """
     from scipy.ndimage import distance_transform_edt
 
+    from simval.metrics.background import usable_pixels
+
     img = np.asarray(data, np.float64)
-    use = np.isfinite(img)
-    if valid is not None:
-        use &= np.asarray(valid, bool)
-    if mask is not None:
-        use &= ~np.asarray(mask, bool)
+    use = usable_pixels(img, valid, mask)
     reach = gap_pix + strip_width_pix + 1
     steps: list[SeamStep] = []
     for k, cov in enumerate(exposure_masks):

@@ -78,15 +78,11 @@ def error_ratio(data: ArrayLike, err: ArrayLike, *, mask: ArrayLike | None = Non
     -------
     ErrRatio
     """
-    from simval.metrics.background import sky_level
+    from simval.metrics.background import sky_level, usable_pixels
 
     img = np.asarray(data, np.float64)
     e = np.asarray(err, np.float64)
-    use = np.isfinite(img) & np.isfinite(e) & (e > 0)
-    if valid is not None:
-        use &= np.asarray(valid, bool)
-    if mask is not None:
-        use &= ~np.asarray(mask, bool)
+    use = usable_pixels(img, valid, mask) & np.isfinite(e) & (e > 0)
     if sky_mjysr is None:
         sky_mjysr = sky_level(img, mask=~use)[0]
     r = (img[use] - sky_mjysr) / e[use]
