@@ -55,6 +55,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from simval.kit.detectors import FULL_SIZE, REFPIX_BORDER
+from simval.kit.photometry import abmag_to_jy
 from simval.run.layout import RunLayout
 
 if TYPE_CHECKING:
@@ -86,12 +88,8 @@ __all__ = [
 #: Fraction of a Sersic galaxy's catalog flux that MIRAGE 2.5.0 puts into the image
 #: (offline facts, "Closure": 99.86%).
 MIRAGE_SERSIC_FLUX_FRACTION = 0.9986
-AB_ZEROPOINT_JY = 3631.0
 #: Sub-directory of the run directory holding the truth tables.
 TRUTH_DIR = "truth"
-#: NIRCam full-frame size and width of the reference-pixel border, pixels.
-FULL_FRAME_PIX = 2048
-REFERENCE_BORDER_PIX = 4
 #: Native pixel scale by channel (JDox), arcsec/pixel: for the rough S/N model only.
 NATIVE_SCALE_ARCSEC = {"SHORT": 0.0311, "LONG": 0.0630}
 #: Rough S/N model: a star's aperture (as ``aper_total``) holds ``STAR_APERTURE_EE`` of its
@@ -225,7 +223,7 @@ def science_region(layout: RunLayout, exposure: Exposure) -> tuple[int, int, int
         if "SUBSTRT1" not in hdr or "SUBSTRT2" not in hdr:
             continue
         sx, sy = int(hdr["SUBSTRT1"]) - 1, int(hdr["SUBSTRT2"]) - 1
-        lo, hi = REFERENCE_BORDER_PIX, FULL_FRAME_PIX - REFERENCE_BORDER_PIX
+        lo, hi = REFPIX_BORDER, FULL_SIZE - REFPIX_BORDER
         return (max(x0, lo - sx), min(x1, hi - sx), max(y0, lo - sy), min(y1, hi - sy))
     return x0, x1, y0, y1
 
@@ -592,7 +590,7 @@ def build_truth(run: str | os.PathLike | RunLayout, plan: Plan | None, filter: s
                          noise, band) for kind in ("star", "galaxy")]
     truth = vstack(parts, join_type="exact", metadata_conflicts="silent")
     truth.sort("id")
-    truth["flux_true_jy"] = AB_ZEROPOINT_JY * 10.0 ** (-0.4 * np.asarray(truth["mag_true_ab"]))
+    truth["flux_true_jy"] = abmag_to_jy(truth["mag_true_ab"])
 
     i2d_path = Path(i2d) if i2d is not None else layout.product_dir(product.name) / \
         product.i2d_name
