@@ -191,13 +191,19 @@ def cmd_run(args) -> int:
     from simval.run.progress import summary_tables
 
     scenario = _load(args.scenario)
+    if scenario.sweep or scenario.crds.contexts:
+        what = ", ".join([*scenario.sweep, *(["crds.contexts"] if scenario.crds.contexts
+                                             else [])])
+        raise UsageError(f"{args.scenario} defines a sweep over {what}: run it with "
+                         "`simval sweep`")
     run_dir = args.output or default_run_dir(scenario.name)
     if args.workers is not None and args.workers < 1:
         raise UsageError(f"--workers must be >= 1, got {args.workers}")
     try:
         result = run_scenario(args.scenario, run_dir, workers=args.workers,
                               scheduler=args.scheduler, kit_dir=args.kit_dir,
-                              progress=True, console=err_console)
+                              progress=True, console=err_console,
+                              reuse_simulation=args.reuse_simulation)
     except RunSetupError as err:
         raise UsageError(str(err)) from err
     except KeyboardInterrupt:
@@ -223,6 +229,49 @@ def cmd_run(args) -> int:
                           "the failure; fix it and run the same command again to resume")
     err_console.print(f"[bold red]run failed[/] (manifest {result.manifest})")
     return 1
+
+
+def cmd_sweep(args) -> int:
+    """``simval sweep``: every variant of the scenario's sweep on one simulation."""
+    from simval.run import RunSetupError
+    from simval.sweep import SweepError, run_sweep
+
+    scenario = _load(args.scenario)
+    if not scenario.sweep and not scenario.crds.contexts:
+        raise UsageError(f"{args.scenario}: no `sweep` block or `crds.contexts`; add e.g. "
+                         "sweep: {image3.skymatch.skymethod: [local, global, match]}")
+    out = args.output or Path("runs") / f"{scenario.name}-sweep"
+    try:
+        result = run_sweep(args.scenario, out, workers=args.workers,
+                           scheduler=args.scheduler, kit_dir=args.kit_dir,
+                           reuse_simulation=args.reuse_simulation)
+    except (SweepError, RunSetupError) as err:
+        raise UsageError(str(err)) from err
+    import json
+
+    doc = json.loads(result.summary.read_text())
+    table = Table(title=f"sweep {scenario.name}: {', '.join(doc['keys'])}")
+    for col in ("variant", "status", "filter", *SWEEP_COLUMNS):
+        table.add_column(col)
+    for row in doc["variants"]:
+        for band, values in (row["metrics"] or {"-": {}}).items():
+            cells = [_fmt(values.get(k)) for k in SWEEP_COLUMNS]
+            table.add_row(row["label"], row["status"], band, *cells)
+    console.print(table)
+    console.print(f"summary: {result.summary}")
+    if result.failed:
+        err_console.print(f"[bold red]failed variants:[/] {', '.join(result.failed)}")
+        return 1
+    return 0
+
+
+#: Headline metrics printed by ``simval sweep`` (all are in sweep.json).
+SWEEP_COLUMNS = ("bkg_residual_frac", "skymatch_error_max_frac", "phot_bias_bright_star_mag",
+                 "completeness_snr20", "astrom_rms_bright_star_mas")
+
+
+def _fmt(value) -> str:
+    return "-" if value is None else f"{value:.4g}"
 
 
 def _evaluate_and_report(run_dir: Path) -> int:
@@ -285,12 +334,34 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--kit-dir", type=Path, default=None,
                      help="parent directory of kits (default: $SIMVAL_KIT_DIR or the user "
                           "cache dir)")
+    run.add_argument("--reuse-simulation", type=Path, default=None, metavar="RUN",
+                     help="adopt RUN's catalog and simulated exposures where they match "
+                          "(checked by fingerprint and sha256) and only calibrate: the same "
+                          "raw data with another CRDS context, pipeline or parameters")
     run.set_defaults(func=cmd_run)
+
+    sw = sub.add_parser(
+        "sweep", help="calibrate one simulation with every combination of the scenario's "
+                      "`sweep` values (pipeline parameters, CRDS contexts)",
+        description="Run the first variant of the scenario's sweep in full and every other "
+                    "one on the same simulated exposures (reuse_simulation), evaluate each, "
+                    "and write OUT/sweep.json with every metric per variant and filter.")
+    sw.add_argument("scenario", type=Path)
+    sw.add_argument("-o", "--output", type=Path, default=None, metavar="OUT",
+                    help="directory of the variants' runs (default: runs/<name>-sweep)")
+    sw.add_argument("--workers", type=int, default=None)
+    sw.add_argument("--scheduler", default=None, metavar="ADDRESS")
+    sw.add_argument("--kit-dir", type=Path, default=None)
+    sw.add_argument("--reuse-simulation", type=Path, default=None, metavar="RUN",
+                    help="take the simulated exposures from RUN (where they match)")
+    sw.set_defaults(func=cmd_sweep)
 
     rep = sub.add_parser("report", help="evaluate a finished run (if needed) and write "
                                         "report.html; exit 1 if a verdict fails")
     rep.add_argument("run_dir", type=Path)
     rep.set_defaults(func=cmd_report)
+    __import__("simval.catalogs.cli", fromlist=["_"]).add_catalog_parser(sub)
+    __import__("simval.compare.cli", fromlist=["_"]).add_compare_parser(sub)
 
     kit = sub.add_parser("kit", help="the offline synthetic instrument (CRDS cache + "
                                      "MIRAGE_DATA)")
@@ -320,6 +391,9 @@ def build_parser() -> argparse.ArgumentParser:
     _kit_common(i)
     i.add_argument("--verify", action="store_true", help="re-hash every file")
     i.set_defaults(func=cmd_kit_info)
+
+    from simval.envs.cli import add_env_parser
+    add_env_parser(sub)
     return parser
 
 

@@ -71,7 +71,7 @@ CATALOG_METRICS = (
     "purity", "spurious_fraction", "phot_bias_star_mag", "phot_nmad_star_mag",
     "phot_bias_galaxy_mag", "phot_nmad_galaxy_mag", "phot_bias_bright_star_mag",
     "phot_nmad_bright_star_mag", "phot_outlier_frac_bright_star", "astrom_dra_mas",
-    "astrom_ddec_mas", "astrom_offset_mas", "astrom_rms_mas",
+    "astrom_ddec_mas", "astrom_offset_mas", "astrom_rms_mas", "astrom_rms_bright_star_mas",
 )
 #: Mosaic metrics by family (each family is computed, or fails, on its own).
 IMAGE_METRICS = {
@@ -102,6 +102,7 @@ _EMPTY_REASONS = {
     "astrom_ddec_mas": "no matched star in the footprint",
     "astrom_offset_mas": "no matched star in the footprint",
     "astrom_rms_mas": "no matched star in the footprint",
+    "astrom_rms_bright_star_mas": "no matched bright, isolated, fully covered star",
     "bkg_residual_frac": "the injected sky is zero",
     "skymatch_error_max_frac": "the injected sky is zero",
     "seam_step_max_mjysr": "no exposure edge inside the mosaic with sky on both sides",
@@ -292,7 +293,9 @@ def _aperture(measured: Table) -> tuple[float, float, str]:
 def _image_measurements(mosaic: _Mosaic, *, segm: np.ndarray | None, injected: np.ndarray,
                         levels: np.ndarray, names: list[str], member_names: list[str],
                         settings: EvaluationSettings, aperture: tuple[float, float, str],
-                        rng: np.random.Generator) -> dict[str, Measurement]:
+                        rng: np.random.Generator,
+                        truth: tuple[np.ndarray | None, str] = (None, "not given")
+                        ) -> dict[str, Measurement]:
     from simval import metrics as mt
 
     out: dict[str, Measurement] = {}
@@ -311,12 +314,19 @@ def _image_measurements(mosaic: _Mosaic, *, segm: np.ndarray | None, injected: n
         expected = mt.expected_mosaic_level(injected, background_recipe=settings.background_recipe,
                                             skymethod=settings.skymethod,
                                             match_down=settings.match_down)
+        truth_img, truth_source = truth
+        if truth_img is not None and truth_img.shape != img.shape:
+            truth_img, truth_source = None, f"truth mosaic shape {truth_img.shape} != " \
+                                            f"mosaic {img.shape}"
         res = mt.background_residual(img, mask=mask, valid=valid, expected_mjysr=expected,
-                                     injected_sky_mjysr=sky)
+                                     injected_sky_mjysr=sky, truth=truth_img)
         got = res.measurements()
         for m in got.values():
             m.details.update({"background_recipe": settings.background_recipe,
                               "skymethod": settings.skymethod,
+                              "truth": truth_source if truth_img is not None else
+                              f"injected sky only ({truth_source})",
+                              "recipe_expected_mjysr": expected,
                               "source_mask": "2-sigma thresholding" +
                               (" | pipeline segmentation" if segm is not None else "")})
         return got
@@ -394,6 +404,7 @@ def evaluate_filter(layout: RunLayout, plan: Plan, product: Product,
     from simval.kit.spec import component_rng
     from simval.match import default_match_radius, match_catalogs
     from simval.truth import asn_members, build_truth, truth_path
+    from simval.truth_mosaic import run_truth_mosaic
 
     band = product.filter_name
     pdir = layout.product_dir(product.name)
@@ -423,10 +434,12 @@ def evaluate_filter(layout: RunLayout, plan: Plan, product: Product,
     if backgrounds is not None and len(backgrounds):
         by_name = {str(r["exposure"]): float(r["skymatch_level_mjysr"]) for r in backgrounds}
         levels = np.array([by_name.get(n, np.nan) for n in names], float)
+    truth_img = run_truth_mosaic(layout, plan, product, i2d, write=write)
     out.update(_image_measurements(
         mosaic, segm=segm, injected=injected, levels=levels, names=names,
         member_names=asn_members(layout, product), settings=settings,
-        aperture=_aperture(measured), rng=component_rng(settings.seed, "depth", band)))
+        aperture=_aperture(measured), rng=component_rng(settings.seed, "depth", band),
+        truth=truth_img))
     for name in REGISTRY:
         out.setdefault(name, _not_computed([name], "not evaluated")[name])
     reasons = _explain(out)
@@ -538,6 +551,11 @@ def evaluate_run(run_dir: str | os.PathLike | RunLayout, *,
     products = [product_for(plan, f) for f in filters] if filters is not None else \
         list(plan.products)
     backgrounds = true_backgrounds(layout, plan)
+    if settings.comparison is not None:
+        bright = settings.comparison.bright_stars
+        catalog_options = {"bright_snr_min": bright.snr_min,
+                           "min_exposures": bright.min_exposures,
+                           **dict(catalog_options or {})}
     evaluations = {p.filter_name.upper(): evaluate_filter(layout, plan, p, settings,
                                                           backgrounds, write=write,
                                                           catalog_options=catalog_options)

@@ -101,7 +101,8 @@ def _specs() -> dict[str, MetricSpec]:
         ("completeness", "fraction", "completeness", 0.02,
          "matched / all truth sources inside the footprint"),
         ("completeness_snr20", "fraction", "completeness", 0.02,
-         "completeness of truth sources with (expected) S/N >= 20"),
+         "completeness of truth sources with (expected) S/N >= 20 and no brighter "
+         "neighbour within the blending radius"),
         ("completeness_50_mag", "AB mag", "completeness", 0.1,
          "true AB magnitude where binned completeness falls through 50% (faintest crossing)"),
         ("completeness_90_mag", "AB mag", "completeness", 0.1,
@@ -134,6 +135,9 @@ def _specs() -> dict[str, MetricSpec]:
          "length of the median offset vector, stars"),
         ("astrom_rms_mas", "mas", "astrometry", 1.0,
          "sqrt(mean(dra_cosdec**2 + ddec**2)) about zero, stars (includes a shift)"),
+        ("astrom_rms_bright_star_mas", "mas", "astrometry", 0.5,
+         "sqrt(mean(dra_cosdec**2 + ddec**2)) about zero, bright isolated fully covered "
+         "stars (the closure sample; faint blends excluded)"),
         # background
         ("bkg_residual_mjysr", "MJy/sr", "background", 0.002,
          "sigma-clipped median of source-masked mosaic pixels minus the expected level"),

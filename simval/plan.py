@@ -244,16 +244,30 @@ class Plan:
 
     def kit_spec(self) -> KitSpec:
         """What the synthetic kit must hold: detectors, filters, and per subarray a dark with
-        the most frames any exposure reads (``ngroups * (nframes + groupgap)``)."""
+        the most frames any exposure reads (``ngroups * (nframes + groupgap)``), in as many
+        noise realizations as one detector takes exposures in that subarray
+        (:meth:`dark_realization`)."""
         darks: dict[str, int] = {}
         for e in self.exposures:
             darks[e.subarray] = max(darks.get(e.subarray, 0), e.frames_read)
+        counts: dict[str, int] = {}
+        for e in self.exposures:
+            counts[e.subarray] = max(counts.get(e.subarray, 0), self.dark_realization(e) + 1)
         return KitSpec(
             detectors=tuple(dict.fromkeys(e.detector for e in self.exposures)),
             filters=tuple(dict.fromkeys(e.filter_name for e in self.exposures)),
-            darks=tuple(DarkNeed(s, n, self.correlated_noise) for s, n in sorted(darks.items())),
+            darks=tuple(DarkNeed(s, n, self.correlated_noise, counts[s])
+                        for s, n in sorted(darks.items())),
             seed=self.kit_seed,
         )
+
+    def dark_realization(self, exposure: Exposure) -> int:
+        """Index of the kit's dark noise realization ``exposure`` uses: its rank among the
+        plan's exposures of the same detector and subarray, so no two exposures of a
+        detector share their read noise."""
+        same = [e.base_name for e in self.exposures
+                if e.detector == exposure.detector and e.subarray == exposure.subarray]
+        return same.index(exposure.base_name)
 
     @property
     def correlated_noise(self) -> bool:

@@ -16,6 +16,17 @@ Usage
     running anything: the verdicts are recomputed from ``metrics.json`` and the run's
     thresholds (``plan.json``); a run without ``metrics.json`` is evaluated first.
 
+``pytest --simval-compare RUN_A RUN_B [RUN_C ...] --simval-tolerance metric=VALUE``
+    Compare finished runs (:mod:`simval.compare`): every run against the first, one item
+    per (filter, metric) given a tolerance, failing when ``|B - A|`` exceeds it (the
+    message gives both values, the difference with its bootstrap uncertainty and the
+    tolerance). ``--simval-tolerance`` is repeatable; ``--simval-fail-on-flux-ratio X``
+    adds an item ``<FILTER>::flux_ratio`` per filter (|median flux ratio B/A - 1| <= X,
+    sources with S/N > 20 in A); ``--simval-compare-output DIR`` also writes
+    ``compare.html``/``compare.json`` there (one subdirectory per group of runs). Item ids
+    are ``<A>_vs_<B>::<FILTER>::<metric>`` (directory names). Bad runs (not a run, no
+    metrics.json, different filters) are a usage error.
+
 Other options: ``--simval-run-root DIR`` (where ``--simval`` runs go; default ``./runs``
 under the invocation directory, so that a second session resumes the first one's stages
 and the report stays where the user can open it), ``--simval-kit-dir DIR`` (parent of
@@ -60,6 +71,7 @@ if TYPE_CHECKING:
 __all__ = ["SimvalCheckError", "expected_checks"]
 
 _SOURCES = pytest.StashKey[list["_Source"]]()
+_COMPARES = pytest.StashKey[list["_CompareSource"]]()
 SCENARIO_SUFFIXES = (".yaml", ".yml")
 
 
@@ -84,10 +96,23 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="Dask worker processes per scenario run (default: automatic)")
     group.addoption("--simval-no-report", action="store_true", default=False,
                     help="do not write report.html into the run directories")
+    group.addoption("--simval-compare", action="append", nargs="+", default=[],
+                    metavar="RUN", help="compare finished runs (each with the first): one "
+                    "item per (filter, metric) with a --simval-tolerance; repeatable for "
+                    "several groups")
+    group.addoption("--simval-tolerance", action="append", default=[],
+                    metavar="METRIC=VALUE", help="largest allowed |B - A| of METRIC (its "
+                    "unit) for --simval-compare; repeatable")
+    group.addoption("--simval-fail-on-flux-ratio", type=float, default=None, metavar="X",
+                    help="--simval-compare: an item per filter failing if |median flux "
+                         "ratio B/A - 1| > X (sources with S/N > 20 in A)")
+    group.addoption("--simval-compare-output", default=None, metavar="DIR",
+                    help="--simval-compare: also write compare.html/compare.json under DIR")
 
 
 def _active(config: pytest.Config) -> bool:
-    return bool(config.getoption("simval", None) or config.getoption("simval_run", None))
+    return bool(config.getoption("simval", None) or config.getoption("simval_run", None)
+                or config.getoption("simval_compare", None))
 
 
 # --- what to judge ------------------------------------------------------------------------
@@ -199,6 +224,11 @@ def _unique(name: str, used: set[str], path: Path) -> str:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    if not config.getoption("simval_compare", None) and (
+            config.getoption("simval_tolerance", None)
+            or config.getoption("simval_fail_on_flux_ratio", None) is not None):
+        raise pytest.UsageError("--simval-tolerance and --simval-fail-on-flux-ratio apply "
+                                "to --simval-compare RUN_A RUN_B")
     if not _active(config):
         return
     root_opt = config.getoption("simval_run_root")
@@ -227,6 +257,7 @@ def pytest_configure(config: pytest.Config) -> None:
             sources.append(_Source(d.absolute(), "run", _unique(_run_name(d), used, d),
                                    d.absolute(), write_report=False))
     config.stash[_SOURCES] = sources
+    config.stash[_COMPARES] = _compare_sources(config, used)
     if config.args_source != pytest.Config.ArgsSource.ARGS:
         config.args[:] = []  # no test paths given: collect only the simval items
 
@@ -241,6 +272,9 @@ def pytest_make_collect_report(collector: pytest.Collector):
             rep.result.append(ScenarioCollector.from_parent(
                 collector, name=source.name, nodeid=source.name, path=source.path,
                 source=source))
+        for cmp in collector.config.stash.get(_COMPARES, []):
+            rep.result.append(CompareCollector.from_parent(
+                collector, name=cmp.name, nodeid=cmp.name, path=cmp.path, source=cmp))
     return rep
 
 
@@ -501,9 +535,18 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     if not _active(config):
         return
     done = [s for s in config.stash.get(_SOURCES, []) if s.outcome is not None]
-    if not done:
+    compared = [c for c in config.stash.get(_COMPARES, []) if c.group.done]
+    if not done and not compared:
         return
     terminalreporter.section("simval")
+    for c in compared:
+        checks = c.group.checks_of(c.name)
+        failed = sum(not k.passed for k in checks)
+        line = (f"{c.name}: not judged ({c.group.error.splitlines()[0]})" if c.group.error
+                else f"{c.name}: {len(checks) - failed} passed, {failed} failed")
+        if c.group.output is not None:
+            line += f"; compare {c.group.output / 'compare.html'}"
+        terminalreporter.write_line(line)
     for s in done:
         out = s.outcome
         failed = sum(not v.passed for v in out.verdicts.values())
@@ -513,3 +556,189 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
         if out.report is not None:
             line += f"; report {out.report}"
         terminalreporter.write_line(line)
+
+
+# --- comparing finished runs (--simval-compare) -------------------------------------------
+
+@dataclass
+class _CompareGroup:
+    """One ``--simval-compare RUN_A RUN_B ...``: the runs, computed once on first use."""
+
+    runs: list[Any]
+    filters: list[str]
+    tolerances: dict[str, float]
+    flux_ratio: float | None
+    output: Path | None = None
+    result: Any = None
+    error: str | None = None
+    reported_by: str | None = None
+    done: bool = False
+    wall_s: float = 0.0
+
+    def compute(self) -> None:
+        if self.done:
+            return
+        from simval.compare import compare_runs, write_compare
+
+        t0 = time.perf_counter()
+        try:
+            self.result = compare_runs(self.runs, tolerances=self.tolerances,
+                                       fail_on_flux_ratio=self.flux_ratio,
+                                       filters=self.filters,
+                                       catalogs=self.flux_ratio is not None
+                                       or self.output is not None,
+                                       pixels=self.output is not None)
+            if self.output is not None:
+                write_compare(self.result, self.output)
+        except Exception as exc:
+            self.error = (f"{type(exc).__name__}: {exc}\n"
+                          + "".join(traceback.format_exception(exc, limit=-3)))
+        finally:
+            self.done = True
+            self.wall_s = time.perf_counter() - t0
+
+    def checks_of(self, name: str) -> list[Any]:
+        if self.result is None:
+            return []
+        return [c for p in self.result.pairs if p.name == name for c in p.checks]
+
+
+@dataclass
+class _CompareSource:
+    """One pair (A, B) of a group: its items are (filter, metric) checks."""
+
+    name: str
+    path: Path
+    group: _CompareGroup
+    checks: list[tuple[str, str]] = field(default_factory=list)
+
+
+def _compare_sources(config: pytest.Config, used: set[str]) -> list[_CompareSource]:
+    """Validate every ``--simval-compare`` group (usage errors for bad runs and tolerances)
+    and make one source per pair."""
+    groups = config.getoption("simval_compare") or []
+    if not groups:
+        return []
+    from simval.compare import CompareInputError, common_filters, load_runs, parse_tolerances
+
+    flux = config.getoption("simval_fail_on_flux_ratio")
+    try:
+        tolerances = parse_tolerances(config.getoption("simval_tolerance") or [])
+        if flux is not None and not flux >= 0:
+            raise CompareInputError(f"--simval-fail-on-flux-ratio must be >= 0, got {flux}")
+    except CompareInputError as exc:
+        raise pytest.UsageError(f"--simval-tolerance: {exc}") from exc
+    if not tolerances and flux is None:
+        raise pytest.UsageError("--simval-compare needs --simval-tolerance METRIC=VALUE "
+                                "(repeatable) and/or --simval-fail-on-flux-ratio X")
+    out_opt = config.getoption("simval_compare_output")
+    out: list[_CompareSource] = []
+    for paths in groups:
+        try:
+            runs = load_runs(paths)
+            filters = common_filters(runs)
+        except CompareInputError as exc:
+            raise pytest.UsageError(f"--simval-compare {' '.join(paths)}: {exc}") from exc
+        group = _CompareGroup(runs, filters, tolerances, flux)
+        checks = [(b, m) for b in filters for m in tolerances]
+        if flux is not None:
+            checks += [(b, "flux_ratio") for b in filters]
+        checks.sort(key=lambda c: filters.index(c[0]))
+        for run_b in runs[1:]:
+            name = _unique(f"{runs[0].name}_vs_{run_b.name}", used, run_b.path)
+            out.append(_CompareSource(name, run_b.path, group, list(checks)))
+        if out_opt:
+            group.output = Path(out_opt).expanduser().absolute() / "_vs_".join(
+                r.name for r in runs)
+    return out
+
+
+class CompareCollector(pytest.Collector):
+    """A pair of runs (B against A): one collector per filter."""
+
+    def __init__(self, *, source: _CompareSource, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.source = source
+
+    def collect(self):
+        for band in dict.fromkeys(b for b, _ in self.source.checks):
+            yield CompareFilterCollector.from_parent(
+                self, name=band, source=self.source,
+                metrics=[m for b, m in self.source.checks if b == band])
+
+    def reportinfo(self):
+        return self.path, None, f"simval compare {self.source.name}"
+
+
+class CompareFilterCollector(pytest.Collector):
+    """One filter of a pair: an item per checked metric."""
+
+    def __init__(self, *, source: _CompareSource, metrics: list[str], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.source = source
+        self.metrics = metrics
+
+    def collect(self):
+        for metric in self.metrics:
+            yield CompareItem.from_parent(self, name=metric, source=self.source,
+                                          band=self.name)
+
+
+class CompareItem(pytest.Item):
+    """``<A>_vs_<B>::<FILTER>::<metric>``: |B - A| within the tolerance."""
+
+    def __init__(self, *, source: _CompareSource, band: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.source = source
+        self.band = band
+        self.metric = self.name
+
+    def runtest(self) -> None:
+        from simval.compare.core import diff_text, ratio_text
+        from simval.report import format_value
+
+        group = self.source.group
+        group.compute()
+        if group.error is not None:
+            if group.reported_by is None:
+                group.reported_by = self.nodeid
+                raise SimvalCheckError(f"{self.source.name}: the comparison failed:\n"
+                                       f"{group.error}")
+            pytest.skip(f"{self.source.name} was not compared: see {group.reported_by}")
+        check = next((c for c in group.checks_of(self.source.name)
+                      if c.filter == self.band and c.metric == self.metric), None)
+        if check is None:
+            raise SimvalCheckError(f"{self.source.name} {self.band} {self.metric}: no check "
+                                   "(the comparison did not judge it)")
+        for key in ("a", "b", "difference", "uncertainty", "unit", "limit"):
+            self.user_properties.append((key, getattr(check, key)))
+        if check.passed:
+            return
+        pair = next(p for p in group.result.pairs if p.name == self.source.name)
+        la, lb = pair.a.label, pair.b.label
+        if check.kind == "flux_ratio":
+            lines = [f"  median flux ratio {lb}/{la}: "
+                     f"{ratio_text(check.b, check.uncertainty)} (sources with S/N > "
+                     f"{group.result.settings['snr_min']:g} in {la})",
+                     "  |ratio - 1|: " + ("not measured" if check.difference is None
+                                          else f"{abs(check.difference):.4g}"),
+                     f"  tolerance: |ratio - 1| <= {check.limit:g}"]
+        else:
+            diff = diff_text(check.difference, check.uncertainty, check.unit)
+            lines = [f"  {la} ({pair.a.name}): {format_value(check.a, None, check.unit)}",
+                     f"  {lb} ({pair.b.name}): {format_value(check.b, None, check.unit)}",
+                     f"  {lb} - {la}: {diff}",
+                     f"  tolerance: |{lb} - {la}| <= {check.limit:g}"]
+        where = f"runs: {pair.a.path} vs {pair.b.path}"
+        if group.output is not None:
+            where += f"\ncompare: {group.output / 'compare.html'}"
+        raise SimvalCheckError(f"{self.source.name} {self.band} {self.metric} FAILED\n"
+                               + "\n".join(lines) + f"\n  {check.message}\n{where}")
+
+    def repr_failure(self, excinfo, style=None):
+        if isinstance(excinfo.value, SimvalCheckError):
+            return str(excinfo.value)
+        return super().repr_failure(excinfo, style=style)
+
+    def reportinfo(self):
+        return self.path, None, f"simval compare {self.source.name} {self.band} {self.metric}"

@@ -25,6 +25,7 @@ from astropy.table import Table
 
 from simval.evaluate import CATALOG_METRICS, MissingProductError, evaluate_run
 from simval.metrics_schema import REGISTRY, read_metrics
+from tests.scenario_data import quickstart_data
 from tests.test_truth import (
     MOSAIC_SHAPE,
     exposure_coverage,
@@ -224,7 +225,9 @@ def test_catalog_options_reach_the_metrics(evaluated):
     m = res.document.filters["F115W"]["phot_bias_bright_star_mag"]
     assert m.value is None and m.n == 0
     assert "no matched bright" in m.details["not_computed"]
-    assert res.document.provenance["catalog_options"] == {"bright_snr_min": 1e9}
+    # the scenario's comparison.bright_stars fills what the caller did not give
+    assert res.document.provenance["catalog_options"] == {"bright_snr_min": 1e9,
+                                                          "min_exposures": None}
 
 
 def test_missing_product_names_the_file(tmp_path):
@@ -250,11 +253,12 @@ def test_e2e_evaluation_of_a_real_run(tmp_path, monkeypatch):
 
     from simval.run import run_scenario
 
-    root = Path(__file__).resolve().parents[1]
-    data = yaml.safe_load((root / "scenarios" / "quickstart.yaml").read_text())
+    data = quickstart_data()
     data.update(name="eval_mini", filters=["F115W"], background_mjysr=0.22,
                 dither={"offsets": [[0.0, 0.0], [1.03, 0.97]]})
     data["catalog"]["generator"].update(n_stars=15, n_galaxies=10)
+    data["readout"]["ngroups"] = 6
+    data["pipeline"]["image3"]["skymatch"] = {"skystat": "median"}  # exercise skymatch
     data["comparison"] = {"match_radius_mas": 100,
                           "thresholds": {"astrom_offset_mas": {"max": 5.0}}}
     scenario = tmp_path / "eval_mini.yaml"

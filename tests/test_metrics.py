@@ -273,6 +273,34 @@ def test_background_residual_of_constant_plus_sources(rng):
     assert m["bkg_residual_frac"].unit == "fraction" and m["bkg_residual_mjysr"].n > 30_000
 
 
+def test_background_residual_against_a_truth_mosaic_counts_faint_light_as_signal(rng):
+    """A faint-galaxy pedestal in "sky" pixels (4% of the sky) that the pipeline kept is no
+    sky error against the truth mosaic; the same mosaic read against the injected sky
+    alone shows it (and the unmasked wings of the sources) as more than +4%. A real 1%
+    over-subtraction is found in both cases."""
+    shape, sky, noise = (256, 256), 0.25, 0.05
+    yy, xx = np.mgrid[:shape[0], :shape[1]]
+    faint = 0.02 * (1 + np.sin(xx / 17.0) * np.cos(yy / 23.0))  # mean 0.01 = 4% of the sky
+    truth = sky + faint + _gauss_sources(shape, rng, 40)
+    for error in (0.0, -0.0025):
+        img = truth + error + rng.normal(0, noise, shape)
+        mask = source_mask(img)
+        with_truth = background_residual(img, mask=mask, expected_mjysr=sky,
+                                         injected_sky_mjysr=sky, truth=truth)
+        alone = background_residual(img, mask=mask, expected_mjysr=sky, injected_sky_mjysr=sky)
+        assert with_truth.residual_frac == pytest.approx(error / sky, abs=0.002)
+        assert alone.residual_frac > 0.04 + error / sky - 0.005  # pedestal + source wings
+        assert with_truth.expected_mjysr == pytest.approx(with_truth.level_mjysr -
+                                                          with_truth.residual_mjysr)
+    # a subtracted sky (expected 0): the mosaic is truth - sky, and reads 0
+    img = truth - sky + rng.normal(0, noise, shape)
+    res = background_residual(img, mask=source_mask(img), expected_mjysr=0.0,
+                              injected_sky_mjysr=sky, truth=truth)
+    assert res.residual_mjysr == pytest.approx(0.0, abs=0.0005)
+    with pytest.raises(ValueError, match="injected_sky_mjysr"):
+        background_residual(img, truth=truth)
+
+
 def test_expected_mosaic_level():
     assert expected_mosaic_level(0.22, background_recipe="median_masked") == 0.0
     assert expected_mosaic_level(0.22, skymethod="global+match") == 0.0

@@ -9,12 +9,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import yaml
 
 from simval.kit.spec import DarkNeed
 from simval.offline import import_pysiaf
 from simval.plan import Plan, make_plan, plan_table
 from simval.scenario import load_scenario, validate_scenario
+from tests.scenario_data import quickstart_data, quickstart_text
 
 ROOT = Path(__file__).resolve().parents[1]
 QUICKSTART = ROOT / "scenarios" / "quickstart.yaml"
@@ -47,7 +47,7 @@ def rotations():
 
 
 def variant(mutate) -> Plan:
-    data = yaml.safe_load(QUICKSTART.read_text())
+    data = quickstart_data()
     mutate(data)
     return make_plan(validate_scenario(data, base_dir=QUICKSTART.parent))
 
@@ -75,10 +75,10 @@ def test_readout_timing_sub400p_bright2(plan):
     # (400/1 + 12) * (400 + 2) * 10 us; BRIGHT2 = 2 frames per group, no gap
     assert e.tframe_s == pytest.approx(1.65624, abs=1e-9)
     assert e.tgroup_s == pytest.approx(3.31248, abs=1e-9)
-    assert e.frames_read == 12
-    assert e.exposure_time_s == pytest.approx(12 * 1.65624, abs=1e-9)
-    assert e.measurement_time_s == pytest.approx(5 * 3.31248, abs=1e-9)
-    assert e.duration_s == pytest.approx(13 * 1.65624, abs=1e-9)  # + one reset frame
+    assert e.frames_read == 20  # 10 groups x 2 frames
+    assert e.exposure_time_s == pytest.approx(20 * 1.65624, abs=1e-9)
+    assert e.measurement_time_s == pytest.approx(9 * 3.31248, abs=1e-9)
+    assert e.duration_s == pytest.approx(21 * 1.65624, abs=1e-9)  # + one reset frame
     assert (e.xsize, e.ysize, e.namps) == (400, 400, 1)
 
 
@@ -96,11 +96,11 @@ def test_full_frame_timing_and_groupgap():
 def test_exposure_times_follow_each_other(plan):
     starts = [e.start_utc for e in plan.exposures]
     assert starts[0] == "2023-01-01T00:00:00.000"
-    assert starts[1] == "2023-01-01T00:00:21.531"  # 13 frames of 1.65624 s
-    assert starts[7] == "2023-01-01T00:02:30.717"  # 7 x 21.53112 s = 150.718 s
+    assert starts[1] == "2023-01-01T00:00:34.781"  # 21 frames of 1.65624 s
+    assert starts[7] == "2023-01-01T00:04:03.467"  # 7 x 34.78104 s = 243.467 s
     assert plan.exposures[0].end_utc == starts[1]
     assert plan.exposures[0].date_obs == "2023-01-01"
-    assert plan.exposures[1].time_obs == "00:00:21.531"
+    assert plan.exposures[1].time_obs == "00:00:34.781"
 
 
 def test_zero_offset_pointing_is_the_field_centre(plan, scenario, siaf, rotations):
@@ -120,7 +120,7 @@ def test_dither_offsets_land_in_the_ideal_frame(plan, siaf, rotations):
     tile = plan.tiles[0]
     ap.set_attitude_matrix(rotations.attitude(ap.V2Ref, ap.V3Ref, tile.ra_deg, tile.dec_deg,
                                               tile.roll_ref_deg))
-    offsets = [(-2.9, -3.1), (-3.1, 2.9), (2.9, 3.1), (3.1, -2.9)] * 2
+    offsets = [(-0.335, -0.335), (0.335, 0.335), (-0.295, 0.295), (0.295, -0.295)] * 2
     for e, (dx, dy) in zip(plan.exposures, offsets, strict=True):
         assert (e.x_offset_arcsec, e.y_offset_arcsec) == (dx, dy)
         x, y = ap.sky_to_idl(e.ra_ref_deg, e.dec_ref_deg)
@@ -158,17 +158,19 @@ def test_kit_spec(plan):
     spec = plan.kit_spec()
     assert spec.detectors == ("NRCB1",)
     assert spec.filters == ("F115W", "F150W")
-    # 6 groups x (2 frames + 0 skipped); quickstart asks for white read noise (one_over_f)
-    assert spec.darks == (DarkNeed("SUB400P", 12, correlated_noise=False),)
+    # 10 groups x (2 frames + 0 skipped); quickstart asks for white read noise (one_over_f);
+    # one noise realization per exposure of NRCB1 (2 filters x 4 dithers)
+    assert spec.darks == (DarkNeed("SUB400P", 20, correlated_noise=False, realizations=8),)
     assert spec.seed == 20221
+    assert [plan.dark_realization(e) for e in plan.exposures] == list(range(8))
 
 
 def test_kit_spec_follows_one_over_f(tmp_path):
-    text = QUICKSTART.read_text()
+    text = quickstart_text()
     path = tmp_path / "flight_like.yaml"
     path.write_text(text.replace("one_over_f: false", "one_over_f: true"))
     spec = make_plan(load_scenario(path)).kit_spec()
-    assert spec.darks == (DarkNeed("SUB400P", 12, correlated_noise=True),)
+    assert spec.darks == (DarkNeed("SUB400P", 20, correlated_noise=True, realizations=8),)
 
 
 def test_json_round_trip_is_exact(plan):
@@ -220,7 +222,7 @@ def test_both_channels_share_names_up_to_the_detector():
     assert [x.name[-5:] for x in p.products] == ["f115w", "f150w", "f277w", "f444w"]
     spec = p.kit_spec()
     assert spec.detectors == ("NRCB1", "NRCBLONG")
-    assert spec.darks == (DarkNeed("FULL", 12, correlated_noise=False),)
+    assert spec.darks == (DarkNeed("FULL", 20, correlated_noise=False, realizations=2),)
     assert p.exposures[0].tframe_s == pytest.approx(10.73677, abs=1e-9)
 
 
@@ -240,6 +242,7 @@ def test_plan_table_lists_every_exposure(plan):
 
 def test_plan_of_an_edited_copy_is_independent(scenario):
     data = copy.deepcopy(scenario.model_dump(mode="json"))
-    data["readout"]["ngroups"] = 10
-    p = make_plan(validate_scenario(data))
-    assert p.kit_spec().darks == (DarkNeed("SUB400P", 20, correlated_noise=False),)
+    data["readout"]["ngroups"] = 8
+    p = make_plan(validate_scenario(data, base_dir=QUICKSTART.parent))
+    assert p.kit_spec().darks == (DarkNeed("SUB400P", 16, correlated_noise=False,
+                                           realizations=8),)

@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from simval.metrics_schema import Measurement, MetricsDocument, write_metrics
+from tests.scenario_data import quickstart_data
 
 pytest_plugins = ["pytester"]
 
@@ -211,7 +212,7 @@ def jwst_imported() -> None:
 def scenario_dir(pytester: pytest.Pytester, jwst_imported) -> Path:
     """scenarios/fakeq.yaml: the quickstart observation with three thresholds, and a
     conftest with the fake run and evaluation."""
-    doc = yaml.safe_load(QUICKSTART.read_text())
+    doc = quickstart_data()
     doc["name"] = "fakeq"
     doc["comparison"] = {"match_radius_mas": 100, "thresholds": {
         "phot_bias_bright_star_mag": {"abs_max": 0.02},

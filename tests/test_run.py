@@ -30,6 +30,7 @@ from simval.run.records import (
     execute_stage,
     load_record,
 )
+from tests.scenario_data import quickstart_data
 
 ROOT = Path(__file__).resolve().parents[1]
 QUICKSTART = ROOT / "scenarios" / "quickstart.yaml"
@@ -310,7 +311,7 @@ def test_generic_file_catalog_is_split_and_cut(quickstart_plan, tmp_path):
 def test_cli_run_invalid_scenario_exits_2(tmp_path, capsys):
     from simval.cli import main
 
-    bad = yaml.safe_load(QUICKSTART.read_text())
+    bad = quickstart_data()
     bad["readout"]["ngroups"] = 99
     path = tmp_path / "bad.yaml"
     path.write_text(yaml.safe_dump(bad))
@@ -323,7 +324,7 @@ def test_cli_run_invalid_scenario_exits_2(tmp_path, capsys):
 def test_cli_run_unsupported_setting_exits_2(tmp_path, capsys):
     from simval.cli import main
 
-    data = yaml.safe_load(QUICKSTART.read_text())
+    data = quickstart_data()
     data["mirage_data"] = str(tmp_path)
     path = tmp_path / "s.yaml"
     path.write_text(yaml.safe_dump(data))
@@ -336,11 +337,12 @@ def test_cli_run_unsupported_setting_exits_2(tmp_path, capsys):
 # ---------------------------------------------------------------------------------------
 
 def _mini(tmp: Path, name: str, recipe: str) -> Path:
-    data = yaml.safe_load(QUICKSTART.read_text())
+    data = quickstart_data()
     data.update(name=name, filters=["F115W"], background_mjysr=0.22,
                 background_recipe=recipe,
                 dither={"offsets": [[0.0, 0.0], [1.03, 0.97]]})
     data["readout"]["ngroups"] = 3
+    data["pipeline"]["image3"]["skymatch"] = {"skystat": "median"}  # exercise skymatch
     data["catalog"]["generator"].update(n_stars=15, n_galaxies=10)
     path = tmp / f"{name}.yaml"
     path.write_text(yaml.safe_dump(data, sort_keys=False))

@@ -19,6 +19,7 @@ from simval.scenario import (
 )
 from simval.scenario import nircam as nrc
 from simval.scenario.pipeline_params import default_value
+from tests.scenario_data import quickstart_data, quickstart_text
 
 ROOT = Path(__file__).resolve().parents[1]
 QUICKSTART = ROOT / "scenarios" / "quickstart.yaml"
@@ -26,7 +27,7 @@ QUICKSTART = ROOT / "scenarios" / "quickstart.yaml"
 
 @pytest.fixture(scope="module")
 def base() -> dict:
-    return yaml.safe_load(QUICKSTART.read_text())
+    return quickstart_data()
 
 
 def write(tmp_path: Path, data: dict | None = None, text: str | None = None,
@@ -59,12 +60,13 @@ def test_quickstart_loads_with_normalised_values():
     assert s.detectors == ["NRCB1"]
     assert s.subarray == "SUB400P"
     assert [(f.name, f.pupil) for f in s.filters] == [("F115W", "CLEAR"), ("F150W", "CLEAR")]
-    assert (s.readout.pattern, s.readout.ngroups, s.readout.nints) == ("BRIGHT2", 6, 1)
+    assert (s.readout.pattern, s.readout.ngroups, s.readout.nints) == ("BRIGHT2", 10, 1)
     assert s.readout.read_pattern == nrc.ReadPattern("BRIGHT2", 2, 0, 10)
     assert [(p.x_arcsec, p.y_arcsec) for p in s.dither.positions()] == [
-        (-2.9, -3.1), (-3.1, 2.9), (2.9, 3.1), (3.1, -2.9)]
+        (-0.335, -0.335), (0.335, 0.335), (-0.295, 0.295), (0.295, -0.295)]
     assert s.background_for("F115W") == 0.22 and s.background_for("F150W") == 0.25
-    assert s.pipeline["image3"]["skymatch"] == {"skystat": "median"}
+    assert s.pipeline["image3"]["skymatch"] == {"skip": True}
+    assert s.pipeline["detector1"]["refpix"] == {"skip": True}
     assert s.pipeline["image3"]["tweakreg"] == {"skip": True}
     assert s.start_time == "2023-01-01T00:00:00.000"
     assert s.crds.kit is not None and s.crds.kit.seed == 20221
@@ -139,7 +141,7 @@ def test_hash_is_stable_and_ignores_formatting(tmp_path, base):
     assert re.fullmatch(r"[0-9a-f]{16}", h1)
     reordered = dict(reversed(list(base.items())))
     reordered["filters"] = ["f115w", {"name": "F150W", "pupil": "clear"}]
-    reordered["readout"] = {"nints": 1, "pattern": "bright2", "ngroups": 6}
+    reordered["readout"] = {"nints": 1, "pattern": "bright2", "ngroups": 10}
     assert scenario_hash(load_scenario(write(tmp_path, reordered))) == h1
 
 
@@ -283,17 +285,18 @@ def test_yaml_syntax_error_names_file_and_line(tmp_path):
 
 
 def test_duplicate_key_is_an_error(tmp_path):
-    path = write(tmp_path, text=QUICKSTART.read_text() + "\nseed: 3\n")
+    path = write(tmp_path, text=quickstart_text() + "\nseed: 3\n")
     with pytest.raises(ScenarioError) as info:
         load_scenario(path)
     assert_mentions(info.value, "seed", "key given twice")
 
 
 def test_leading_zero_integer_is_refused(tmp_path):
-    text = QUICKSTART.read_text().replace("program: 1\n", "program: 01345\n")
+    text = quickstart_text().replace("program: 1\n", "program: 01345\n")
     with pytest.raises(ScenarioError) as info:
         load_scenario(write(tmp_path, text=text))
-    assert_mentions(info.value, "case.yaml:15", "program = '01345'", "octal", "1345")
+    line = text.splitlines().index("program: 01345") + 1
+    assert_mentions(info.value, f"case.yaml:{line}", "program = '01345'", "octal", "1345")
 
 
 def test_every_problem_is_reported_at_once(tmp_path, base):

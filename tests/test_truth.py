@@ -36,6 +36,7 @@ from simval.truth import (
     true_backgrounds,
     truth_path,
 )
+from tests.scenario_data import quickstart_data
 
 ROOT = Path(__file__).resolve().parents[1]
 RA0, DEC0 = 53.1625, -27.7914
@@ -96,7 +97,7 @@ def make_plan(tmp: Path, *, name: str = "synth", thresholds: dict | None = None,
     from simval.plan import make_plan as _make_plan
     from simval.scenario import validate_scenario
 
-    data = yaml.safe_load((ROOT / "scenarios" / "quickstart.yaml").read_text())
+    data = quickstart_data()
     offsets = [[0.0, 0.0], [0.62, 0.0], [0.0, 0.62]][:n_dithers]
     data.update(name=name, filters=["F115W"], background_mjysr=background,
                 dither={"offsets": offsets})

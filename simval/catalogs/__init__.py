@@ -12,15 +12,25 @@ A :class:`SourceCatalog` is two astropy tables in the column conventions of
 and truth lists share the numbers. :meth:`SourceCatalog.for_band` gives the tables with the
 single ``mag`` column :func:`simval.simulate.mirage_catalogs.write_catalogs` takes.
 
+Galaxies may also carry ``redshift`` and ``source_id`` (the input file's own id); a
+magnitude of NaN means the source is absent from that band (:meth:`SourceCatalog.for_band`
+leaves it out, and says how many).
+
 Sources: :func:`make_catalog` reads the scenario's ``catalog`` block — the ``simple``
-generator (:mod:`simval.catalogs.simple`) or a file in the ``generic`` format (any table
-astropy reads — ECSV, FITS, ... — with ``ra``, ``dec`` and ``mag`` or ``mag_<band>``
-columns, optional galaxy columns, renamed by ``column_map``) or MIRAGE's own ascii format.
-DREaM and JAGUAR files are not supported yet (:class:`CatalogError` says so).
+generator (:mod:`simval.catalogs.simple`), the ``dream_like`` generator
+(:mod:`simval.catalogs.dream_like`), or a file: ``dream`` (DREaM-style, Drakos et al. 2022)
+and ``jaguar`` (Williams et al. 2018; star-forming and quiescent files) through
+:mod:`simval.catalogs.readers`, ``generic`` (any table astropy reads — ECSV, FITS, Parquet —
+with ``ra``, ``dec`` and ``mag`` or ``mag_<band>`` columns, optional galaxy columns, renamed
+by ``column_map``) or MIRAGE's own ascii format. ``docs/catalogs.md`` describes the formats.
+
+:func:`catalog_spec` / :func:`catalog_from_spec` split :func:`make_catalog` into a
+JSON-serialisable description (what a run's catalog stage records) and its execution.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +45,8 @@ if TYPE_CHECKING:
 
     from simval.plan import Plan
     from simval.scenario import Scenario
+
+log = logging.getLogger("simval.catalogs")
 
 STAR_FILE = "stars.ecsv"
 GALAXY_FILE = "galaxies.ecsv"
@@ -74,6 +86,54 @@ class SourceCatalog:
                 out.write(tmp, format="ascii.ecsv", overwrite=True)
         return paths
 
+    def to_table(self) -> Table:
+        """Stars then galaxies in one table of the ``generic`` format: ``index``, ``type``,
+        ``ra``, ``dec``, ``mag_<band>``, ``radius``, ``ellipticity``, ``axis_ratio``,
+        ``pos_angle``, ``sersic_index``, ``redshift`` (NaN shapes and redshift for stars)
+        and ``source_id`` when known. :func:`read_catalog_file` (format ``generic``) reads
+        it back (a row with a finite radius > 0 is a galaxy)."""
+        from astropy.table import Table, vstack
+
+        cols = [c for c in self.galaxies.colnames if c.startswith("mag_")]
+        shape = ["radius", "ellipticity", "axis_ratio", "pos_angle", "sersic_index",
+                 "redshift"]
+        parts = []
+        for kind, t in (("star", self.stars), ("galaxy", self.galaxies)):
+            out = Table()
+            out["index"] = np.asarray(t["index"], dtype=np.int64)
+            if "source_id" in t.colnames:
+                out["source_id"] = np.asarray(t["source_id"])
+            out["type"] = np.full(len(t), kind, dtype="U6")
+            out["ra"] = np.asarray(t["ra"], dtype=float)
+            out["dec"] = np.asarray(t["dec"], dtype=float)
+            for c in cols:
+                out[c] = (np.asarray(t[c], dtype=float) if c in t.colnames
+                          else np.full(len(t), np.nan))
+            for c in shape:
+                out[c] = (np.asarray(t[c], dtype=float) if c in t.colnames
+                          else np.full(len(t), np.nan))
+            parts.append(out)
+        table = vstack(parts, join_type="outer") if len(parts[0]) else parts[1]
+        for c, unit in (("ra", "deg"), ("dec", "deg"), ("radius", "arcsec"),
+                        ("pos_angle", "deg")):
+            table[c].unit = unit
+        table.meta = {k: v for k, v in self.meta.items() if k != "kind"}
+        return table
+
+    def write_generic(self, path: str | os.PathLike) -> Path:
+        """Write :meth:`to_table` (ECSV, FITS or Parquet by the file's suffix), atomically."""
+        path = Path(path)
+        with atomic_path(path) as tmp:
+            fmt = {".ecsv": "ascii.ecsv", ".fits": "fits", ".parquet": "parquet"}.get(
+                path.suffix.lower())
+            if fmt is None:
+                raise CatalogError(f"{path}: write .ecsv, .fits or .parquet")
+            table = self.to_table()
+            if fmt != "ascii.ecsv":
+                table.meta = {}
+            table.write(tmp, format=fmt, overwrite=True)
+        return path
+
     @classmethod
     def read(cls, directory: str | os.PathLike) -> SourceCatalog:
         """Read what :meth:`write` wrote."""
@@ -91,79 +151,183 @@ def _with_mag(table: Table, band: str) -> Table:
     if col not in table.colnames:
         raise CatalogError(f"catalog has no magnitude column {col!r} for {band} "
                            f"(columns: {', '.join(table.colnames)})")
-    out = table.copy(copy_data=False)
-    out["mag"] = np.asarray(table[col], dtype=float)
+    mag = np.asarray(table[col], dtype=float)
+    present = np.isfinite(mag)
+    out = table[present] if not present.all() else table.copy(copy_data=False)
+    if not present.all():
+        log.info("%d source(s) have no %s magnitude (NaN): left out of the %s catalogs",
+                 int((~present).sum()), band, band)
+    out["mag"] = mag[present]
     return out
+
+
+def catalog_spec(scenario: Scenario, plan: Plan) -> tuple[dict[str, Any], dict[str, str]]:
+    """The scenario's catalog as (JSON-serialisable parameters, input files by name).
+
+    ``params``: ``bands``, ``generator`` (``None`` or its parameters with the seed resolved),
+    ``format``, ``column_map``, ``filter_pupils``, ``cosmology``, ``mag_limit``,
+    ``margin_arcsec``, ``positions``, ``origin``; ``files``: ``catalog_file`` and, for
+    JAGUAR, ``quiescent_file`` (absolute paths). :func:`catalog_from_spec` turns them into
+    the catalog; a run's catalog stage can record them as its parameters.
+    """
+    from simval.catalogs.simple import DEFAULT_MARGIN_ARCSEC
+
+    cat = scenario.catalog
+    bands = [p.filter_name for p in plan.products]
+    params: dict[str, Any] = {"bands": bands}
+    files: dict[str, str] = {}
+    if cat.generator is not None:
+        g = cat.generator
+        params["generator"] = g.spec(scenario.seed)
+        return params, files
+    params.update(
+        generator=None, format=cat.format, column_map=dict(cat.column_map),
+        filter_pupils={p.filter_name: [p.filter_wheel, p.pupil] for p in plan.products},
+        cosmology=cat.cosmology or "Planck18", mag_limit=cat.mag_limit,
+        margin_arcsec=(DEFAULT_MARGIN_ARCSEC if cat.margin_arcsec is None
+                       else cat.margin_arcsec),
+        positions=cat.positions, origin=list(cat.origin) if cat.origin else [0.0, 0.0])
+    files["catalog_file"] = str(scenario.resolve_path(cat.file))
+    if cat.quiescent_file is not None:
+        files["quiescent_file"] = str(scenario.resolve_path(cat.quiescent_file))
+    return params, files
+
+
+def catalog_from_spec(params: dict[str, Any], files: dict[str, str], plan: Plan
+                      ) -> SourceCatalog:
+    """Make the catalog :func:`catalog_spec` describes for ``plan``."""
+    bands = list(params["bands"])
+    g = params.get("generator")
+    if g is not None:
+        kind = g["kind"]
+        if kind == "simple":
+            from simval.catalogs.simple import generate_simple
+
+            return generate_simple(plan, n_stars=g["n_stars"], n_galaxies=g["n_galaxies"],
+                                   mag_range=g["mag_range"], seed=g["seed"], bands=bands)
+        if kind == "dream_like":
+            from simval.catalogs.dream_like import DreamLikeParams, generate_for_plan
+
+            p = DreamLikeParams(**{k: (tuple(v) if isinstance(v, list) else v)
+                                   for k, v in g["params"].items()})
+            return generate_for_plan(plan, seed=g["seed"], params=p, bands=bands)
+        raise CatalogError(f"catalog.generator.kind: {kind!r} is not supported "
+                           "(allowed: simple, dream_like)")
+    from simval.catalogs.readers import ReadOptions
+
+    options = ReadOptions(column_map=params.get("column_map") or {},
+                          cosmology=params.get("cosmology") or "Planck18",
+                          mag_limit=params.get("mag_limit"),
+                          margin_arcsec=float(params.get("margin_arcsec", 2.0)),
+                          positions=params.get("positions"),
+                          origin=tuple(params.get("origin") or (0.0, 0.0)))
+    return read_catalog_file(files["catalog_file"], params["format"], bands, plan=plan,
+                             options=options, quiescent_file=files.get("quiescent_file"),
+                             filter_pupils={b: tuple(v) for b, v in
+                                            (params.get("filter_pupils") or {}).items()})
 
 
 def make_catalog(scenario: Scenario, plan: Plan) -> SourceCatalog:
     """The scenario's input catalog for ``plan`` (generated, or read and cut to the
     footprint). Raises :class:`CatalogError` for unsupported or unusable input."""
-    bands = [p.filter_name for p in plan.products]
-    cat = scenario.catalog
-    if cat.generator is not None:
-        from simval.catalogs.simple import generate_simple
-
-        gen = cat.generator
-        if gen.kind != "simple":
-            raise CatalogError(f"catalog.generator.kind: {gen.kind!r} is not supported yet "
-                               "(allowed: simple)")
-        return generate_simple(plan, n_stars=gen.n_stars, n_galaxies=gen.n_galaxies,
-                               mag_range=gen.mag_range,
-                               seed=scenario.seed if gen.seed is None else gen.seed,
-                               bands=bands)
-    path = scenario.resolve_path(cat.file)
-    return read_catalog_file(path, cat.format, bands, plan=plan, column_map=cat.column_map,
-                             filter_pupils={p.filter_name: (p.filter_wheel, p.pupil)
-                                            for p in plan.products})
+    params, files = catalog_spec(scenario, plan)
+    return catalog_from_spec(params, files, plan)
 
 
 def read_catalog_file(path: str | os.PathLike, fmt: str, bands: list[str], *,
                       plan: Plan | None = None, column_map: dict[str, str] | None = None,
-                      filter_pupils: dict[str, tuple[str, str]] | None = None
+                      filter_pupils: dict[str, tuple[str, str]] | None = None,
+                      centre: tuple[float, float] | None = None,
+                      options: Any = None, quiescent_file: str | os.PathLike | None = None
                       ) -> SourceCatalog:
     """Read a catalog file into a :class:`SourceCatalog`, cut to ``plan``'s footprint.
 
-    ``fmt``: ``generic`` (astropy-readable table: ``ra``, ``dec`` in deg, and ``mag`` for
-    every band or ``mag_<band>`` per band, AB; a row is a galaxy if it has a finite
-    ``radius`` > 0 and the galaxy columns exist, with ``axis_ratio`` accepted instead of
-    ``ellipticity``; ``column_map`` renames simval name -> file column) or ``mirage`` (one
-    MIRAGE ascii catalog in RA/Dec and AB; a galaxy catalog if it has ``radius``).
+    ``fmt``: ``generic`` (astropy-readable table — ECSV, FITS, Parquet...: ``ra``, ``dec``
+    in deg, and ``mag`` for every band or ``mag_<band>`` per band, AB; a row is a galaxy if
+    it has a finite ``radius`` > 0 and the galaxy columns exist, with ``axis_ratio`` accepted
+    instead of ``ellipticity``; ``column_map`` renames simval name -> file column),
+    ``mirage`` (one MIRAGE ascii catalog in RA/Dec and AB; a galaxy catalog if it has
+    ``radius``), ``dream`` or ``jaguar`` (:mod:`simval.catalogs.readers`; ``path`` is
+    JAGUAR's star-forming file and ``quiescent_file`` its quiescent one).
+
+    ``options``: a :class:`simval.catalogs.readers.ReadOptions` (cosmology, magnitude limit,
+    footprint margin, positions, origin); ``column_map`` is merged into it. Without ``plan``,
+    ``centre`` = (ra, dec) deg is where DREaM offsets land (and nothing is cut).
     """
+    from simval.catalogs.readers import Field, ReadOptions, read_dream, read_jaguar
+
+    options = options or ReadOptions()
+    if column_map:
+        from dataclasses import replace
+
+        options = replace(options, column_map={**options.column_map, **column_map})
+    if fmt in ("dream", "jaguar"):
+        if plan is not None:
+            field_ = Field.of_plan(plan, options.margin_arcsec)
+        elif centre is not None:
+            field_ = Field(float(centre[0]), float(centre[1]))
+        else:
+            field_ = None
+        if fmt == "dream":
+            if quiescent_file is not None:
+                raise CatalogError("catalog.quiescent_file is a JAGUAR file; format 'dream' "
+                                   "takes one file")
+            return read_dream(path, bands, field_=field_, options=options)
+        return read_jaguar(path, quiescent_file, bands, field_=field_, options=options)
     path = Path(path)
+    drops: dict[str, int] = {}
     if fmt == "generic":
-        stars, galaxies = _read_generic(path, bands, column_map or {})
+        stars, galaxies, drops = _read_generic(path, bands, dict(options.column_map))
     elif fmt == "mirage":
         stars, galaxies = _read_mirage(path, bands, filter_pupils or {})
     else:
-        raise CatalogError(f"catalog.format: {fmt!r} files are not supported by `simval run` "
-                           "yet (the catalog readers are issue 5); use format 'generic' (a "
-                           "table with ra, dec, mag or mag_<filter> columns) or 'mirage', or "
-                           "catalog.generator")
-    meta = {"file": str(path), "format": fmt, "rows_in_file": len(stars) + len(galaxies)}
+        raise CatalogError(f"catalog.format: {fmt!r} is not a catalog format; use dream, "
+                           "jaguar, generic or mirage")
+    meta: dict[str, Any] = {"file": str(path), "format": fmt,
+                            "rows_in_file": len(stars) + len(galaxies) + drops.get(
+                                "no_magnitude_in_any_band", 0), "drops": dict(drops)}
     if plan is not None:
         from simval.catalogs.simple import Footprint
 
-        footprint = Footprint.of_plan(plan)
+        footprint = Footprint.of_plan(plan, options.margin_arcsec)
         stars = stars[footprint.contains(stars["ra"], stars["dec"])] if len(stars) else stars
         galaxies = (galaxies[footprint.contains(galaxies["ra"], galaxies["dec"])]
                     if len(galaxies) else galaxies)
+        before = meta["rows_in_file"] - drops.get("no_magnitude_in_any_band", 0)
         meta["rows_in_footprint"] = len(stars) + len(galaxies)
-    _renumber(stars, galaxies)
+        dropped = before - meta["rows_in_footprint"]
+        if dropped:
+            meta["drops"]["outside_footprint"] = dropped
+            log.info("%s: %d row(s) outside the footprint dropped", path, dropped)
+        if meta["rows_in_file"] and not meta["rows_in_footprint"]:
+            raise CatalogError(f"{path}: none of the {meta['rows_in_file']} sources falls on "
+                               f"the field centred on RA {plan.ra_deg:.6f}, Dec "
+                               f"{plan.dec_deg:.6f} deg; check the file's positions (deg)")
+    _renumber(stars, galaxies, path)
     return SourceCatalog(stars=stars, galaxies=galaxies, meta=meta)
 
 
-def _renumber(stars: Table, galaxies: Table) -> None:
-    """Keep a valid ``index`` (unique, >= 1, disjoint ranges), else number 1..N+M."""
+def _renumber(stars: Table, galaxies: Table, path: Path | None = None) -> None:
+    """Keep a valid ``index`` (unique, >= 1, disjoint star/galaxy ranges), else number
+    1..N+M and keep the file's values in ``source_id``. Duplicated values are an error."""
     have = "index" in stars.colnames and "index" in galaxies.colnames
     if have and (len(stars) + len(galaxies)):
         s = np.asarray(stars["index"], dtype=np.int64)
         g = np.asarray(galaxies["index"], dtype=np.int64)
         allv = np.concatenate([s, g])
+        uniq, counts = np.unique(allv, return_counts=True)
+        if (counts > 1).any():
+            raise CatalogError(f"{path}: column 'index' has {int((counts > 1).sum())} "
+                               f"duplicated value(s), e.g. {uniq[counts > 1][:5].tolist()}; "
+                               "ids must be unique")
         disjoint = not (len(s) and len(g)) or s.max() < g.min() or g.max() < s.min()
-        if allv.min() >= 1 and len(np.unique(allv)) == len(allv) and disjoint:
+        if allv.min() >= 1 and disjoint:
             stars["index"], galaxies["index"] = s, g
             return
+        stars["source_id"], galaxies["source_id"] = s, g
+        log.info("%s: 'index' values are not MIRAGE indices (>= 1, star and galaxy ranges "
+                 "disjoint): renumbered 1..%d, the file's values kept in 'source_id'", path,
+                 len(allv))
     stars["index"] = np.arange(1, len(stars) + 1, dtype=np.int64)
     galaxies["index"] = np.arange(len(stars) + 1, len(stars) + len(galaxies) + 1,
                                   dtype=np.int64)
@@ -181,10 +345,18 @@ def _check_finite(table: Table, columns: list[str], path: Path) -> None:
 def _read_generic(path: Path, bands: list[str], column_map: dict[str, str]):
     from astropy.table import Table
 
+    if path.suffix.lower() in (".parquet", ".pq"):
+        try:
+            import pyarrow  # noqa: F401
+        except ImportError as exc:  # pragma: no cover - pyarrow is a dependency
+            raise CatalogError(f"{path}: reading Parquet needs pyarrow, which is not "
+                               "installed; convert the file to FITS or ECSV") from exc
     try:
         raw = Table.read(path)
     except Exception as exc:
-        raise CatalogError(f"catalog.file: cannot read {path} as a table ({exc})") from exc
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CatalogError(f"catalog.file: cannot read {path} as a table ({first}); expected "
+                           "ECSV, FITS, Parquet or another format astropy reads") from exc
     rename = {v: k for k, v in column_map.items()}
     missing_map = [v for v in column_map.values() if v not in raw.colnames]
     if missing_map:
@@ -205,13 +377,44 @@ def _read_generic(path: Path, bands: list[str], column_map: dict[str, str]):
             raise CatalogError(f"{path}: missing column {col!r} (deg); found "
                                f"{', '.join(table.colnames)} (map names with "
                                "catalog.column_map)")
-    _check_finite(table, need + sorted(set(mags.values())), path)
+    _check_finite(table, need, path)
+    from simval.catalogs.readers import _magnitudes
+
+    drops: dict[str, int] = {}
+    values = {band: _magnitudes(np.asarray(table[col], dtype=float), f"AB magnitude in {band}",
+                                path, col, drops, band) for band, col in mags.items()}
+    usable = np.zeros(len(table), dtype=bool)
+    for v in values.values():
+        usable |= np.isfinite(v)
+    if (~usable).any():
+        drops["no_magnitude_in_any_band"] = int((~usable).sum())
+        table = table[usable]
+        values = {b: v[usable] for b, v in values.items()}
+    for reason, count in drops.items():
+        log.info("%s: %d row(s): %s", path, count, reason.replace("_", " "))
     if "ellipticity" not in table.colnames and "axis_ratio" in table.colnames:
         table["ellipticity"] = 1.0 - np.asarray(table["axis_ratio"], dtype=float)
     has_shapes = all(c in table.colnames for c in GALAXY_SHAPE_COLUMNS)
     radius = np.asarray(table["radius"], dtype=float) if has_shapes else None
+    if radius is not None and (np.nan_to_num(radius) < 0).any():
+        bad = np.flatnonzero(np.nan_to_num(radius) < 0)
+        raise CatalogError(f"{path}: column 'radius' has {len(bad)} negative value(s) (row "
+                           f"{int(bad[0])}: {radius[bad[0]]}); expected a half-light radius "
+                           "> 0 arcsec (galaxies) or NaN / 0 (point sources)")
     is_gal = (np.isfinite(radius) & (radius > 0)) if radius is not None else np.zeros(
         len(table), bool)
+    if is_gal.any():
+        e = np.asarray(table["ellipticity"], dtype=float)[is_gal]
+        n = np.asarray(table["sersic_index"], dtype=float)[is_gal]
+        pa = np.asarray(table["pos_angle"], dtype=float)[is_gal]
+        for name, ok, rule in (("ellipticity", np.isfinite(e) & (e >= 0) & (e < 1),
+                                "in [0, 1) (axis_ratio in (0, 1])"),
+                               ("sersic_index", np.isfinite(n) & (n > 0) & (n <= 10),
+                                "in (0, 10]"),
+                               ("pos_angle", np.isfinite(pa), "a finite angle, deg")):
+            if not ok.all():
+                raise CatalogError(f"{path}: column {name!r}: {int((~ok).sum())} galaxy "
+                                   f"value(s) not {rule}")
     out = []
     for sel, shape_cols in ((~is_gal, ()), (is_gal, GALAXY_SHAPE_COLUMNS)):
         part = table[sel]
@@ -220,14 +423,17 @@ def _read_generic(path: Path, bands: list[str], column_map: dict[str, str]):
             t["index"] = np.asarray(part["index"], dtype=np.int64)
         t["ra"] = np.asarray(part["ra"], dtype=float) % 360.0
         t["dec"] = np.asarray(part["dec"], dtype=float)
-        for band, col in mags.items():
-            t[mag_column(band)] = np.asarray(part[col], dtype=float)
+        for band in mags:
+            t[mag_column(band)] = values[band][sel]
         for col in shape_cols:
-            t[col] = np.asarray(part[col], dtype=float)
+            t[col] = (np.asarray(part[col], dtype=float) if col in part.colnames
+                      else np.zeros(len(part)))
         if shape_cols:
             t["axis_ratio"] = 1.0 - t["ellipticity"]
+            if "redshift" in part.colnames:
+                t["redshift"] = np.asarray(part["redshift"], dtype=float)
         out.append(t)
-    return out[0], out[1]
+    return out[0], out[1], drops
 
 
 def _read_mirage(path: Path, bands: list[str], filter_pupils: dict[str, tuple[str, str]]):
@@ -274,4 +480,5 @@ def _read_mirage(path: Path, bands: list[str], filter_pupils: dict[str, tuple[st
     return t, empty
 
 
-__all__ = ["CatalogError", "SourceCatalog", "mag_column", "make_catalog", "read_catalog_file"]
+__all__ = ["CatalogError", "SourceCatalog", "catalog_from_spec", "catalog_spec", "mag_column",
+           "make_catalog", "read_catalog_file"]

@@ -61,18 +61,20 @@ class Kit:
         return path
 
     def mirage_references(self, detector: str, filter: str, subarray: str, *,
-                          correlated_noise: bool = True) -> dict[str, Path]:
+                          correlated_noise: bool = True, realization: int = 0
+                          ) -> dict[str, Path]:
         """The kit files MIRAGE reads for one exposure, keyed by MIRAGE's yaml names.
 
         MIRAGE and the pipeline read the same files (distortion, flat, linearity, ...),
         which is what makes a perfect simulation calibrate back to its input.
         ``correlated_noise`` picks the flight-like dark (1/f noise, frame offsets) or the
-        white-noise one.
+        white-noise one; ``realization`` which of the window's independent dark noise
+        realizations the exposure uses (each exposure should have its own).
         """
         det = get_detector(detector).name
         filt = filter.upper()
         sub = subarray.upper()
-        dark = self.output(mirage_dark_job_id(det, sub, correlated_noise))
+        dark = self.output(mirage_dark_job_id(det, sub, correlated_noise, realization))
         return {
             "dark": dark,
             "linearized_darkfile": dark,

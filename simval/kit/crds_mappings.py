@@ -295,6 +295,13 @@ def _reftypes_of(name: str, include_skipped: bool) -> frozenset[str]:
     return frozenset(t.lower() for t in found | _pars_reftypes(cls))
 
 
+#: Types older jwst releases ask CRDS for that the installed one does not: the persistence
+#: step of jwst 1.x and 2.0 prefetches these (jwst 1.20.2 and 2.0.1 fail with "Unknown
+#: reference type 'trappars'" on a context without them). The kit declares them N/A, so
+#: contexts serve every release from 1.20 on (``simval env``).
+OTHER_RELEASE_REFTYPES = frozenset({"persat", "trapdensity", "trappars"})
+
+
 def required_reftypes(pipelines: Iterable[str] = ("detector1", "image2", "image3"),
                       *, include_skipped: bool = True) -> set[str]:
     """Reference types the jwst pipelines ask CRDS for, read from the installed jwst.
@@ -303,13 +310,14 @@ def required_reftypes(pipelines: Iterable[str] = ("detector1", "image2", "image3
     ----------
     pipelines : short names from :data:`PIPELINES`.
     include_skipped : also the types of steps skipped by default (a scenario may turn them
-        on); ``False`` gives exactly the pipeline's prefetch list.
+        on) and :data:`OTHER_RELEASE_REFTYPES`; ``False`` gives exactly the installed
+        pipeline's prefetch list.
 
     Returns
     -------
     Reference types, including every ``pars-<step class>`` step-parameter type.
     """
-    found: set[str] = set()
+    found: set[str] = set(OTHER_RELEASE_REFTYPES) if include_skipped else set()
     for name in pipelines:
         found |= _reftypes_of(name.lower(), include_skipped)
     return found

@@ -107,7 +107,8 @@ def _detector_jobs(spec: KitSpec, layout: KitLayout, det: Detector) -> list[Job]
                         {"detector": det, "seed": seed}, reftype, match))
     pipeline_darks = sorted({(n.subarray, n.nframes) for n in spec.darks_for(det)})
     for need in spec.darks_for(det):
-        jobs.append(_mirage_dark_job(spec, layout, det, need))
+        jobs.extend(_mirage_dark_job(spec, layout, det, need, r)
+                    for r in range(need.realizations))
     for subarray, nframes in pipeline_darks:
         need = DarkNeed(subarray, nframes)
         key = content_key(v, seed, "dark", det.name, need.subarray, need.nframes)
@@ -172,25 +173,32 @@ def _shared_jobs(spec: KitSpec, layout: KitLayout) -> list[Job]:
     return jobs
 
 
-def mirage_dark_job_id(detector: str, subarray: str, correlated_noise: bool = True) -> str:
-    """Job id of MIRAGE's linearized dark (``.../white`` for the white-noise variant)."""
+def mirage_dark_job_id(detector: str, subarray: str, correlated_noise: bool = True,
+                       realization: int = 0) -> str:
+    """Job id of MIRAGE's linearized dark (``.../white`` for the white-noise variant,
+    ``.../r<N>`` for realization N > 0)."""
     base = f"mirage_dark/{detector}/{subarray.upper()}"
-    return base if correlated_noise else base + "/white"
+    if not correlated_noise:
+        base += "/white"
+    return base if realization == 0 else f"{base}/r{realization}"
 
 
-def _mirage_dark_job(spec: KitSpec, layout: KitLayout, det: Detector, need: DarkNeed) -> Job:
-    key = content_key(spec.version, spec.seed, "mirage_dark", det.name, need.subarray,
-                      need.nframes, need.correlated_noise)
+def _mirage_dark_job(spec: KitSpec, layout: KitLayout, det: Detector, need: DarkNeed,
+                     realization: int) -> Job:
+    parts: tuple = (spec.version, spec.seed, "mirage_dark", det.name, need.subarray,
+                    need.nframes, need.correlated_noise)
+    key = content_key(*parts, realization) if realization else content_key(*parts)
     variant = "" if need.correlated_noise else "_white"
     name = f"simval_{det.name.lower()}_{need.subarray.lower()}{variant}_linear_dark_{key}.fits"
     directory = layout.darks(det.name, need.subarray)
     if not need.correlated_noise:
         directory = directory / "white"  # MIRAGE may draw from every file of a directory
-    return Job(mirage_dark_job_id(det.name, need.subarray, need.correlated_noise), key,
-               mirage_darks.write_mirage_dark,
+    return Job(mirage_dark_job_id(det.name, need.subarray, need.correlated_noise, realization),
+               key, mirage_darks.write_mirage_dark,
                (directory / name).relative_to(layout.root).as_posix(),
                {"detector": det, "subarray": need.subarray, "nframes": need.nframes,
-                "seed": spec.seed, "correlated_noise": need.correlated_noise})
+                "seed": spec.seed, "correlated_noise": need.correlated_noise,
+                "realization": realization})
 
 
 def _filter_jobs(spec: KitSpec, layout: KitLayout, det: Detector, filt: str) -> list[Job]:

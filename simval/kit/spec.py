@@ -14,7 +14,7 @@ from simval.kit.detectors import Detector, check_filter, get_detector
 
 #: Bumped whenever the content of a generated file changes for the same inputs; part of
 #: every content key, so an old kit is never mistaken for a new one.
-KIT_VERSION = 1
+KIT_VERSION = 2
 DEFAULT_SEED = 20221
 
 
@@ -25,12 +25,17 @@ class DarkNeed:
     ``nframes`` counts every frame read (``ngroups * (nframes_per_group + groupgap)``)
     of the longest exposure a scenario takes in that subarray. ``correlated_noise``: MIRAGE's
     dark carries 1/f noise and per-frame output offsets (flight-like) or only white read
-    noise (a perfect instrument, for closure).
+    noise (a perfect instrument, for closure). ``realizations``: independent noise
+    realizations of that dark. MIRAGE adds no read noise of its own — every exposure's
+    read noise is its dark's — so each exposure needs its own realization, or the read
+    noise (and the reference-pixel correction's common slope error) repeats identically in
+    every exposure instead of averaging down in the mosaic.
     """
 
     subarray: str
     nframes: int
     correlated_noise: bool = True
+    realizations: int = 1
 
 
 @dataclass(frozen=True)
@@ -59,12 +64,16 @@ class KitSpec:
                 # Re-raise with the channel-specific message of the first detector.
                 check_filter(get_detector(dets[0]), f)
         darks = tuple(sorted({DarkNeed(str(d.subarray).upper(), int(d.nframes),
-                                       bool(d.correlated_noise)) for d in self.darks}))
+                                       bool(d.correlated_noise), int(d.realizations))
+                              for d in self.darks}))
         from simval.kit.readout import has_subarray
 
         for d in darks:
             if d.nframes < 1:
                 raise ValueError(f"dark for {d.subarray} needs nframes >= 1, got {d.nframes}")
+            if d.realizations < 1:
+                raise ValueError(f"dark for {d.subarray} needs realizations >= 1, got "
+                                 f"{d.realizations}")
             if not any(has_subarray(get_detector(det), d.subarray) for det in dets):
                 raise ValueError(f"subarray {d.subarray!r} is not defined for any of "
                                  f"{', '.join(dets)} (MIRAGE's NIRCam subarray definitions)")

@@ -130,6 +130,7 @@ class CatalogMetrics:
     truth_snr: np.ndarray
     bright_star: np.ndarray
     settings: dict[str, Any]
+    astrometry_bright: AstrometryResult | None = None
 
     def measurements(self) -> dict[str, Measurement]:
         out = dict(self.completeness.measurements())
@@ -137,11 +138,16 @@ class CatalogMetrics:
         out["completeness_snr20"] = Measurement.of(
             "completeness_snr20", c.value, c.uncertainty, c.n,
             {"k": c.k, "lower": c.lower, "upper": c.upper,
-             "snr_min": self.settings["snr_min"], "snr_source": self.settings["snr_source"]})
+             "snr_min": self.settings["snr_min"], "snr_source": self.settings["snr_source"],
+             "n_blended_excluded": self.settings.get("n_blended_excluded", 0)})
         out.update(self.purity.measurements())
         for res in self.photometry.values():
             out.update(res.measurements())
         out.update(self.astrometry.measurements())
+        if self.astrometry_bright is not None:
+            b = self.astrometry_bright
+            out["astrom_rms_bright_star_mas"] = Measurement.of(
+                "astrom_rms_bright_star_mas", b.rms_mas, b.rms_err_mas, b.n, b.details())
         return out
 
 
@@ -211,8 +217,13 @@ def catalog_metrics(truth: Any, measured: Any, match: MatchResult, *,
     else:
         snr, snr_source = estimate_truth_snr(t_mag, m_snr, detected, kind), \
             "Theil-Sen fit of log10(S/N) vs true mag of matched sources, per type"
-    comp_snr = completeness_above_snr(snr[inside], detected[inside], snr_min,
+    # resolvable sources only: one within the blending radius of a brighter source is
+    # beyond any deblender (the quickstart has a star 0.1" from a brighter one)
+    resolvable = inside & ~(column(truth, "has_bright_neighbour", bool)
+                            if "has_bright_neighbour" in names else np.zeros(inside.size, bool))
+    comp_snr = completeness_above_snr(snr[resolvable], detected[resolvable], snr_min,
                                       confidence_level=confidence_level)
+    n_blended = int(np.sum(inside & ~resolvable & (snr >= snr_min)))
     pur = purity_curve(column(measured, purity_mag_column), match.measured_matched,
                        bins=bins, confidence_level=confidence_level)
 
@@ -232,10 +243,12 @@ def catalog_metrics(truth: Any, measured: Any, match: MatchResult, *,
     mra, mdec = radec_of(measured)
     tra, tdec = radec_of(truth)
     astro = astrometric_offsets(mra[t2m[stars]], mdec[t2m[stars]], tra[stars], tdec[stars])
+    astro_bright = astrometric_offsets(mra[t2m[sel]], mdec[t2m[sel]], tra[sel], tdec[sel])
     settings = {"snr_min": snr_min, "snr_source": snr_source, "bright_mag_max": bright_mag_max,
                 "bright_snr_min": bright_snr_min, "match_radius_mas": match.radius_mas,
-                "prefer": match.prefer, "n_bright_selected": int(bright.sum())}
-    return CatalogMetrics(comp, comp_snr, pur, phot, astro, snr, bright, settings)
+                "prefer": match.prefer, "n_bright_selected": int(bright.sum()),
+                "n_blended_excluded": n_blended}
+    return CatalogMetrics(comp, comp_snr, pur, phot, astro, snr, bright, settings, astro_bright)
 
 
 @dataclass(frozen=True)

@@ -372,6 +372,19 @@ def _valid(mosaic: _Mosaic) -> np.ndarray:
     return valid
 
 
+def _truth_mosaic(run: RunContents, details: dict, shape: tuple[int, ...]
+                  ) -> np.ndarray | None:
+    """The truth mosaic named in the background metric's details, if readable."""
+    rel = details.get("truth")
+    path = run.run_dir / str(rel) if rel else None
+    if path is None or not path.is_file():
+        return None
+    from astropy.io import fits
+
+    data = np.asarray(fits.getdata(path, "SCI"), np.float64)
+    return data if data.shape == shape else None
+
+
 def _background_plot(run: RunContents, f: _FilterInputs, mosaic: _Mosaic) -> Figure:
     from simval.metrics.background import sky_level, source_mask
     from simval.report.plots import background_figure, block_reduce, smooth_nan
@@ -396,7 +409,16 @@ def _background_plot(run: RunContents, f: _FilterInputs, mosaic: _Mosaic) -> Fig
     else:
         note = (f"expected level {expected:.4g} MJy/sr "
                 f"({details.get('background_recipe', 'recipe unknown')})")
-    residual = np.where(valid & ~mask, img - float(expected), np.nan)
+    model = float(expected)
+    truth = _truth_mosaic(run, details, img.shape)
+    if truth is not None and injected is not None and \
+            details.get("recipe_expected_mjysr") is not None:
+        # pixel by pixel against the noiseless truth (faint light is signal, not sky)
+        model = truth - float(injected) + float(details["recipe_expected_mjysr"])
+        note = (f"mosaic minus the noiseless truth mosaic ({details['truth']}), "
+                f"{details.get('background_recipe', 'recipe unknown')}")
+        expected = float(details["recipe_expected_mjysr"])
+    residual = np.where(valid & ~mask, img - model, np.nan)
     reduced, block = block_reduce(residual, BACKGROUND_PIX)
     sigma_red = max(SMOOTH_PIX / block, 1.5)
     smoothed = smooth_nan(reduced, sigma_red)

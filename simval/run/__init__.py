@@ -189,7 +189,8 @@ def _crds_info(scenario: Scenario, env: dict[str, str]) -> dict[str, Any]:
 def run_scenario(path_or_scenario: str | os.PathLike | Scenario,
                  run_dir: str | os.PathLike, *, workers: int | None = None,
                  scheduler: str | None = None, kit_dir: str | os.PathLike | None = None,
-                 progress: bool = False, console: Console | None = None) -> RunResult:
+                 progress: bool = False, console: Console | None = None,
+                 reuse_simulation: str | os.PathLike | None = None) -> RunResult:
     """Run a scenario into ``run_dir`` (resuming what an earlier run there completed).
 
     Parameters
@@ -202,6 +203,9 @@ def run_scenario(path_or_scenario: str | os.PathLike | Scenario,
         directory and kit paths).
     kit_dir : parent directory of kits (default ``$SIMVAL_KIT_DIR`` or the user cache).
     progress : show the live progress table on ``console`` (default: stderr).
+    reuse_simulation : another run directory whose catalog and simulated exposures this run
+        adopts when they match what it would make (:mod:`simval.run.reuse`): the same raw
+        data calibrated again with another context, pipeline or parameters.
 
     Raises :class:`~simval.scenario.ScenarioError` for an invalid scenario and
     :class:`RunSetupError` for one that cannot run; a failing *stage* does not raise: the
@@ -223,6 +227,14 @@ def run_scenario(path_or_scenario: str | os.PathLike | Scenario,
     layout = RunLayout(Path(run_dir))
     layout.make()
     _write_inputs(layout, scenario, source, plan)
+    reused: dict[str, Any] = {}
+    if reuse_simulation is not None:
+        from simval.run.reuse import ReuseError, adopt_simulation
+
+        try:
+            reused = adopt_simulation(reuse_simulation, layout)
+        except ReuseError as exc:
+            raise RunSetupError(f"reuse_simulation: {exc}") from exc
     run_id = uuid.uuid4().hex[:12]
     console = console or Console(file=sys.stderr)
     display = RunProgress(plan, layout, run_id, console=console, enabled=progress)
@@ -242,6 +254,13 @@ def run_scenario(path_or_scenario: str | os.PathLike | Scenario,
             background_recipe=scenario.background_recipe, started_utc=started,
             wall_s=time.perf_counter() - t0, worker_versions=versions,
             interrupted=interrupted, error=error[0] if error else None)
+        if reused:
+            doc["simulation_reused_from"] = {
+                "run": reused["run"], "offered": len(reused["stages"]),
+                "reused": sorted(s for s in reused["stages"]
+                                 if s in outcomes and outcomes[s].status == CACHED),
+                "rerun": sorted(s for s in reused["stages"]
+                                if s in outcomes and outcomes[s].status != CACHED)}
         manifest.write_manifest(layout, doc)
         return _result(doc, layout, outcomes, time.perf_counter() - t0)
 

@@ -54,12 +54,24 @@ def check_supported(scenario: Scenario) -> None:
     if not scenario.effects.poisson:
         raise RunSetupError("effects.poisson: false is not possible with the MIRAGE backend "
                             "(MIRAGE always adds photon noise); remove it or set it true")
-    if scenario.catalog.file is not None and scenario.catalog.format not in ("generic",
-                                                                             "mirage"):
-        raise RunSetupError(f"catalog.format: {scenario.catalog.format!r} files are not "
-                            "supported by `simval run` yet; use 'generic' (a table with ra, "
-                            "dec and mag or mag_<filter> columns), 'mirage', or "
-                            "catalog.generator")
+
+
+def calibration_context(scenario: Scenario, kit: Kit) -> str:
+    """The kit context the pipeline runs with: the scenario's (or the kit's newest), or one
+    derived from it by ``crds.kit.derive`` (made now if the kit does not hold it yet)."""
+    from simval.kit.derive import Changes, derive_context
+
+    cfg = scenario.crds.kit
+    base = cfg.context or kit.context
+    if cfg.derive is None:
+        return base
+    d = cfg.derive
+    changes = Changes(flat_scale=d.flat_scale, photom_scale=d.photom_scale,
+                      distortion_shift_mas=tuple(d.distortion_shift_mas))
+    try:
+        return derive_context(kit.layout, base, changes)
+    except ValueError as exc:
+        raise RunSetupError(f"crds.kit.derive: {exc}") from exc
 
 
 def crds_env(scenario: Scenario, kit: Kit) -> dict[str, str]:
@@ -69,7 +81,7 @@ def crds_env(scenario: Scenario, kit: Kit) -> dict[str, str]:
 
     if scenario.crds.kit is not None:
         try:
-            return dict(kit.crds_env(scenario.crds.kit.context))
+            return dict(kit.crds_env(calibration_context(scenario, kit)))
         except FileNotFoundError as exc:
             raise RunSetupError(f"crds.kit.context: {exc} (make it with `simval kit "
                                 "derive`)") from exc
@@ -157,10 +169,27 @@ def _json(value: Any) -> Any:
     return json.loads(json.dumps(value, default=str))
 
 
+def pipeline_environment(scenario: Scenario) -> dict[str, Any]:
+    """Stage parameters that send the calibration to ``scenario.environment`` (the name and
+    its resolved package versions, so a different environment is a different fingerprint);
+    empty for simval's own jwst."""
+    if not scenario.environment:
+        return {}
+    from simval.envs.registry import EnvError
+    from simval.envs.runner import env_record
+
+    try:
+        record = env_record(scenario.environment)
+    except EnvError as exc:
+        raise RunSetupError(f"environment: {exc}") from exc
+    return {"env": record.name, "env_versions": dict(record.versions)}
+
+
 def build_specs(plan: Plan, scenario: Scenario, kit: Kit, layout: RunLayout,
                 run_id: str) -> list[StageSpec]:
     """Every dask-executed stage of the run, upstream before downstream."""
     env = crds_env(scenario, kit)
+    in_env = pipeline_environment(scenario)
     context = env.get("CRDS_CONTEXT")
     kit_env = dict(kit.crds_env())
     pipeline = _json(scenario.pipeline)
@@ -170,7 +199,8 @@ def build_specs(plan: Plan, scenario: Scenario, kit: Kit, layout: RunLayout,
     for e in plan.exposures:
         mexp = mirage_exposure(e, scenario)
         refs = kit.mirage_references(e.detector, e.filter_name, e.subarray,
-                                     correlated_noise=plan.correlated_noise)
+                                     correlated_noise=plan.correlated_noise,
+                                     realization=plan.dark_realization(e))
         sim = StageSpec(
             stage_id=stage_id("simulate", e.base_name), kind="simulate", run_dir=run_dir,
             run_id=run_id,
@@ -185,13 +215,13 @@ def build_specs(plan: Plan, scenario: Scenario, kit: Kit, layout: RunLayout,
             stage_id=stage_id("detector1", e.base_name), kind="detector1", run_dir=run_dir,
             run_id=run_id, crds_context=context,
             params={"base_name": e.base_name, "pipeline": "calwebb_detector1",
-                    "steps": pipeline.get("detector1", {}), "crds_env": env},
+                    "steps": pipeline.get("detector1", {}), "crds_env": env, **in_env},
             uses={"uncal": (sim.stage_id, "uncal")})
         img2 = StageSpec(
             stage_id=stage_id("image2", e.base_name), kind="image2", run_dir=run_dir,
             run_id=run_id, crds_context=context,
             params={"base_name": e.base_name, "pipeline": "calwebb_image2",
-                    "steps": pipeline.get("image2", {}), "crds_env": env},
+                    "steps": pipeline.get("image2", {}), "crds_env": env, **in_env},
             uses={"rate": (det1.stage_id, "rate")})
         specs += [sim, det1, img2]
     for product in plan.products:
@@ -201,28 +231,19 @@ def build_specs(plan: Plan, scenario: Scenario, kit: Kit, layout: RunLayout,
             run_id=run_id, crds_context=context,
             params={"product": _json(asdict(product)), "members": members,
                     "pipeline": "calwebb_image3", "steps": pipeline.get("image3", {}),
-                    "recipe": scenario.background_recipe, "crds_env": env},
+                    "recipe": scenario.background_recipe, "crds_env": env, **in_env},
             uses={f"cal:{b}": (stage_id("image2", b), "cal") for b in members}))
     return specs
 
 
 def _catalog_spec(plan: Plan, scenario: Scenario, run_dir: str, run_id: str) -> StageSpec:
-    cat = scenario.catalog
-    bands = [p.filter_name for p in plan.products]
-    footprint = [[e.aperture, e.ra_ref_deg, e.dec_ref_deg, e.roll_ref_deg]
-                 for e in plan.exposures]
-    params: dict[str, Any] = {"bands": bands, "footprint": footprint,
-                              "field_centre": [plan.ra_deg, plan.dec_deg]}
-    files: dict[str, str] = {}
-    if cat.generator is not None:
-        g = cat.generator
-        params["generator"] = {"kind": g.kind, "n_stars": g.n_stars,
-                               "n_galaxies": g.n_galaxies, "mag_range": list(g.mag_range),
-                               "seed": scenario.seed if g.seed is None else g.seed}
-    else:
-        params.update(generator=None, format=cat.format, column_map=dict(cat.column_map),
-                      filter_pupils={p.filter_name: [p.filter_wheel, p.pupil]
-                                     for p in plan.products})
-        files["catalog_file"] = str(scenario.resolve_path(cat.file))
+    """The catalog stage: :func:`simval.catalogs.catalog_spec` plus the footprint (so a new
+    pointing or dither is a new catalog)."""
+    from simval.catalogs import catalog_spec
+
+    params, files = catalog_spec(scenario, plan)
+    params["footprint"] = [[e.aperture, e.ra_ref_deg, e.dec_ref_deg, e.roll_ref_deg]
+                           for e in plan.exposures]
+    params["field_centre"] = [plan.ra_deg, plan.dec_deg]
     return StageSpec(stage_id="catalog", kind="catalog", run_dir=run_dir, params=params,
                      files=files, run_id=run_id)

@@ -95,21 +95,12 @@ def catalog_stage(ctx: StageContext) -> StageResult:
     """The scenario's input catalog, cut to (or generated over) the plan's footprint, as
     ``catalog/stars.ecsv`` and ``catalog/galaxies.ecsv``."""
     prepare_process()
-    from simval.catalogs import read_catalog_file
-    from simval.catalogs.simple import generate_simple
+    from simval.catalogs import catalog_from_spec
     from simval.plan import Plan
 
-    p = ctx.params
     plan = Plan.from_json(ctx.layout.plan.read_text())
-    if p.get("generator") is not None:
-        g = p["generator"]
-        cat = generate_simple(plan, n_stars=g["n_stars"], n_galaxies=g["n_galaxies"],
-                              mag_range=g["mag_range"], seed=g["seed"], bands=p["bands"])
-    else:
-        cat = read_catalog_file(ctx.inputs["catalog_file"], p["format"], p["bands"], plan=plan,
-                                column_map=p.get("column_map") or {},
-                                filter_pupils={b: tuple(v) for b, v in
-                                               p["filter_pupils"].items()})
+    files = {k: str(v) for k, v in ctx.inputs.items()}
+    cat = catalog_from_spec(ctx.params, files, plan)
     stars, galaxies = cat.write(ctx.layout.catalog)
     info = {"n_stars": len(cat.stars), "n_galaxies": len(cat.galaxies), **cat.meta}
     return StageResult({"stars": stars, "galaxies": galaxies}, info)
@@ -213,7 +204,9 @@ def _level2(ctx: StageContext, which: str) -> StageResult:
     base = p["base_name"]
     final_dir = ctx.layout.detector1 if which == "detector1" else ctx.layout.image2
     work = _clean_dir(ctx.layout.scratch(final_dir, base))
-    run = calibrate.detector1 if which == "detector1" else calibrate.image2
+    from simval.envs.runner import for_stage  # params["env"]: an isolated environment
+
+    run = for_stage(p, which, calibrate.detector1 if which == "detector1" else calibrate.image2)
     src = ctx.inputs["uncal" if which == "detector1" else "rate"]
     product = run(src, work, _crds(p), ctx.log, _steps(p))
     moved = publish(work, final_dir)
@@ -306,7 +299,9 @@ def image3_stage(ctx: StageContext) -> StageResult:
             m.name: calibrate.subtract_median_background(m, m, **p.get("median_masked", {}))
             for m in members}
         steps.setdefault("skymatch", {})["skip"] = True
-    products = calibrate.image3(asn, work, crds, ctx.log, steps)
+    from simval.envs.runner import for_stage  # params["env"]: an isolated environment
+
+    products = for_stage(p, "image3", calibrate.image3)(asn, work, crds, ctx.log, steps)
     if p["recipe"] == "skymatch":
         background["skymatch_levels_mjysr"] = dict(products.background_levels)
     moved = publish(work, final_dir)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any, Literal
 
-from pydantic import Field, ValidationInfo, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_serializer, model_validator
 
 from simval.kit.spec import DEFAULT_SEED
 from simval.scenario.base import StrictModel, base_dir, or_shorthand, resolve
@@ -47,35 +47,161 @@ class Effects(StrictModel):
 
 
 
+#: Generator fields of kind ``dream_like`` (absent from the normalised scenario when unset,
+#: so that adding them left the hash of every existing scenario unchanged).
+_DREAM_LIKE_KEYS = ("mag_limit", "mag_bright", "ref_band", "density_scale", "star_mag_range",
+                    "star_density_arcmin2", "star_isolation_arcsec", "cosmology")
+_COSMOLOGIES = Literal["Planck18", "Planck15", "Planck13", "WMAP9", "WMAP7", "WMAP5", "WMAP3",
+                       "WMAP1"]
+
+
+def _drop_none(data: Any, keys: tuple[str, ...]) -> Any:
+    if isinstance(data, dict):
+        for key in keys:
+            if data.get(key) is None:
+                data.pop(key, None)
+    return data
+
+
 class Generator(StrictModel):
-    """A synthetic field made by simval's own catalog generator (seeded)."""
+    """A synthetic field made by simval's own catalog generators (seeded).
 
-    kind: Literal["simple"] = Field("simple", description="generator: simple (uniform "
-                                                          "positions, uniform magnitudes)")
-    n_stars: int = Field(30, ge=0, description="point sources")
-    n_galaxies: int = Field(30, ge=0, description="Sersic galaxies")
+    ``simple``: uniform positions and magnitudes (n_stars, n_galaxies, mag_range).
+    ``dream_like``: galaxies from published number counts, redshift, size, shape and colour
+    relations (simval.catalogs.dream_like; docs/catalogs.md), plus stars.
+    """
+
+    kind: Literal["simple", "dream_like"] = Field(
+        "simple", description="generator: simple (uniform positions, uniform magnitudes) or "
+                              "dream_like (realistic counts, redshifts, sizes, colours)")
+    n_stars: int = Field(30, ge=0, description="point sources (dream_like: if omitted, from "
+                                               "its high-latitude star-count model)")
+    n_galaxies: int = Field(30, ge=0, description="Sersic galaxies (simple only)")
     mag_range: list[float] = Field(default_factory=lambda: [18.0, 26.0],
-                                   description="[bright, faint] AB magnitudes")
+                                   description="[bright, faint] AB magnitudes (simple only)")
     seed: int | None = Field(None, ge=0, description="default: the scenario seed")
+    mag_limit: float | None = Field(None, gt=0.0, lt=40.0,
+                                    description="dream_like: faint limit of the galaxies, AB "
+                                                "in ref_band (default 28)")
+    mag_bright: float | None = Field(None, gt=0.0, lt=40.0,
+                                     description="dream_like: bright limit, AB (default 16)")
+    ref_band: str | None = Field(None, description="dream_like: band of the number counts and "
+                                                   "star magnitudes (default F150W)")
+    density_scale: float | None = Field(None, ge=0.0,
+                                        description="dream_like: multiplies the galaxy counts "
+                                                    "(default 1)")
+    star_mag_range: list[float] | None = Field(
+        None, description="dream_like: [bright, faint] AB of the stars (default [18, 25])")
+    star_density_arcmin2: float | None = Field(
+        None, ge=0.0, description="dream_like: stars per arcmin^2 when n_stars is omitted "
+                                  "(default 1)")
+    star_isolation_arcsec: float | None = Field(
+        None, ge=0.0, le=10.0, description="dream_like: keep stars this far from galaxy centres "
+                                           "and other stars, arcsec (default 0)")
+    cosmology: _COSMOLOGIES | None = Field(None, description="dream_like: astropy cosmology "
+                                                             "(default Planck18)")
 
-    @field_validator("mag_range")
+    @field_validator("mag_range", "star_mag_range")
     @classmethod
-    def _range(cls, v: list[float]) -> list[float]:
-        if len(v) != 2 or not v[0] < v[1]:
+    def _range(cls, v: list[float] | None) -> list[float] | None:
+        if v is not None and (len(v) != 2 or not v[0] < v[1]):
             raise FieldError("must be [bright, faint] with bright < faint",
                              allowed="[m_min, m_max] AB mag, m_min < m_max")
         return v
+
+    @field_validator("ref_band")
+    @classmethod
+    def _band(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        from simval.catalogs.bands import BANDS
+
+        name = v.strip().upper()
+        if name not in BANDS or name == "F814W":
+            raise FieldError("unknown band", allowed=", ".join(b for b in BANDS
+                                                               if b != "F814W"))
+        return name
+
+    @model_validator(mode="after")
+    def _kind_fields(self) -> Generator:
+        given = self.model_fields_set
+        if self.kind == "simple":
+            extra = [k for k in _DREAM_LIKE_KEYS if getattr(self, k) is not None]
+            if extra:
+                raise FieldError("only meaningful with kind: dream_like", subpath=(extra[0],),
+                                 allowed="omit it, or set kind: dream_like")
+        else:
+            extra = [k for k in ("n_galaxies", "mag_range") if k in given]
+            if extra:
+                raise FieldError("only meaningful with kind: simple (dream_like draws the "
+                                 "galaxies from number counts)", subpath=(extra[0],),
+                                 allowed="mag_limit, mag_bright, density_scale")
+            lo = 16.0 if self.mag_bright is None else self.mag_bright
+            hi = 28.0 if self.mag_limit is None else self.mag_limit
+            if not lo < hi:
+                raise FieldError("mag_bright must be brighter (smaller) than mag_limit",
+                                 subpath=("mag_limit",), allowed=f"> {lo}")
+        return self
+
+    @model_serializer(mode="wrap")
+    def _serialise(self, handler):
+        return _drop_none(handler(self), _DREAM_LIKE_KEYS)
+
+    def spec(self, scenario_seed: int) -> dict[str, Any]:
+        """JSON-serialisable parameters with the seed and the dream_like defaults resolved."""
+        seed = scenario_seed if self.seed is None else self.seed
+        if self.kind == "simple":
+            return {"kind": "simple", "n_stars": self.n_stars, "n_galaxies": self.n_galaxies,
+                    "mag_range": list(self.mag_range), "seed": seed}
+        params: dict[str, Any] = {
+            "n_stars": self.n_stars if "n_stars" in self.model_fields_set else None}
+        for key in _DREAM_LIKE_KEYS:
+            value = getattr(self, key)
+            if value is not None:
+                params[key] = list(value) if isinstance(value, list) else value
+        return {"kind": "dream_like", "seed": seed, "params": params}
+
+
+_CATALOG_FILE_KEYS = ("quiescent_file", "cosmology", "mag_limit", "margin_arcsec", "positions",
+                      "origin")
 
 
 class Catalog(StrictModel):
     """Input sources: a catalog file or a generator block (exactly one)."""
 
-    file: str | None = Field(None, description="catalog path, relative to the scenario file")
+    file: str | None = Field(None, description="catalog path, relative to the scenario file "
+                                               "(JAGUAR: the star-forming file)")
     format: Literal["dream", "jaguar", "mirage", "generic"] | None = Field(
         None, description="catalog format of `file`")
     column_map: dict[str, str] = Field(default_factory=dict,
                                        description="simval column -> column name in `file`")
     generator: Generator | None = Field(None, description="synthetic field parameters")
+    quiescent_file: str | None = Field(None, description="jaguar: the quiescent-galaxy file "
+                                                         "(relative to the scenario file)")
+    cosmology: _COSMOLOGIES | None = Field(None, description="dream: astropy cosmology turning "
+                                                             "kpc into arcsec (default "
+                                                             "Planck18)")
+    mag_limit: float | None = Field(None, gt=0.0, lt=45.0,
+                                    description="dream, jaguar: keep sources brighter than "
+                                                "this (AB) in at least one simulated band")
+    margin_arcsec: float | None = Field(None, ge=0.0, le=600.0,
+                                        description="growth of the field beyond the "
+                                                    "apertures when cutting the file, arcsec "
+                                                    "(default 2)")
+    positions: Literal["offsets", "absolute"] | None = Field(
+        None, description="dream, jaguar: RA/Dec are offsets about `origin` moved onto the "
+                          "pointing, or absolute (default: dream offsets, jaguar absolute)")
+    origin: list[float] | None = Field(None, description="with positions: offsets, the file's "
+                                                         "[ra, dec] (deg) that lands on the "
+                                                         "pointing (default [0, 0])")
+
+    @field_validator("origin")
+    @classmethod
+    def _origin(cls, v: list[float] | None) -> list[float] | None:
+        if v is not None and (len(v) != 2 or not -90.0 <= v[1] <= 90.0
+                              or not -360.0 < v[0] < 360.0):
+            raise FieldError("must be [ra, dec] in deg", allowed="[ra, dec], |dec| <= 90")
+        return v
 
     @model_validator(mode="after")
     def _one_source(self, info: ValidationInfo) -> Catalog:
@@ -91,11 +217,39 @@ class Catalog(StrictModel):
                 raise FieldError(f"catalog file not found: {path}", subpath=("file",),
                                  allowed="an existing file (relative paths start at the "
                                          "scenario file's directory)")
-        elif self.format is not None or self.column_map:
-            key = "format" if self.format is not None else "column_map"
-            raise FieldError("only meaningful with `file`", subpath=(key,),
-                             allowed="omit it with `generator`")
+            self._check_format_fields(info)
+        else:
+            given = [k for k in ("format", "column_map", *_CATALOG_FILE_KEYS)
+                     if getattr(self, k) not in (None, {})]
+            if given:
+                raise FieldError("only meaningful with `file`", subpath=(given[0],),
+                                 allowed="omit it with `generator`")
         return self
+
+    def _check_format_fields(self, info: ValidationInfo) -> None:
+        only = {"quiescent_file": ("jaguar",), "cosmology": ("dream",),
+                "mag_limit": ("dream", "jaguar"), "positions": ("dream", "jaguar"),
+                "origin": ("dream", "jaguar")}
+        for key, formats in only.items():
+            if getattr(self, key) is not None and self.format not in formats:
+                raise FieldError(f"not used by format {self.format!r}", subpath=(key,),
+                                 allowed=f"only with format {' or '.join(formats)}")
+        if self.origin is not None and (self.positions or
+                                        ("offsets" if self.format == "dream" else "absolute")
+                                        ) != "offsets":
+            raise FieldError("origin goes with positions: offsets", subpath=("origin",),
+                             allowed="set positions: offsets, or omit origin")
+        if self.quiescent_file is not None:
+            qpath = resolve(self.quiescent_file, base_dir(info))
+            if not qpath.is_file():
+                raise FieldError(f"catalog file not found: {qpath}",
+                                 subpath=("quiescent_file",),
+                                 allowed="an existing file (relative paths start at the "
+                                         "scenario file's directory)")
+
+    @model_serializer(mode="wrap")
+    def _serialise(self, handler):
+        return _drop_none(handler(self), _CATALOG_FILE_KEYS)
 
 
 class Simulator(StrictModel):
@@ -104,12 +258,43 @@ class Simulator(StrictModel):
     backend: Literal["mirage"] = Field("mirage", description="simulator backend")
 
 
+class KitDerive(StrictModel):
+    """Calibrate with a context derived from the kit's base: the simulator still sees the
+    base instrument, so the change is the only difference (a controlled error)."""
+
+    flat_scale: float = Field(1.0, gt=0.0, description="multiply the FLAT data; calibrated "
+                                                        "fluxes are divided by it")
+    photom_scale: float = Field(1.0, gt=0.0, description="multiply PHOTMJSR; calibrated "
+                                                         "fluxes are multiplied by it")
+    distortion_shift_mas: list[float] = Field(
+        default_factory=lambda: [0.0, 0.0],
+        description="[dV2, dV3] added to the distortion's output, milliarcsec")
+
+    @field_validator("distortion_shift_mas")
+    @classmethod
+    def _pair(cls, v: list[float]) -> list[float]:
+        if len(v) != 2:
+            raise FieldError("must be [dV2, dV3]", allowed="two numbers, milliarcsec")
+        return v
+
+    @model_validator(mode="after")
+    def _something(self) -> KitDerive:
+        if self.flat_scale == 1.0 and self.photom_scale == 1.0 and \
+                not any(self.distortion_shift_mas):
+            raise FieldError("changes nothing", allowed="flat_scale != 1, photom_scale != 1 "
+                                                        "or a non-zero distortion_shift_mas")
+        return self
+
+
 class KitCrds(StrictModel):
     """Use simval's synthetic CRDS cache (built offline from a seed)."""
 
     seed: int = Field(DEFAULT_SEED, ge=0, description="kit seed (same seed, same files)")
     context: str | None = Field(None, pattern=CONTEXT_PATTERN,
                                 description="kit context jwst_NNNN.pmap; default: newest base")
+    derive: KitDerive | None = Field(None, description="calibrate with a context derived "
+                                                       "from `context` (see `simval kit "
+                                                       "derive`)")
 
 
 class Crds(StrictModel):
@@ -119,9 +304,25 @@ class Crds(StrictModel):
     path: str | None = Field(None, description="a real CRDS_PATH (directory)")
     context: str | None = Field(None, pattern=CONTEXT_PATTERN,
                                 description="CRDS context for `path`, jwst_NNNN.pmap")
+    contexts: list[str] = Field(
+        default_factory=list,
+        description="several contexts (jwst_NNNN.pmap, of `path` or of the kit) to calibrate "
+                    "the same simulation with: `simval sweep` runs one variant per context")
+
+    @field_validator("contexts")
+    @classmethod
+    def _context_names(cls, v: list[str]) -> list[str]:
+        bad = [c for c in v if not re.match(CONTEXT_PATTERN, str(c))]
+        if bad:
+            raise FieldError("not a context name", value=bad[0], allowed="jwst_NNNN.pmap")
+        return v
 
     @model_validator(mode="after")
     def _one_source(self, info: ValidationInfo) -> Crds:
+        if self.contexts and (self.context is not None or
+                              (self.kit is not None and self.kit.context is not None)):
+            raise FieldError("give `contexts` (a sweep) or one `context`, not both",
+                             subpath=("contexts",), allowed="contexts: [jwst_NNNN.pmap, ...]")
         if self.path is None:
             if self.context is not None:
                 raise FieldError("`context` at this level goes with `path`; a kit context "
@@ -171,11 +372,22 @@ def _bounds_shorthand(schema: dict[str, Any]) -> None:
 _METRIC = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
+class BrightStars(StrictModel):
+    """The bright isolated star sample (photometric and astrometric closure)."""
+
+    snr_min: float = Field(100.0, gt=0.0, description="expected S/N at least this")
+    min_exposures: int | None = Field(
+        None, ge=1, description="covered by at least this many exposures; default: the "
+                                "most any star in the footprint has (full coverage)")
+
+
 class Comparison(StrictModel):
     """How measurements are matched to truth and judged."""
 
     match_radius_mas: float = Field(100.0, gt=0.0,
                                     description="truth-measurement match radius, milliarcsec")
+    bright_stars: BrightStars = Field(default_factory=BrightStars,
+                                      description="the bright isolated star sample")
     thresholds: dict[str, dict[str, Bounds]] = Field(
         default_factory=dict,
         description="metric -> {filter or 'all' -> {min, max, abs_max}}; a metric may map "

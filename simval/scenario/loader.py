@@ -157,9 +157,16 @@ def scenario_hash(scenario: Scenario) -> str:
     parameter. The catalog file enters by content, not by its absolute path.
     """
     content: dict[str, Any] = {"hash_version": HASH_VERSION, "scenario": normalised(scenario)}
+    for key in ("file", "quiescent_file"):  # files enter by content, below
+        if content["scenario"]["catalog"].get(key) is not None:
+            content["scenario"]["catalog"][key] = "<content>"
     if scenario.catalog.file is not None:
         data = scenario.resolve_path(scenario.catalog.file).read_bytes()
         content["catalog_sha256"] = hashlib.sha256(data).hexdigest()
+    quiescent = getattr(scenario.catalog, "quiescent_file", None)
+    if quiescent is not None:  # JAGUAR's second file
+        data = scenario.resolve_path(quiescent).read_bytes()
+        content["quiescent_sha256"] = hashlib.sha256(data).hexdigest()
     text = json.dumps(content, sort_keys=True, separators=(",", ":"), allow_nan=False)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 

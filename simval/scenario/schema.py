@@ -83,6 +83,8 @@ class Scenario(StrictModel):
         background_recipe: skymatch       # or median_masked
         comparison: {match_radius_mas: 100,
                      thresholds: {metric: {F115W: {min: .., max: .., abs_max: ..}}}}
+        environment: jwst-1.20.2          # calibrate with another jwst (simval env create)
+        sweep: {image3.skymatch.skymethod: [local, global, match]}   # simval sweep
 
     Derived views: :meth:`filter_settings`, :meth:`bands`, :meth:`background_for`,
     :meth:`detector_objects`, :meth:`resolve_path`; ``dither.positions()``.
@@ -131,6 +133,17 @@ class Scenario(StrictModel):
                     "with subtract false, then a per-exposure sigma-clipped median of the "
                     "source-masked data is subtracted")
     comparison: Comparison = Field(default_factory=Comparison)
+    environment: str | None = Field(
+        None, description="a pipeline environment made by `simval env create` (e.g. "
+                          "jwst-1.20.2): the calibration stages run in it, in a subprocess "
+                          "with the same CRDS cache; default: simval's own jwst")
+    sweep: dict[str, list[Any]] = Field(
+        default_factory=dict,
+        description="a grid calibrated on the same simulated data (`simval sweep`): dotted "
+                    "scenario key -> list of values, e.g. image3.skymatch.skymethod: "
+                    "[local, global, match] (pipeline.* may be left out), crds.kit.derive."
+                    "photom_scale: [1.0, 1.05], crds.context: [jwst_1100.pmap, ...]; only "
+                    "keys under pipeline, crds, background_recipe and comparison")
 
     _source: str = PrivateAttr(default="<scenario>")
     _base_dir: Path | None = PrivateAttr(default=None)
@@ -259,6 +272,14 @@ class Scenario(StrictModel):
         from simval.scenario.pipeline_params import validate_pipeline
 
         return validate_pipeline(v, base_dir(info))
+
+    @field_validator("sweep")
+    @classmethod
+    def _sweep(cls, v: dict[str, list[Any]]) -> dict[str, list[Any]]:
+        from simval.sweep import check_sweep_keys
+
+        check_sweep_keys(v)
+        return v
 
     @model_validator(mode="after")
     def _cross_checks(self) -> Scenario:

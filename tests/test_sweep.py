@@ -1,0 +1,100 @@
+"""Sweep expansion and validation (the end-to-end sweep is in test_sensitivity.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from simval.scenario import ScenarioError, load_scenario, validate_scenario
+from simval.sweep import expand_sweep
+from tests.scenario_data import quickstart_data
+
+QUICKSTART = Path(__file__).resolve().parents[1] / "scenarios" / "quickstart.yaml"
+
+
+@pytest.fixture
+def base() -> dict:
+    return quickstart_data()
+
+
+def test_grid_is_the_product_in_written_order(base):
+    base["sweep"] = {"image3.skymatch.skymethod": ["local", "global", "match"],
+                     "crds.kit.derive.photom_scale": [1.0, 1.05]}
+    variants = expand_sweep(base)
+    assert len(variants) == 6
+    assert [v.settings for v in variants[:2]] == [
+        {"image3.skymatch.skymethod": "local", "crds.kit.derive.photom_scale": 1.0},
+        {"image3.skymatch.skymethod": "local", "crds.kit.derive.photom_scale": 1.05}]
+    first, second = variants[0].data, variants[1].data
+    assert first["pipeline"]["image3"]["skymatch"] == {"skip": True, "skymethod": "local"}
+    assert "derive" not in first["crds"]["kit"]            # photom x1.0 is the base context
+    assert second["crds"]["kit"]["derive"] == {"photom_scale": 1.05}
+    assert "sweep" not in first and base["pipeline"]["image3"]["skymatch"] == {"skip": True}
+    assert len({v.label for v in variants}) == 6
+    assert first["name"].startswith("quickstart-skymethod-local")
+    for v in variants:  # every variant is a valid scenario on its own
+        validate_scenario(v.data, "variant", QUICKSTART.parent)
+
+
+def test_no_sweep_is_one_variant(base):
+    (only,) = expand_sweep(base)
+    assert only.settings == {} and only.label == "base"
+
+
+@pytest.mark.parametrize("sweep, words", [
+    ({"seed": [1, 2]}, ["sweep.seed", "leaves the simulated data unchanged"]),
+    ({"readout.ngroups": [3, 6]}, ["sweep.readout.ngroups", "pipeline"]),
+    ({"image3.skymatch": ["a"]}, ["pipeline.step.parameter"]),
+    ({"image3.skymatch.skymethod": []}, ["non-empty list"]),
+])
+def test_sweep_keys_that_would_change_the_simulation_are_refused(tmp_path, base, sweep, words):
+    base["sweep"] = sweep
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump(base, sort_keys=False))
+    with pytest.raises(ScenarioError) as info:
+        load_scenario(path)
+    for w in words:
+        assert w in str(info.value)
+
+
+def test_a_bad_swept_value_names_the_variant(tmp_path, base):
+    base["sweep"] = {"image3.skymatch.skymethod": ["match", "nonsense"]}
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump(base, sort_keys=False))
+    load_scenario(path)  # the file itself is valid
+    variants = expand_sweep(base)
+    with pytest.raises(ScenarioError) as info:
+        validate_scenario(variants[1].data, "s.yaml (sweep variant skymethod-nonsense)")
+    assert "skymethod" in str(info.value) and "nonsense" in str(info.value)
+
+
+def test_simval_run_refuses_a_sweep_scenario(tmp_path, base, capsys):
+    from simval.cli import main
+
+    base["sweep"] = {"image3.skymatch.skymethod": ["local", "match"]}
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump(base, sort_keys=False))
+    assert main(["run", str(path), "-o", str(tmp_path / "run")]) == 2
+    assert "simval sweep" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
+
+
+def test_crds_contexts_become_one_variant_each(base):
+    base["crds"] = {"kit": {"seed": 20221}, "contexts": ["jwst_0001.pmap", "jwst_0002.pmap"]}
+    variants = expand_sweep(base)
+    assert [v.settings for v in variants] == [{"crds.kit.context": "jwst_0001.pmap"},
+                                              {"crds.kit.context": "jwst_0002.pmap"}]
+    assert variants[1].data["crds"] == {"kit": {"seed": 20221, "context": "jwst_0002.pmap"}}
+    for v in variants:
+        validate_scenario(v.data, "variant", QUICKSTART.parent)
+
+
+def test_contexts_and_context_together_are_refused(tmp_path, base):
+    base["crds"] = {"kit": {"seed": 20221, "context": "jwst_0001.pmap"},
+                    "contexts": ["jwst_0002.pmap"]}
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump(base, sort_keys=False))
+    with pytest.raises(ScenarioError, match=r"crds\.contexts"):
+        load_scenario(path)
