@@ -234,6 +234,7 @@ def cmd_run(args) -> int:
 def cmd_sweep(args) -> int:
     """``simval sweep``: every variant of the scenario's sweep on one simulation."""
     from simval.run import RunSetupError
+    from simval.scenario import ScenarioError
     from simval.sweep import SweepError, run_sweep
 
     scenario = _load(args.scenario)
@@ -245,18 +246,21 @@ def cmd_sweep(args) -> int:
         result = run_sweep(args.scenario, out, workers=args.workers,
                            scheduler=args.scheduler, kit_dir=args.kit_dir,
                            reuse_simulation=args.reuse_simulation)
-    except (SweepError, RunSetupError) as err:
+    except (SweepError, RunSetupError, ScenarioError) as err:
         raise UsageError(str(err)) from err
     import json
 
     doc = json.loads(result.summary.read_text())
     table = Table(title=f"sweep {scenario.name}: {', '.join(doc['keys'])}")
-    for col in ("variant", "status", "filter", *SWEEP_COLUMNS):
-        table.add_column(col)
+    table.add_column("variant", overflow="fold")
+    table.add_column("filter")
+    for header in SWEEP_COLUMNS.values():
+        table.add_column(header, justify="right")
     for row in doc["variants"]:
+        label = row["label"] if row["status"] == "complete" else f"{row['label']} (FAILED)"
         for band, values in (row["metrics"] or {"-": {}}).items():
             cells = [_fmt(values.get(k)) for k in SWEEP_COLUMNS]
-            table.add_row(row["label"], row["status"], band, *cells)
+            table.add_row(label, band, *cells)
     console.print(table)
     console.print(f"summary: {result.summary}")
     if result.failed:
@@ -266,12 +270,13 @@ def cmd_sweep(args) -> int:
 
 
 #: Headline metrics printed by ``simval sweep`` (all are in sweep.json).
-SWEEP_COLUMNS = ("bkg_residual_frac", "skymatch_error_max_frac", "phot_bias_bright_star_mag",
-                 "completeness_snr20", "astrom_rms_bright_star_mas")
+SWEEP_COLUMNS = {"bkg_residual_frac": "bkg resid", "skymatch_error_max_frac": "sky err",
+                 "phot_bias_bright_star_mag": "Δm bright", "completeness_snr20": "compl>20",
+                 "astrom_rms_bright_star_mas": "rms mas"}
 
 
 def _fmt(value) -> str:
-    return "-" if value is None else f"{value:.4g}"
+    return "-" if value is None else f"{value:+.3f}" if abs(value) < 1 else f"{value:.3g}"
 
 
 def _evaluate_and_report(run_dir: Path) -> int:

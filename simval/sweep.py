@@ -98,7 +98,8 @@ def _label(settings: Mapping[str, Any]) -> str:
     if not settings:
         return "base"
     text = "_".join(f"{k.split('.')[-1]}-{v}" for k, v in settings.items())
-    return re.sub(r"[^A-Za-z0-9_.+-]", "", text.replace(" ", ""))[:100] or "variant"
+    text = re.sub(r"[\s'\"{}\[\]:,]", "", text).replace("+", "_plus_")  # global+match
+    return re.sub(r"[^A-Za-z0-9_.-]", "", text)[:100] or "variant"
 
 
 def _clean_derive(data: dict[str, Any]) -> None:

@@ -93,3 +93,42 @@ def quickstart_kit():
     spec = KitSpec(detectors=("NRCB1",), filters=("F115W", "F150W"),
                    darks=(DarkNeed("SUB400P", 12),))
     return build_kit(spec)
+
+
+#: Derived kit contexts of the shared sweep (:func:`derived_sweep`), in variant order.
+DERIVES = [None, {"flat_scale": 1.03}, {"distortion_shift_mas": [50.0, 0.0]},
+           {"photom_scale": 1.05}]
+#: Thresholds of the shared sweep's scenario.
+SWEEP_THRESHOLDS = {"phot_bias_bright_star_mag": {"abs_max": 0.02},
+                    "astrom_offset_mas": {"max": 10.0}}
+
+
+@pytest.fixture(scope="session")
+def derived_sweep(tmp_path_factory):
+    """One reduced quickstart (F150W, 2 dithers, 6 groups) simulated once and calibrated
+    with the kit's base context and three derived ones (flat x1.03, distortion +50 mas in
+    V2, photom x1.05): a ``simval sweep`` over ``crds.kit.derive``. Returns
+    ``{"base"|"flat"|"distortion"|"photom": run dir, "summary": sweep.json}``; every run is
+    evaluated (metrics.json). Shared by the sensitivity and compare tests."""
+    import json
+
+    import yaml
+
+    from simval.sweep import run_sweep
+    from tests.scenario_data import quickstart_data
+
+    tmp = tmp_path_factory.mktemp("derived_sweep")
+    data = quickstart_data()
+    data.update(name="sens", filters=["F150W"], background_mjysr=0.25,
+                dither={"offsets": [[0.0, 0.0], [1.03, 0.97]]},
+                comparison={"match_radius_mas": 100, "thresholds": SWEEP_THRESHOLDS},
+                sweep={"crds.kit.derive": DERIVES})
+    data["readout"]["ngroups"] = 6
+    path = tmp / "sens.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    result = run_sweep(path, tmp / "sweep", workers=2)
+    assert result.ok, result.failed
+    runs = list(result.runs.values())
+    assert len(runs) == len(DERIVES)
+    return {"base": runs[0], "flat": runs[1], "distortion": runs[2], "photom": runs[3],
+            "summary": json.loads(result.summary.read_text())}

@@ -17,7 +17,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import yaml
 from astropy.io import fits
 from astropy.table import Table
 from astropy.wcs import WCS
@@ -27,7 +26,6 @@ from simval.compare import CompareInputError, compare_runs, load_runs, write_com
 from simval.match import match_catalogs
 from simval.metrics import catalog_metrics
 from simval.metrics_schema import Measurement, MetricsDocument, write_metrics
-from tests.scenario_data import quickstart_data
 
 pytest_plugins = ["pytester"]
 
@@ -468,36 +466,11 @@ def test_pytest_compare_mode_usage_errors(pytester: pytest.Pytester, quiet):
 
 # --- a real pair: photom x 1.05 in a derived kit context ----------------------------------
 
-def _scenario(tmp: Path, name: str, derive: dict | None = None) -> Path:
-    data = quickstart_data()
-    data.update(name=name, filters=["F115W"], background_mjysr=0.22,
-                dither={"offsets": [[0.0, 0.0], [1.03, 0.97]]})
-    data["readout"]["ngroups"] = 5
-    if derive:
-        data["crds"] = {"kit": {**data["crds"]["kit"], "derive": derive}}
-    data["comparison"] = {"match_radius_mas": 100,
-                          "thresholds": {"phot_bias_bright_star_mag": {"abs_max": 0.04}}}
-    path = tmp / f"{name}.yaml"
-    path.write_text(yaml.safe_dump(data, sort_keys=False))
-    return path
-
-
 @pytest.fixture(scope="module")
-def real_pair(tmp_path_factory) -> tuple[Path, Path]:
+def real_pair(derived_sweep) -> tuple[Path, Path]:
     """(base, photom): one simulation, calibrated with the base context and with a context
-    whose photom reference is scaled by 1.05; both evaluated (metrics.json)."""
-    from simval.evaluate import evaluate_run
-    from simval.run import run_scenario
-
-    tmp = tmp_path_factory.mktemp("compare")
-    base = run_scenario(_scenario(tmp, "base"), tmp / "base", workers=2)
-    assert base.ok, base.failed
-    photom = run_scenario(_scenario(tmp, "photom", {"photom_scale": 1.05}), tmp / "photom",
-                          workers=2, reuse_simulation=base.run_dir)
-    assert photom.ok, photom.failed
-    for run in (base, photom):
-        evaluate_run(run.run_dir)
-    return base.run_dir, photom.run_dir
+    whose photom reference is scaled by 1.05 (the session's ``derived_sweep``)."""
+    return derived_sweep["base"], derived_sweep["photom"]
 
 
 @pytest.mark.slow
@@ -507,7 +480,7 @@ def test_real_photom_scaled_by_1_05_reads_1_05_and_names_photom(real_pair, tmp_p
                           tolerances={"phot_bias_bright_star_mag": 0.01})
     write_compare(result, tmp_path / "out", diff_fits=True)
     pair = result.pairs[0]
-    fc = pair.filters["F115W"]
+    fc = pair.filters["F150W"]
     cat, pix = fc.catalog, fc.pixels
     bias = fc.metrics["phot_bias_bright_star_mag"]
     print(f"photom x1.05: median flux ratio {cat.median_ratio:.6f} ± {cat.uncertainty:.2g} "
@@ -526,7 +499,7 @@ def test_real_photom_scaled_by_1_05_reads_1_05_and_names_photom(real_pair, tmp_p
     assert prov.crds["context"]["a"] != prov.crds["context"]["b"]
     assert prov.simulation["same_simulation"] is True
     assert prov.parameters == {} and prov.versions == {}
-    assert (tmp_path / "out" / "diff_F115W.fits").is_file()
+    assert (tmp_path / "out" / "diff_F150W.fits").is_file()
 
 
 @pytest.mark.slow
@@ -536,13 +509,13 @@ def test_real_run_compared_with_itself(real_pair, tmp_path):
     shutil.copytree(base, copy, ignore=shutil.ignore_patterns("exposures", "detector1",
                                                               "image2", "logs", "stages"))
     measurable = [m for m, v in json.loads((base / "metrics.json").read_text())
-                  ["filters"]["F115W"].items() if v["value"] is not None]
+                  ["filters"]["F150W"].items() if v["value"] is not None]
     args = ["compare", str(base), str(copy), "-o", str(tmp_path / "out"),
             "--fail-on-flux-ratio", "0", *[f"--tolerance={m}=0" for m in measurable]]
     assert main(args) == 0
     doc = json.loads((tmp_path / "out" / "compare.json").read_text())
     pair = doc["comparisons"][0]
-    f = pair["filters"]["F115W"]
+    f = pair["filters"]["F150W"]
     assert all(m["difference"] in (0, None) for m in f["metrics"].values())
     assert all(m["uncertainty"] == 0 for m in f["metrics"].values()
                if m["uncertainty_method"] == "paired bootstrap" and m["difference"] is not None)

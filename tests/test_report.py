@@ -226,9 +226,9 @@ def test_report_verdicts_first_failures_first_and_self_contained(run_dir: Path):
     assert "&gt;= 0.95" in text
     assert re.search(r"0\.667 ± 0\.0\d\d fraction", text)  # the completeness is 40/60
 
-    # every plot is an embedded PNG: 5 per filter
+    # every plot is an embedded PNG: 6 per filter
     imgs = images(text)
-    assert len(imgs) == 5 * len(BANDS)
+    assert len(imgs) == 6 * len(BANDS)
     for tag in imgs:
         src = re.search(r'src="([^"]+)"', tag).group(1)
         assert src.startswith("data:image/png;base64,")
@@ -236,7 +236,8 @@ def test_report_verdicts_first_failures_first_and_self_contained(run_dir: Path):
         assert png[:8] == b"\x89PNG\r\n\x1a\n"
         w, h = (int(re.search(rf'{k}="(\d+)"', tag).group(1)) for k in ("width", "height"))
         assert w > 100 and h > 100
-    for kind in ("completeness", "photometry", "astrometry", "background", "mosaic"):
+    for kind in ("completeness", "photometry", "astrometry", "background", "mosaic",
+                 "counts"):
         assert text.count(f'class="plot-{kind}"') == len(BANDS)
 
     # nothing from the network, no script
@@ -289,7 +290,7 @@ def test_report_of_an_empty_directory(tmp_path: Path):
 def test_report_with_a_broken_mosaic_keeps_the_catalog_plots(run_dir: Path):
     (run_dir / "image3" / product("F150W") / f"{product('F150W')}_i2d.fits").write_text("x")
     text = write_report(run_dir).read_text()
-    assert len(images(text)) == 5 + 3
+    assert len(images(text)) == 6 + 3  # F150W: the three catalog plots only
     assert "the mosaic cannot be read" in text
 
 
@@ -374,7 +375,7 @@ def test_report_renders_in_headless_chromium(run_dir: Path, tmp_path: Path):
     assert len(verdict_rows(html)) == 5
     sizes = json.loads(re.search(r"data-sizes=\"([^\"]*)\"", html).group(1)
                        .replace("&quot;", '"'))
-    assert len(sizes) == 5 * len(BANDS)
+    assert len(sizes) == 6 * len(BANDS)
     assert all(w > 100 and h > 100 for w, h in sizes), sizes
 
     # 2. a screenshot of the report itself is not blank and shows the colour-coded table

@@ -38,6 +38,18 @@ def test_grid_is_the_product_in_written_order(base):
         validate_scenario(v.data, "variant", QUICKSTART.parent)
 
 
+def test_labels_are_valid_scenario_names(base):
+    base["sweep"] = {"image3.skymatch.skymethod": ["global+match", "match"],
+                     "crds.kit.derive": [None, {"distortion_shift_mas": [50.0, 0.0]}]}
+    variants = expand_sweep(base)
+    assert [v.label for v in variants] == [
+        "skymethod-global_plus_match_derive-None",
+        "skymethod-global_plus_match_derive-distortion_shift_mas50.00.0",
+        "skymethod-match_derive-None", "skymethod-match_derive-distortion_shift_mas50.00.0"]
+    for v in variants:
+        validate_scenario(v.data, "variant", QUICKSTART.parent)
+
+
 def test_no_sweep_is_one_variant(base):
     (only,) = expand_sweep(base)
     assert only.settings == {} and only.label == "base"

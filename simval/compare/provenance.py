@@ -178,7 +178,7 @@ def provenance_diff(manifest_a: Mapping[str, Any] | None,
     pc_a, pc_b = _contexts(refs_a), _contexts(refs_b)
     if pc_a != pc_b:
         out.crds["pipeline_contexts"] = _pair(pc_a, pc_b)
-    out.versions = _diff_maps(ma.get("versions") or {}, mb.get("versions") or {})
+    out.versions = _diff_maps(calibration_versions(ma), calibration_versions(mb))
     out.parameters = _diff_maps(_flatten(ma.get("pipeline_parameters") or {}),
                                 _flatten(mb.get("pipeline_parameters") or {}))
     sa, sb = ma.get("scenario") or {}, mb.get("scenario") or {}
@@ -207,3 +207,14 @@ def provenance_diff(manifest_a: Mapping[str, Any] | None,
         "same_simulation": _same_simulation(ma, mb, path_a, path_b),
     }
     return out
+
+
+def calibration_versions(manifest: dict[str, Any]) -> dict[str, Any]:
+    """The software a run calibrated with: the manifest's ``versions``, overridden by those
+    of the pipeline environment when the calibration ran in one (``environment``)."""
+    versions = dict(manifest.get("versions") or {})
+    env = manifest.get("environment")
+    if isinstance(env, dict):
+        versions.update(env.get("versions") or {})
+        versions["environment"] = env.get("name")
+    return versions

@@ -372,6 +372,27 @@ def _valid(mosaic: _Mosaic) -> np.ndarray:
     return valid
 
 
+def _counts_plot(run: RunContents, f: _FilterInputs, mosaic: _Mosaic) -> Figure:
+    """Input vs recovered vs reference counts over the mosaic's valid area (the question a
+    mock-catalog builder asks: do the simulated images look like the real survey?)."""
+    from simval.catalogs.validate import recovered_vs_input_counts
+    from simval.report.plots import counts_figure
+
+    _need(f, "truth", "measured", "match")
+    pixar = mosaic.header.get("PIXAR_SR") if mosaic.header is not None else None
+    if not pixar:
+        raise _MissingInputError("the mosaic's SCI header has no PIXAR_SR (pixel area)")
+    area = float(_valid(mosaic).sum()) * float(pixar) * (180.0 / np.pi * 60.0) ** 2
+    inside = _inside(f.truth)
+    true_mag = _col(f.truth, "mag_true_ab")
+    measured = f.measured["isophotal_abmag"] if "isophotal_abmag" in f.measured.colnames \
+        else f.measured["aper_total_abmag"]
+    counts = recovered_vs_input_counts(true_mag[inside], np.asarray(measured, float), area,
+                                       band=f.band,
+                                       matched_input_mags=true_mag[inside & f.match.matched])
+    return counts_figure(counts, band=f.band)
+
+
 def _truth_mosaic(run: RunContents, details: dict, shape: tuple[int, ...]
                   ) -> np.ndarray | None:
     """The truth mosaic named in the background metric's details, if readable."""
@@ -473,11 +494,16 @@ _CAPTIONS = {
     "astrometry": "Position offsets measured - truth in the tangent plane, mas. Solid "
                   "circle: 2-D RMS of the stars about zero (astrom_rms_mas); dashed: the "
                   "match radius.",
-    "background": "Mosaic minus the level the background recipe should leave, with "
+    "background": "Mosaic minus what it should be — the noiseless truth mosaic (MIRAGE's "
+                  "seed images drizzled on the same grid) less the sky the background "
+                  "recipe removes, or the expected level where no truth mosaic exists — with "
                   "sources masked (2-sigma segments and the pipeline's segmentation, grown "
                   f"by {MASK_GROW_PIX} pixels) and smoothed; red = too much sky left, blue "
-                  "= over-subtracted; grey = masked or outside the footprint. Halos "
-                  "around masks are the wings of bright sources.",
+                  "= over-subtracted; grey = masked or outside the footprint.",
+    "counts": "Differential number counts per arcmin² per mag over the mosaic's valid "
+              "area: the input catalog's sources in the footprint (true magnitude), the "
+              "pipeline catalog (isophotal magnitude) and the reference relation shipped "
+              "with simval (docs/catalogs.md).",
     "mosaic": "The i2d (zscale, asinh stretch). Green: matched detections; red: truth "
               "sources in the footprint without a detection; orange: detections without a "
               "truth counterpart.",
@@ -547,7 +573,8 @@ def _filter_section(run: RunContents, band: str) -> str:
         except Exception as exc:
             out.append(_note(f"the mosaic cannot be read: {type(exc).__name__}: {exc}"))
     for name, title, make in (("background", "background residual map", _background_plot),
-                              ("mosaic", "mosaic thumbnail", _mosaic_plot)):
+                              ("mosaic", "mosaic thumbnail", _mosaic_plot),
+                              ("counts", "number counts", _counts_plot)):
         if mosaic is None:
             figs.append(_note(f"{title}: not available: no readable mosaic."))
         else:

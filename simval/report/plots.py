@@ -12,7 +12,7 @@ import base64
 import functools
 import io
 from collections.abc import Callable, Sequence
-from typing import ParamSpec
+from typing import Any, ParamSpec
 
 import numpy as np
 from matplotlib.figure import Figure
@@ -24,6 +24,7 @@ __all__ = [
     "background_figure",
     "block_reduce",
     "completeness_figure",
+    "counts_figure",
     "delta_mag_figure",
     "mosaic_figure",
     "png_data_uri",
@@ -476,4 +477,31 @@ def mosaic_figure(image: ArrayLike, *, band: str, block: int,
     ax.set_title(title + (f"\n{note}" if note else ""), fontsize=8.5)
     if any(xy is not None for xy in (matched_xy, missed_xy, spurious_xy)):
         ax.legend(loc="upper right", framealpha=0.8)
+    return fig
+
+
+@_styled
+def counts_figure(counts: Any, *, band: str) -> Figure:
+    """Differential number counts: the input catalog in the footprint, what the pipeline
+    catalog recovered, and the reference relation (the table of
+    :func:`simval.catalogs.validate.recovered_vs_input_counts`), per arcmin^2 per mag."""
+    fig = _figure(5.2, 4.0)
+    ax = fig.add_subplot()
+    mid = np.asarray(counts["mag_mid"], float)
+    for col, label, style in (("density_input", "input catalog (footprint)", "o-"),
+                              ("density_recovered", "pipeline catalog", "s-"),
+                              ("density_reference", "reference relation", "--")):
+        if col not in counts.colnames:
+            continue
+        y = np.asarray(counts[col], float)
+        ok = np.isfinite(y) & (y > 0)
+        if ok.any():
+            ax.plot(mid[ok], y[ok], style, ms=3.5, lw=1.2, label=label)
+    ax.set_yscale("log")
+    ax.set_xlabel(f"{band} AB magnitude (true for the input, isophotal for the pipeline)")
+    ax.set_ylabel("sources / arcmin² / mag")
+    ref = counts.meta.get("reference") if hasattr(counts, "meta") else None
+    ax.set_title(f"{band}: number counts over {counts.meta.get('area_arcmin2', 0):.3g} "
+                 "arcmin²" + (f"\nreference: {ref}" if ref else ""), fontsize=8.5)
+    ax.legend(loc="upper left")
     return fig

@@ -254,6 +254,12 @@ def run_scenario(path_or_scenario: str | os.PathLike | Scenario,
             background_recipe=scenario.background_recipe, started_utc=started,
             wall_s=time.perf_counter() - t0, worker_versions=versions,
             interrupted=interrupted, error=error[0] if error else None)
+        if scenario.environment:  # the calibration's own jwst, crds, stcal, ...
+            from simval.envs.runner import env_record
+
+            record = env_record(scenario.environment)
+            doc["environment"] = {"name": record.name, "python": record.python,
+                                  "versions": dict(record.versions)}
         if reused:
             doc["simulation_reused_from"] = {
                 "run": reused["run"], "offered": len(reused["stages"]),

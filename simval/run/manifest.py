@@ -18,7 +18,10 @@ Keys::
                      product: {image3: {...}}},   # reftype -> file, plus crds_context
     background {product: {recipe, skymatch_levels_mjysr, subtracted_levels_mjysr}},
     products {band: {name, i2d, catalog, asn, members, n_sources}},
-    peak_rss_mb_max
+    peak_rss_mb_max,
+    environment {name, python, versions}   (only when the calibration ran in a `simval env`;
+                                           ``versions`` is then simval's own process),
+    simulation_reused_from {run, offered, reused, rerun}   (only with reuse_simulation)
 
 Times in seconds, memory in MiB, paths relative to the run directory.
 """
