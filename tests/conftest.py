@@ -126,9 +126,40 @@ def derived_sweep(tmp_path_factory):
     data["readout"]["ngroups"] = 6
     path = tmp / "sens.yaml"
     path.write_text(yaml.safe_dump(data, sort_keys=False))
-    result = run_sweep(path, tmp / "sweep", workers=2)
+    # its own kit: derived contexts must not join the session kit other tests inspect
+    result = run_sweep(path, tmp / "sweep", workers=2, kit_dir=tmp / "kits")
     assert result.ok, result.failed
     runs = list(result.runs.values())
     assert len(runs) == len(DERIVES)
     return {"base": runs[0], "flat": runs[1], "distortion": runs[2], "photom": runs[3],
             "summary": json.loads(result.summary.read_text())}
+
+
+@pytest.fixture(scope="session")
+def small_exposure(quickstart_kit, tmp_path_factory):
+    """One NRCB1 SUB400P F115W MIRAGE exposure (BRIGHT2 x 3 groups) of 6 stars of AB 19-21.5
+    at known pixels, no cosmic rays, on the session kit: ``(kit, SimulationResult, dir)``."""
+    from astropy.table import Table
+    from jwst.lib.set_telescope_pointing import compute_local_roll
+
+    from simval import offline
+    from simval.simulate import MirageExposure, MirageReferences, simulate_exposure
+
+    kit = quickstart_kit
+    pysiaf = offline.import_pysiaf()
+    ap = pysiaf.Siaf("NIRCam")["NRCB1_SUB400P"]
+    ra0, dec0, pa = 53.1625, -27.7914, 0.0
+    roll = compute_local_roll(pa, ra0, dec0, ap.V2Ref, ap.V3Ref)
+    ap.set_attitude_matrix(pysiaf.utils.rotations.attitude(ap.V2Ref, ap.V3Ref, ra0, dec0, roll))
+    xy = [(80.2, 90.7), (200.5, 310.1), (330.8, 60.4), (120.1, 250.6), (300.3, 200.9),
+          (60.6, 340.2)]
+    sky = [ap.sci_to_sky(x + 1, y + 1) for x, y in xy]
+    stars = Table({"ra": [c[0] for c in sky], "dec": [c[1] for c in sky],
+                   "mag": [19.0, 19.5, 20.0, 20.5, 21.0, 21.5]})
+    refs = MirageReferences.from_mapping(kit.mirage_references("NRCB1", "F115W", "SUB400P"),
+                                         mirage_data=kit.mirage_data, crds_env=kit.crds_env())
+    exp = MirageExposure(detector="NRCB1", subarray="SUB400P", filter_name="F115W",
+                         readpatt="BRIGHT2", ngroups=3, ra_deg=ra0, dec_deg=dec0,
+                         pa_v3_deg=pa, seed=7, background_adu_s=0.5, cosmic_rays=False)
+    out = tmp_path_factory.mktemp("sim")
+    return kit, simulate_exposure(exp, refs, stars, None, out, timeout_s=900), out

@@ -256,7 +256,8 @@ def test_e2e_evaluation_of_a_real_run(tmp_path, monkeypatch):
     data = quickstart_data()
     data.update(name="eval_mini", filters=["F115W"], background_mjysr=0.22,
                 dither={"offsets": [[0.0, 0.0], [1.03, 0.97]]})
-    data["catalog"]["generator"].update(n_stars=15, n_galaxies=10)
+    data["catalog"] = {"generator": {"kind": "simple", "n_stars": 15, "n_galaxies": 10,
+                                     "mag_range": [18, 26]}}
     data["readout"]["ngroups"] = 6
     data["pipeline"]["image3"]["skymatch"] = {"skystat": "median"}  # exercise skymatch
     data["comparison"] = {"match_radius_mas": 100,

@@ -9,7 +9,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from astropy.io import fits
-from astropy.table import Table
 
 from simval import calibrate
 from simval.kit.derive import Changes, derive_context
@@ -17,32 +16,9 @@ from simval.kit.registry import Registry
 
 
 @pytest.fixture(scope="module")
-def simulated(quickstart_kit, tmp_path_factory):
+def simulated(small_exposure):
     """One NRCB1 SUB400P F115W exposure (BRIGHT2 x 3 groups) of 6 stars, no cosmic rays."""
-    from simval import offline
-    from simval.simulate import MirageExposure, MirageReferences, simulate_exposure
-
-    kit = quickstart_kit
-    pysiaf = offline.import_pysiaf()
-    ap = pysiaf.Siaf("NIRCam")["NRCB1_SUB400P"]
-    ra0, dec0, pa = 53.1625, -27.7914, 0.0
-    from jwst.lib.set_telescope_pointing import compute_local_roll
-
-    roll = compute_local_roll(pa, ra0, dec0, ap.V2Ref, ap.V3Ref)
-    ap.set_attitude_matrix(pysiaf.utils.rotations.attitude(ap.V2Ref, ap.V3Ref, ra0, dec0, roll))
-    xy = [(80.2, 90.7), (200.5, 310.1), (330.8, 60.4), (120.1, 250.6), (300.3, 200.9),
-          (60.6, 340.2)]
-    sky = [ap.sci_to_sky(x + 1, y + 1) for x, y in xy]
-    stars = Table({"ra": [s[0] for s in sky], "dec": [s[1] for s in sky],
-                   "mag": [19.0, 19.5, 20.0, 20.5, 21.0, 21.5]})
-    refs = MirageReferences.from_mapping(kit.mirage_references("NRCB1", "F115W", "SUB400P"),
-                                         mirage_data=kit.mirage_data, crds_env=kit.crds_env())
-    exp = MirageExposure(detector="NRCB1", subarray="SUB400P", filter_name="F115W",
-                         readpatt="BRIGHT2", ngroups=3, ra_deg=ra0, dec_deg=dec0,
-                         pa_v3_deg=pa, seed=7, background_adu_s=0.5, cosmic_rays=False)
-    out = tmp_path_factory.mktemp("sim")
-    result = simulate_exposure(exp, refs, stars, None, out, timeout_s=900)
-    return kit, result, out
+    return small_exposure
 
 
 @pytest.fixture(scope="module")

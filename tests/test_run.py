@@ -343,7 +343,8 @@ def _mini(tmp: Path, name: str, recipe: str) -> Path:
                 dither={"offsets": [[0.0, 0.0], [1.03, 0.97]]})
     data["readout"]["ngroups"] = 3
     data["pipeline"]["image3"]["skymatch"] = {"skystat": "median"}  # exercise skymatch
-    data["catalog"]["generator"].update(n_stars=15, n_galaxies=10)
+    data["catalog"] = {"generator": {"kind": "simple", "n_stars": 15, "n_galaxies": 10,
+                                     "mag_range": [18, 26]}}
     path = tmp / f"{name}.yaml"
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     return path

@@ -431,13 +431,14 @@ def _background_plot(run: RunContents, f: _FilterInputs, mosaic: _Mosaic) -> Fig
         note = (f"expected level {expected:.4g} MJy/sr "
                 f"({details.get('background_recipe', 'recipe unknown')})")
     model = float(expected)
+    bar_label = None
     truth = _truth_mosaic(run, details, img.shape)
     if truth is not None and injected is not None and \
             details.get("recipe_expected_mjysr") is not None:
         # pixel by pixel against the noiseless truth (faint light is signal, not sky)
         model = truth - float(injected) + float(details["recipe_expected_mjysr"])
-        note = (f"mosaic minus the noiseless truth mosaic ({details['truth']}), "
-                f"{details.get('background_recipe', 'recipe unknown')}")
+        note = f"against {Path(str(details['truth'])).name}"
+        bar_label = "mosaic - truth mosaic (MJy/sr)"
         expected = float(details["recipe_expected_mjysr"])
     residual = np.where(valid & ~mask, img - model, np.nan)
     reduced, block = block_reduce(residual, BACKGROUND_PIX)
@@ -445,7 +446,8 @@ def _background_plot(run: RunContents, f: _FilterInputs, mosaic: _Mosaic) -> Fig
     smoothed = smooth_nan(reduced, sigma_red)
     return background_figure(smoothed, band=f.band, expected_mjysr=float(expected),
                              block=block, sigma_pix=sigma_red * block,
-                             injected_sky_mjysr=injected, level_note=note)
+                             injected_sky_mjysr=injected, level_note=note,
+                             bar_label=bar_label)
 
 
 def _world_to_pixel(header: Any, ra: np.ndarray, dec: np.ndarray

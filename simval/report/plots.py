@@ -371,7 +371,7 @@ def astrometry_figure(dra_mas: ArrayLike, ddec_mas: ArrayLike, kind: ArrayLike, 
 @_styled
 def background_figure(residual_mjysr: ArrayLike, *, band: str, expected_mjysr: float,
                       block: int, sigma_pix: float, injected_sky_mjysr: float | None = None,
-                      level_note: str = "") -> Figure:
+                      level_note: str = "", bar_label: str | None = None) -> Figure:
     """Map of the smoothed, source-masked mosaic minus the expected sky level.
 
     Parameters
@@ -390,6 +390,8 @@ def background_figure(residual_mjysr: ArrayLike, *, band: str, expected_mjysr: f
         Injected sky: the colour bar also reads in percent of it.
     level_note : str
         Where ``expected_mjysr`` comes from.
+    bar_label : str, optional
+        Colour-bar label (default ``mosaic - <expected> MJy/sr``).
 
     Notes
     -----
@@ -411,7 +413,7 @@ def background_figure(residual_mjysr: ArrayLike, *, band: str, expected_mjysr: f
                    extent=(-0.5, nx * block - 0.5, -0.5, ny * block - 0.5),
                    interpolation="nearest")
     bar = fig.colorbar(im, ax=ax, shrink=0.85)
-    bar.set_label(f"mosaic - {expected_mjysr:.4g} MJy/sr (MJy/sr)")
+    bar.set_label(bar_label or f"mosaic - {expected_mjysr:.4g} MJy/sr (MJy/sr)")
     if injected_sky_mjysr:
         sec = bar.ax.secondary_yaxis("left", functions=(
             lambda v: 100.0 * v / injected_sky_mjysr, lambda p: p * injected_sky_mjysr / 100))
