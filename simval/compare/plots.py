@@ -15,7 +15,13 @@ import numpy as np
 from matplotlib.figure import Figure
 from numpy.typing import ArrayLike
 
-from simval.report.plots import _figure, _styled, block_reduce, running_stats
+from simval.report.plots import (
+    _figure,
+    _styled,
+    block_reduce,
+    finish_astrometry_axes,
+    running_stats,
+)
 
 __all__ = ["RUN_COLOURS", "RunCurve", "astrometry_overlay", "completeness_overlay",
            "delta_mag_overlay", "difference_figure", "flux_ratio_figure", "run_colour"]
@@ -136,14 +142,8 @@ def astrometry_overlay(curves: Sequence[RunCurve], *, band: str,
         ax.plot(rms * np.cos(t), rms * np.sin(t), color=run_colour(i), lw=0.9)
         lim = max(lim, 1.2 * float(np.percentile(np.maximum(np.abs(dx), np.abs(dy)), 95)),
                   1.3 * rms)
-    lim = min(lim, 1.05 * radius_mas)
-    ax.set_xlim(-lim, lim)
-    ax.set_ylim(-lim, lim)
-    ax.set_aspect("equal")
-    ax.set_xlabel("ΔRA·cos(Dec) (mas), > 0: measured east")
-    ax.set_ylabel("ΔDec (mas), > 0: measured north")
-    ax.set_title(f"{band}: astrometric residuals of stars (+: median; circle: RMS)")
-    ax.legend(loc="upper right", fontsize=6.5)
+    finish_astrometry_axes(ax, min(lim, 1.05 * radius_mas),
+                           f"{band}: astrometric residuals of stars (+: median; circle: RMS)")
     return fig
 
 

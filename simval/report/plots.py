@@ -26,6 +26,7 @@ __all__ = [
     "completeness_figure",
     "counts_figure",
     "delta_mag_figure",
+    "finish_astrometry_axes",
     "mosaic_figure",
     "png_data_uri",
     "running_stats",
@@ -358,14 +359,19 @@ def astrometry_figure(dra_mas: ArrayLike, ddec_mas: ArrayLike, kind: ArrayLike, 
     shown = "" if lim >= radius_mas else " (beyond the axes)"
     ax.plot(radius_mas * np.cos(t), radius_mas * np.sin(t), color="0.5", lw=0.8, ls="--",
             label=f"match radius {radius_mas:.0f} mas{shown}")
-    ax.set_xlim(-lim, lim)
-    ax.set_ylim(-lim, lim)
+    finish_astrometry_axes(ax, lim, f"{band}: astrometric residuals")
+    return fig
+
+
+def finish_astrometry_axes(ax, lim_mas: float, title: str) -> None:
+    """Square ±``lim_mas`` axes with the measured - truth labels (east / north > 0)."""
+    ax.set_xlim(-lim_mas, lim_mas)
+    ax.set_ylim(-lim_mas, lim_mas)
     ax.set_aspect("equal")
     ax.set_xlabel("ΔRA·cos(Dec) (mas), > 0: measured east")
     ax.set_ylabel("ΔDec (mas), > 0: measured north")
-    ax.set_title(f"{band}: astrometric residuals")
+    ax.set_title(title)
     ax.legend(loc="upper right", fontsize=6.5)
-    return fig
 
 
 @_styled
