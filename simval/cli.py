@@ -263,6 +263,8 @@ def cmd_sweep(args) -> int:
             table.add_row(label, band, *cells)
     console.print(table)
     console.print(f"summary: {result.summary}")
+    if doc.get("comparison"):
+        console.print(f"comparison with the first variant: {out / doc['comparison']}")
     if result.failed:
         err_console.print(f"[bold red]failed variants:[/] {', '.join(result.failed)}")
         return 1

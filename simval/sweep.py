@@ -10,7 +10,8 @@ A scenario's ``sweep`` block maps dotted scenario keys to lists of values (and
 :func:`expand_sweep` turns it into the grid of variants (the Cartesian product, in the
 order written), each a complete scenario validated like any other. :func:`run_sweep` runs
 the first variant in full and every other one with ``reuse_simulation`` pointing at it, so
-all variants calibrate the very same raw data, then evaluates each run. Only keys that do
+all variants calibrate the very same raw data, then evaluates each run and compares every
+variant with the first (``OUT/compare/compare.html``, :mod:`simval.compare`). Only keys that do
 not change the simulated data may be swept: ``pipeline``, ``crds``, ``background_recipe``,
 ``comparison`` and ``environment`` (a jwst release made by ``simval env create``). A sweep
 that needed new simulations would not compare the calibration alone.
@@ -137,6 +138,18 @@ def expand_sweep(data: Mapping[str, Any]) -> list[Variant]:
     return variants
 
 
+def _compare(result: SweepResult, root: Path) -> str | None:
+    """Every complete variant against the first: ``OUT/compare/compare.{html,json}``
+    (:mod:`simval.compare`); the path relative to ``root``, None with fewer than two."""
+    from simval.compare import compare_runs, write_compare
+
+    done = [run for label, run in result.runs.items() if label not in result.failed]
+    if len(done) < 2:
+        return None
+    written = write_compare(compare_runs(done), root / "compare")
+    return str(written["compare.html"].relative_to(root))
+
+
 @dataclass
 class SweepResult:
     """What :func:`run_sweep` made: the run directory of each variant (``runs``), which
@@ -194,6 +207,7 @@ def run_sweep(scenario_path: str | os.PathLike, out_dir: str | os.PathLike, *,
             result.failed.append(v.label)
         rows.append(row)
     doc = {"schema": "simval.sweep", "schema_version": 1, "scenario": str(scenario_path),
-           "keys": list((data.get("sweep") or {}).keys()), "variants": rows}
+           "keys": list((data.get("sweep") or {}).keys()), "variants": rows,
+           "comparison": _compare(result, root)}
     result.summary = write_text(root / "sweep.json", json.dumps(doc, indent=1, default=str))
     return result

@@ -46,6 +46,13 @@ def test_simulation_is_reused_not_redone(runs):
     variants = runs["summary"]["variants"]
     assert [v["settings"]["crds.kit.derive"] for v in variants] == DERIVES
     assert [v["passed"] for v in variants][:3] == [True, False, False]
+    # the sweep is reported as one comparison: every variant against the first
+    html = runs["base"].parent / runs["summary"]["comparison"]
+    assert runs["summary"]["comparison"] == "compare/compare.html" and html.is_file()
+    doc = json.loads((html.parent / "compare.json").read_text())
+    assert len(doc["comparisons"]) == len(DERIVES) - 1
+    assert [c["provenance"]["reftypes_changed"] for c in doc["comparisons"]] == [
+        ["flat"], ["distortion"], ["photom"]]
 
 
 def test_base_context_passes(runs):
