@@ -110,3 +110,18 @@ def test_contexts_and_context_together_are_refused(tmp_path, base):
     path.write_text(yaml.safe_dump(base, sort_keys=False))
     with pytest.raises(ScenarioError, match=r"crds\.contexts"):
         load_scenario(path)
+
+
+def test_environment_is_sweepable_and_an_unknown_one_is_a_setup_error(base, tmp_path,
+                                                                      monkeypatch):
+    from simval.run.graph import RunSetupError, pipeline_environment
+
+    base["sweep"] = {"environment": ["jwst-1.20.2", None]}
+    variants = expand_sweep(base)
+    assert [v.data.get("environment") for v in variants] == ["jwst-1.20.2", None]
+    scenario = validate_scenario(variants[0].data, "variant", QUICKSTART.parent)
+    monkeypatch.setenv("SIMVAL_ENV_DIR", str(tmp_path / "envs"))
+    with pytest.raises(RunSetupError, match=r"environment: .*jwst-1\.20\.2"):
+        pipeline_environment(scenario)
+    plain = validate_scenario(variants[1].data, "variant", QUICKSTART.parent)
+    assert pipeline_environment(plain) == {}
