@@ -48,6 +48,7 @@ share their times.
 from __future__ import annotations
 
 import json
+from collections import Counter
 from dataclasses import asdict, dataclass, fields
 from datetime import datetime, timedelta
 from typing import Any
@@ -246,28 +247,34 @@ class Plan:
         """What the synthetic kit must hold: detectors, filters, and per subarray a dark with
         the most frames any exposure reads (``ngroups * (nframes + groupgap)``), in as many
         noise realizations as one detector takes exposures in that subarray
-        (:meth:`dark_realization`)."""
+        (:meth:`dark_realizations`)."""
         darks: dict[str, int] = {}
         for e in self.exposures:
             darks[e.subarray] = max(darks.get(e.subarray, 0), e.frames_read)
-        counts: dict[str, int] = {}
-        for e in self.exposures:
-            counts[e.subarray] = max(counts.get(e.subarray, 0), self.dark_realization(e) + 1)
+        counts = Counter((e.detector, e.subarray) for e in self.exposures)
+        per_window = {s: max(n for (_, sub), n in counts.items() if sub == s) for s in darks}
         return KitSpec(
             detectors=tuple(dict.fromkeys(e.detector for e in self.exposures)),
             filters=tuple(dict.fromkeys(e.filter_name for e in self.exposures)),
-            darks=tuple(DarkNeed(s, n, self.correlated_noise, counts[s])
+            darks=tuple(DarkNeed(s, n, self.correlated_noise, per_window[s])
                         for s, n in sorted(darks.items())),
             seed=self.kit_seed,
         )
 
+    def dark_realizations(self) -> dict[str, int]:
+        """Exposure base name -> index of the kit's dark noise realization it uses: its rank
+        among the plan's exposures of the same detector and subarray, so no two exposures of
+        a detector share their read noise."""
+        seen: Counter[tuple[str, str]] = Counter()
+        out = {}
+        for e in self.exposures:
+            out[e.base_name] = seen[e.detector, e.subarray]
+            seen[e.detector, e.subarray] += 1
+        return out
+
     def dark_realization(self, exposure: Exposure) -> int:
-        """Index of the kit's dark noise realization ``exposure`` uses: its rank among the
-        plan's exposures of the same detector and subarray, so no two exposures of a
-        detector share their read noise."""
-        same = [e.base_name for e in self.exposures
-                if e.detector == exposure.detector and e.subarray == exposure.subarray]
-        return same.index(exposure.base_name)
+        """The realization :meth:`dark_realizations` gives ``exposure``."""
+        return self.dark_realizations()[exposure.base_name]
 
     @property
     def correlated_noise(self) -> bool:

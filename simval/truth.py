@@ -142,7 +142,9 @@ def truth_path(layout: RunLayout, product_name: str) -> Path:
     return layout.root / TRUTH_DIR / f"{product_name}_truth.ecsv"
 
 
-def _one(directory: Path, suffix: str) -> Path | None:
+def file_ending(directory: Path, suffix: str) -> Path | None:
+    """The one file of ``directory`` whose name ends with ``suffix`` (None if there is none;
+    :class:`TruthError` if there are several)."""
     found = sorted(directory.glob(f"*{suffix}"))
     if len(found) > 1:
         raise TruthError(f"{directory}: several *{suffix} files: "
@@ -181,7 +183,7 @@ def read_exposure_lists(exposure_dir: str | os.PathLike) -> dict[str, Table]:
     if not d.is_dir():
         raise FileNotFoundError(f"{d}: the exposure's simulator directory is missing")
     out: dict[str, Table] = {}
-    ps = _one(d, "_pointsources.list")
+    ps = file_ending(d, "_pointsources.list")
     if ps is not None:
         raw = read_point_source_list(ps)
         out["star"] = Table({
@@ -191,7 +193,7 @@ def read_exposure_lists(exposure_dir: str | os.PathLike) -> dict[str, Table]:
             "magnitude": np.asarray(raw["magnitude"], np.float64),
             "countrate_adu_s": np.asarray(raw["countrate_adu_s"], np.float64)},
             meta={"path": str(ps)})
-    gal = _one(d, "_galaxySources.list")
+    gal = file_ending(d, "_galaxySources.list")
     if gal is not None:
         raw = read_galaxy_list(gal)
         out["galaxy"] = Table({
@@ -746,12 +748,12 @@ def _seed_sky(exposure_dir: Path) -> float:
     sources - galaxies`` (exact where MIRAGE added only the sky), NaN if not available."""
     from astropy.io import fits
 
-    final = _one(exposure_dir, "_final_seed_image.fits")
+    final = file_ending(exposure_dir, "_final_seed_image.fits")
     if final is None:
         return float("nan")
     data = np.asarray(fits.getdata(final, 1), float)
     for suffix in ("_ptsrc_seed_image.fits", "_galaxy_seed_image.fits"):
-        part = _one(exposure_dir, suffix)
+        part = file_ending(exposure_dir, suffix)
         if part is not None:
             data = data - np.asarray(fits.getdata(part, 1), float)
     return float(np.median(data))

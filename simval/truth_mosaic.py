@@ -124,7 +124,7 @@ def run_truth_mosaic(layout, plan, product, i2d: str | os.PathLike, *,
     writes ``truth/<product>_truth_i2d.fits`` (reused when newer than the ``_i2d``).
     Returns ``(None, reason)`` when a cal file or seed image is missing.
     """
-    from simval.truth import TRUTH_DIR, _one
+    from simval.truth import TRUTH_DIR, file_ending
 
     path = layout.root / TRUTH_DIR / Path(product.i2d_name).name.replace(
         "_i2d.fits", "_truth_i2d.fits")
@@ -134,7 +134,7 @@ def run_truth_mosaic(layout, plan, product, i2d: str | os.PathLike, *,
         return np.asarray(fits.getdata(path, "SCI"), np.float64), layout.rel(path)
     cals, seeds = [], []
     for e in plan.exposures_in(product):
-        seed = _one(layout.exposure_dir(e.base_name), "_final_seed_image.fits") \
+        seed = file_ending(layout.exposure_dir(e.base_name), "_final_seed_image.fits") \
             if layout.exposure_dir(e.base_name).is_dir() else None
         cal = layout.image2 / e.cal_name
         if seed is None or not cal.is_file():

@@ -19,6 +19,7 @@ from simval.report.plots import (
     _figure,
     _styled,
     block_reduce,
+    diverging_map,
     finish_astrometry_axes,
     running_stats,
 )
@@ -193,22 +194,8 @@ def difference_figure(difference: ArrayLike, *, band: str, pair: str,
     """The difference image B - A (MJy/sr), block-averaged to at most ``max_pix`` a side,
     diverging colours centred on 0 (symmetric limits at the 99th percentile of |B - A|);
     grey = not valid in both."""
-    import matplotlib as mpl
-    from matplotlib.colors import Normalize
-
     img, block = block_reduce(difference, max_pix)
-    finite = img[np.isfinite(img)]
-    lim = float(np.percentile(np.abs(finite), 99)) if finite.size else 1.0
-    lim = lim if lim > 0 else 1e-6
-    fig = _figure(5.2, 4.6)
-    ax = fig.add_subplot()
-    cmap = mpl.colormaps["RdBu_r"].with_extremes(bad="0.82")
-    ny, nx = img.shape
-    im = ax.imshow(img, origin="lower", cmap=cmap, norm=Normalize(-lim, lim),
-                   extent=(-0.5, nx * block - 0.5, -0.5, ny * block - 0.5),
-                   interpolation="nearest")
-    bar = fig.colorbar(im, ax=ax, shrink=0.85)
-    bar.set_label("B - A (MJy/sr)")
+    fig, ax, _ = diverging_map(img, block, 99.0, "B - A (MJy/sr)")
     ax.set_xlabel("mosaic x (pixel)")
     ax.set_ylabel("mosaic y (pixel)")
     ax.set_title(f"{band}: {pair} pixel difference (red: B brighter)"

@@ -26,6 +26,7 @@ __all__ = [
     "completeness_figure",
     "counts_figure",
     "delta_mag_figure",
+    "diverging_map",
     "finish_astrometry_axes",
     "mosaic_figure",
     "png_data_uri",
@@ -374,6 +375,29 @@ def finish_astrometry_axes(ax, lim_mas: float, title: str) -> None:
     ax.legend(loc="upper right", fontsize=6.5)
 
 
+def diverging_map(image: NDArray[np.float64], block: int, percentile: float,
+                  bar_label: str) -> tuple[Figure, Any, Any]:
+    """A signed map centred on 0 (red > 0, blue < 0, grey = NaN), symmetric limits at the
+    ``percentile`` of ``|image|``, axes in mosaic pixels of a ``block``-reduced grid:
+    ``(figure, axes, colour bar)``."""
+    import matplotlib as mpl
+    from matplotlib.colors import Normalize
+
+    finite = image[np.isfinite(image)]
+    lim = float(np.percentile(np.abs(finite), percentile)) if finite.size else 1.0
+    lim = lim if lim > 0 else 1e-6
+    fig = _figure(5.2, 4.6)
+    ax = fig.add_subplot()
+    cmap = mpl.colormaps["RdBu_r"].with_extremes(bad="0.82")
+    ny, nx = image.shape
+    im = ax.imshow(image, origin="lower", cmap=cmap, norm=Normalize(-lim, lim),
+                   extent=(-0.5, nx * block - 0.5, -0.5, ny * block - 0.5),
+                   interpolation="nearest")
+    bar = fig.colorbar(im, ax=ax, shrink=0.85)
+    bar.set_label(bar_label)
+    return fig, ax, bar
+
+
 @_styled
 def background_figure(residual_mjysr: ArrayLike, *, band: str, expected_mjysr: float,
                       block: int, sigma_pix: float, injected_sky_mjysr: float | None = None,
@@ -404,22 +428,10 @@ def background_figure(residual_mjysr: ArrayLike, *, band: str, expected_mjysr: f
     Diverging colormap centred on zero (= the expected level), symmetric limits at the
     98th percentile of ``|residual|``.
     """
-    import matplotlib as mpl
-    from matplotlib.colors import Normalize
-
     res = np.asarray(residual_mjysr, np.float64)
     finite = res[np.isfinite(res)]
-    lim = float(np.percentile(np.abs(finite), 98)) if finite.size else 1.0
-    lim = lim if lim > 0 else 1e-6
-    fig = _figure(5.2, 4.6)
-    ax = fig.add_subplot()
-    cmap = mpl.colormaps["RdBu_r"].with_extremes(bad="0.82")
-    ny, nx = res.shape
-    im = ax.imshow(res, origin="lower", cmap=cmap, norm=Normalize(-lim, lim),
-                   extent=(-0.5, nx * block - 0.5, -0.5, ny * block - 0.5),
-                   interpolation="nearest")
-    bar = fig.colorbar(im, ax=ax, shrink=0.85)
-    bar.set_label(bar_label or f"mosaic - {expected_mjysr:.4g} MJy/sr (MJy/sr)")
+    fig, ax, bar = diverging_map(res, block, 98.0,
+                                 bar_label or f"mosaic - {expected_mjysr:.4g} MJy/sr (MJy/sr)")
     if injected_sky_mjysr:
         sec = bar.ax.secondary_yaxis("left", functions=(
             lambda v: 100.0 * v / injected_sky_mjysr, lambda p: p * injected_sky_mjysr / 100))

@@ -196,11 +196,12 @@ def build_specs(plan: Plan, scenario: Scenario, kit: Kit, layout: RunLayout,
     run_dir = str(layout.root)
     specs: list[StageSpec] = []
     specs.append(_catalog_spec(plan, scenario, run_dir, run_id))
+    realizations = plan.dark_realizations()
     for e in plan.exposures:
         mexp = mirage_exposure(e, scenario)
         refs = kit.mirage_references(e.detector, e.filter_name, e.subarray,
                                      correlated_noise=plan.correlated_noise,
-                                     realization=plan.dark_realization(e))
+                                     realization=realizations[e.base_name])
         sim = StageSpec(
             stage_id=stage_id("simulate", e.base_name), kind="simulate", run_dir=run_dir,
             run_id=run_id,
