@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from simval.atomic import atomic_path, write_text
+from simval.kit.crds_cache import SERVERLESS_URL, using_environment
 
 #: Loggers the pipeline writes to.
 PIPELINE_LOGGERS = ("stpipe", "jwst", "stcal", "CRDS", "py.warnings", "tweakwcs", "drizzle")
@@ -50,8 +51,6 @@ class CrdsSetup:
             env["CRDS_SERVER_URL"] = server_url
             env["CRDS_MODE"] = "auto"
         else:
-            from simval.kit.crds_cache import SERVERLESS_URL
-
             env["CRDS_SERVER_URL"] = SERVERLESS_URL
             env["CRDS_MODE"] = "local"
         return cls(env)
@@ -96,8 +95,6 @@ def stage_log(path: Path) -> Iterator[None]:
 
 @contextlib.contextmanager
 def _pipeline_context(crds: CrdsSetup, log: Path, what: str, inputs: Any) -> Iterator[None]:
-    from simval.kit.crds_cache import using_environment
-
     with using_environment(crds.env), stage_log(log):
         try:
             yield

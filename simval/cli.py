@@ -7,15 +7,27 @@ import sys
 import time
 from pathlib import Path
 
-from rich.console import Console
 from rich.table import Table
 
-console = Console(stderr=False)
-err_console = Console(stderr=True)
-
-
-class UsageError(Exception):
-    """A user-facing error: printed without a traceback, exit code 2."""
+from simval import offline
+from simval.catalogs.cli import add_catalog_parser
+from simval.compare.cli import add_compare_parser
+from simval.console import UsageError, console, err_console
+from simval.envs.cli import add_env_parser
+from simval.kit.build import KitBuildError, build_kit
+from simval.kit.derive import Changes, derive_context
+from simval.kit.detectors import DETECTORS
+from simval.kit.layout import KitLayout
+from simval.kit.registry import Registry
+from simval.kit.spec import DEFAULT_SEED, KIT_VERSION, DarkNeed, KitSpec
+from simval.plan import make_plan, plan_table
+from simval.report import print_verdicts, report_main, write_report
+from simval.report.rundir import load_run
+from simval.run import RunSetupError, default_run_dir, run_scenario
+from simval.run.evaluation import EvaluationError, ensure_evaluated, evaluate_run
+from simval.run.progress import summary_tables
+from simval.scenario import ScenarioError, load_scenario, scenario_hash, scenario_json_schema
+from simval.sweep import SweepError, run_sweep
 
 
 def _csv(text: str) -> list[str]:
@@ -23,8 +35,6 @@ def _csv(text: str) -> list[str]:
 
 
 def _dark_needs(values: list[str]):
-    from simval.kit.spec import DarkNeed
-
     needs = []
     for v in values:
         name, _, n = v.partition(":")
@@ -35,9 +45,6 @@ def _dark_needs(values: list[str]):
 
 
 def _spec_from_args(args):
-    from simval.kit.detectors import DETECTORS
-    from simval.kit.spec import DEFAULT_SEED, KitSpec
-
     detectors = list(DETECTORS) if args.all_detectors else _csv(args.detectors)
     kwargs = {"detectors": tuple(detectors), "filters": tuple(_csv(args.filters)),
               "seed": DEFAULT_SEED if args.seed is None else args.seed}
@@ -58,8 +65,6 @@ def _human_size(n: float) -> str:
 
 
 def _build_table(kit) -> Table:
-    from simval.kit.registry import Registry
-
     reg = Registry.load(kit.layout)
     table = Table(title=f"kit {kit.layout.root}  context {kit.context}")
     for col in ("job", "files", "size", "build time"):
@@ -79,7 +84,6 @@ def _build_table(kit) -> Table:
 def cmd_kit_build(args) -> int:
     from rich.progress import Progress
 
-    from simval.kit.build import build_kit
 
     spec = _spec_from_args(args)
     t0 = time.perf_counter()
@@ -98,10 +102,6 @@ def cmd_kit_build(args) -> int:
 
 
 def cmd_kit_derive(args) -> int:
-    from simval.kit.derive import Changes, derive_context
-    from simval.kit.layout import KitLayout
-    from simval.kit.spec import DEFAULT_SEED, KIT_VERSION
-
     layout = KitLayout.for_seed(DEFAULT_SEED if args.seed is None else args.seed,
                                 KIT_VERSION, args.kit_dir)
     if not layout.registry.exists():
@@ -121,10 +121,6 @@ def cmd_kit_derive(args) -> int:
 
 
 def cmd_kit_info(args) -> int:
-    from simval.kit.layout import KitLayout
-    from simval.kit.registry import Registry
-    from simval.kit.spec import DEFAULT_SEED, KIT_VERSION
-
     layout = KitLayout.for_seed(DEFAULT_SEED if args.seed is None else args.seed,
                                 KIT_VERSION, args.kit_dir)
     reg = Registry.load(layout)
@@ -151,15 +147,12 @@ def cmd_kit_info(args) -> int:
 def cmd_scenario_schema(args) -> int:
     import json
 
-    from simval.scenario import scenario_json_schema
 
     console.print_json(json.dumps(scenario_json_schema()))
     return 0
 
 
 def _load(path: Path):
-    from simval.scenario import ScenarioError, load_scenario
-
     try:
         return load_scenario(path)
     except ScenarioError as err:
@@ -167,8 +160,6 @@ def _load(path: Path):
 
 
 def cmd_scenario_check(args) -> int:
-    from simval.scenario import scenario_hash
-
     scenario = _load(args.scenario)
     console.print(f"{args.scenario}: valid scenario {scenario.name!r}, "
                   f"hash {scenario_hash(scenario)}")
@@ -176,8 +167,6 @@ def cmd_scenario_check(args) -> int:
 
 
 def cmd_plan(args) -> int:
-    from simval.plan import make_plan, plan_table
-
     plan = make_plan(_load(args.scenario))
     console.print(plan_table(plan))
     if args.json:
@@ -187,8 +176,6 @@ def cmd_plan(args) -> int:
 
 def cmd_run(args) -> int:
     """``simval run``: exit 0 only if every stage completed."""
-    from simval.run import RunSetupError, default_run_dir, run_scenario
-    from simval.run.progress import summary_tables
 
     scenario = _load(args.scenario)
     if scenario.sweep or scenario.crds.contexts:
@@ -233,9 +220,6 @@ def cmd_run(args) -> int:
 
 def cmd_sweep(args) -> int:
     """``simval sweep``: every variant of the scenario's sweep on one simulation."""
-    from simval.run import RunSetupError
-    from simval.scenario import ScenarioError
-    from simval.sweep import SweepError, run_sweep
 
     scenario = _load(args.scenario)
     if not scenario.sweep and not scenario.crds.contexts:
@@ -282,22 +266,27 @@ def _fmt(value) -> str:
 
 
 def _evaluate_and_report(run_dir: Path) -> int:
-    """Truth vs measurement for a finished run: metrics.json, verdict table, report.html.
-    Returns 0 if every verdict passed, 1 otherwise."""
-    from simval.evaluate import evaluate_run
-    from simval.report import print_verdicts, write_report
+    """Verdict table and report.html of a finished run (its graph evaluated it; anything
+    missing is evaluated now). Returns 0 if every verdict passed, 1 otherwise."""
 
     evaluation = evaluate_run(run_dir)
     print_verdicts(evaluation.verdicts, console)
     report = write_report(run_dir, verdicts=evaluation.verdicts)
-    console.print(f"metrics: {Path(run_dir) / 'metrics.json'}  report: {report}")
+    console.print(f"metrics: {evaluation.metrics_path}  report: {report}")
     return 0 if evaluation.passed else 1
 
 
 def cmd_report(args) -> int:
-    from simval.report import report_main
+    """``simval report RUN_DIR``: make sure the run is evaluated, write report.html."""
 
-    return report_main(args.run_dir, console=console)
+    root = Path(args.run_dir).expanduser()
+    if root.is_dir() and load_run(root).status == "complete":
+        try:
+            with err_console.status(f"evaluating {root}"):
+                ensure_evaluated(root)
+        except (EvaluationError, FileNotFoundError) as exc:
+            err_console.print(f"[red]evaluation failed: {exc}[/]")
+    return report_main(root, console=console)
 
 
 def _kit_common(p: argparse.ArgumentParser) -> None:
@@ -367,8 +356,8 @@ def build_parser() -> argparse.ArgumentParser:
                                         "report.html; exit 1 if a verdict fails")
     rep.add_argument("run_dir", type=Path)
     rep.set_defaults(func=cmd_report)
-    __import__("simval.catalogs.cli", fromlist=["_"]).add_catalog_parser(sub)
-    __import__("simval.compare.cli", fromlist=["_"]).add_compare_parser(sub)
+    add_catalog_parser(sub)
+    add_compare_parser(sub)
 
     kit = sub.add_parser("kit", help="the offline synthetic instrument (CRDS cache + "
                                      "MIRAGE_DATA)")
@@ -399,14 +388,12 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("--verify", action="store_true", help="re-hash every file")
     i.set_defaults(func=cmd_kit_info)
 
-    from simval.envs.cli import add_env_parser
     add_env_parser(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``simval`` command; returns the exit code."""
-    from simval import offline
 
     offline.configure()
     args = build_parser().parse_args(argv)
@@ -419,8 +406,6 @@ def main(argv: list[str] | None = None) -> int:
         err_console.print(f"[bold red]error:[/] {err}")
         return 2
     except RuntimeError as err:
-        from simval.kit.build import KitBuildError
-
         if not isinstance(err, KitBuildError):
             raise
         err_console.print(f"[bold red]error:[/] {err}")

@@ -63,6 +63,9 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from simval.constants import MAS_PER_RAD
+from simval.instruments.nircam import NIRCAM_FWHM_ARCSEC
+
 __all__ = [
     "MEASURED_COLUMNS",
     "NIRCAM_FWHM_ARCSEC",
@@ -77,8 +80,6 @@ __all__ = [
     "sky_offsets_mas",
     "unit_vectors",
 ]
-
-MAS_PER_RAD = 180.0 / np.pi * 3600.0e3
 
 #: Truth columns: name -> (required, meaning). See the module docstring.
 TRUTH_COLUMNS: dict[str, tuple[bool, str]] = {
@@ -103,20 +104,6 @@ MEASURED_COLUMNS: dict[str, str] = {
     "isophotal_abmag": "isophotal AB magnitude (galaxies)",
     "isophotal_flux": "isophotal flux, Jy",
     "isophotal_flux_err": "its error, Jy",
-}
-
-#: NIRCam PSF FWHM in arcsec by filter: JWST User Documentation (JDox), "NIRCam Point
-#: Spread Functions", table of WebbPSF/STPSF-predicted FWHM per filter
-#: (https://jwst-docs.stsci.edu/jwst-near-infrared-camera/nircam-performance/
-#: nircam-point-spread-functions). SW pixels are ~0.031", LW ~0.063".
-NIRCAM_FWHM_ARCSEC: dict[str, float] = {
-    "F070W": 0.023, "F090W": 0.030, "F115W": 0.037, "F140M": 0.046, "F150W": 0.049,
-    "F150W2": 0.045, "F162M": 0.053, "F164N": 0.054, "F182M": 0.060, "F187N": 0.061,
-    "F200W": 0.064, "F210M": 0.068, "F212N": 0.069,
-    "F250M": 0.082, "F277W": 0.088, "F300M": 0.097, "F322W2": 0.096, "F323N": 0.106,
-    "F335M": 0.109, "F356W": 0.114, "F360M": 0.118, "F405N": 0.132, "F410M": 0.133,
-    "F430M": 0.139, "F444W": 0.140, "F460M": 0.151, "F466N": 0.152, "F470N": 0.155,
-    "F480M": 0.157,
 }
 
 Prefer = Literal["distance", "magnitude"]

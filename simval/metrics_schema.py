@@ -49,7 +49,11 @@ from typing import Any
 
 import numpy as np
 
+from simval.atomic import write_text
+
 __all__ = [
+    "GROUPS",
+    "INPUTS",
     "REGISTRY",
     "SCHEMA_NAME",
     "SCHEMA_VERSION",
@@ -59,9 +63,11 @@ __all__ = [
     "MetricsFileError",
     "UnknownMetricError",
     "check_metric_names",
+    "group_metrics",
     "jsonable",
     "metrics_json_schema",
     "read_metrics",
+    "registry_markdown",
     "write_metrics",
 ]
 
@@ -71,7 +77,7 @@ SCHEMA_VERSION = 1
 
 @dataclass(frozen=True)
 class MetricSpec:
-    """What one metric name means.
+    """The one declaration of a metric: evaluation, docs, verdicts and compare read it.
 
     Attributes
     ----------
@@ -83,9 +89,16 @@ class MetricSpec:
     family : str
         Module of :mod:`simval.metrics` that computes it.
     description : str
-        Definition and sign convention.
+        Definition and sign convention (measured - true).
     baseline_abs : float
         Default absolute tolerance when comparing with a baseline run.
+    group : str
+        The computation that produces it (:data:`GROUPS`): metrics of one group are
+        computed together, and fail or succeed together.
+    needs : tuple of str
+        The run files it is computed from (:data:`INPUTS`).
+    empty_reason : str
+        Why the value is ``null`` although its group ran (``details.not_computed``).
     """
 
     name: str
@@ -93,84 +106,149 @@ class MetricSpec:
     family: str
     description: str
     baseline_abs: float
+    group: str
+    needs: tuple[str, ...]
+    empty_reason: str
+
+
+#: The run files metrics are computed from.
+INPUTS = {
+    "truth": "truth table, truth/<product>_truth.ecsv",
+    "catalog": "pipeline source catalog, image3/<product>/<product>_cat.ecsv",
+    "i2d.SCI": "mosaic, image3/<product>/<product>_i2d.fits SCI",
+    "i2d.ERR": "the mosaic's ERR extension",
+    "i2d.WHT": "the mosaic's WHT extension",
+    "i2d.CON": "the mosaic's CON (context) extension",
+    "i2d.PIXAR_SR": "PIXAR_SR of the mosaic's SCI header",
+    "truth_mosaic": "noiseless truth mosaic, truth/<product>_truth_i2d.fits",
+    "backgrounds": "injected and recovered sky per exposure, truth/<product>_backgrounds.ecsv",
+}
+
+_NO_BRIGHT = "no matched bright, isolated, fully covered star"
+_NO_STAR = "no matched star in the footprint"
+_CATALOG = ("truth", "catalog")
+_NO_SEAM = "no exposure edge inside the mosaic with sky on both sides"
+
+#: Computation groups: name -> (metric family module, inputs).
+GROUPS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "catalog": ("completeness, photometry, astrometry", _CATALOG),
+    "background": ("background", ("i2d.SCI", "i2d.WHT", "truth_mosaic", "backgrounds")),
+    "skymatch": ("background", ("backgrounds",)),
+    "err_ratio": ("noise", ("i2d.SCI", "i2d.ERR")),
+    "depth": ("noise", ("i2d.SCI", "i2d.PIXAR_SR", "catalog")),
+    "holes": ("mosaic", ("i2d.SCI", "i2d.WHT")),
+    "seams": ("mosaic", ("i2d.SCI", "i2d.CON", "backgrounds")),
+}
 
 
 def _specs() -> dict[str, MetricSpec]:
+    # (name, unit, family, group, baseline tolerance, definition, reason when null)
     rows = [
-        # completeness
-        ("completeness", "fraction", "completeness", 0.02,
-         "matched / all truth sources inside the footprint"),
-        ("completeness_snr20", "fraction", "completeness", 0.02,
+        ("completeness", "fraction", "completeness", "catalog", 0.02,
+         "matched / all truth sources inside the footprint",
+         "no truth source inside the mosaic footprint"),
+        ("completeness_snr20", "fraction", "completeness", "catalog", 0.02,
          "completeness of truth sources with (expected) S/N >= 20 and no brighter "
-         "neighbour within the blending radius"),
-        ("completeness_50_mag", "AB mag", "completeness", 0.1,
-         "true AB magnitude where binned completeness falls through 50% (faintest crossing)"),
-        ("completeness_90_mag", "AB mag", "completeness", 0.1,
-         "true AB magnitude where binned completeness falls through 90% (faintest crossing)"),
-        ("purity", "fraction", "completeness", 0.02,
-         "matched / all measured sources"),
-        ("spurious_fraction", "fraction", "completeness", 0.02,
-         "unmatched / all measured sources (1 - purity)"),
-        # photometry
-        ("phot_bias_star_mag", "mag", "photometry", 0.01,
-         "median(aper_total_abmag - mag_true_ab), matched stars; negative = measured brighter"),
-        ("phot_nmad_star_mag", "mag", "photometry", 0.01,
-         "1.4826 MAD of (measured - true) mag, matched stars"),
-        ("phot_bias_galaxy_mag", "mag", "photometry", 0.02,
-         "median(isophotal_abmag - mag_true_ab), matched galaxies; positive = measured fainter"),
-        ("phot_nmad_galaxy_mag", "mag", "photometry", 0.02,
-         "1.4826 MAD of (measured - true) mag, matched galaxies"),
-        ("phot_bias_bright_star_mag", "mag", "photometry", 0.005,
-         "median(aper_total_abmag - mag_true_ab), bright isolated fully covered stars"),
-        ("phot_nmad_bright_star_mag", "mag", "photometry", 0.005,
-         "1.4826 MAD of (measured - true) mag, bright isolated stars"),
-        ("phot_outlier_frac_bright_star", "fraction", "photometry", 0.05,
-         "fraction of bright isolated stars with |dmag - median| > 0.1 mag"),
-        # astrometry
-        ("astrom_dra_mas", "mas", "astrometry", 1.0,
-         "median RA*cos(Dec) offset measured - truth, stars; positive = measured east"),
-        ("astrom_ddec_mas", "mas", "astrometry", 1.0,
-         "median Dec offset measured - truth, stars; positive = measured north"),
-        ("astrom_offset_mas", "mas", "astrometry", 1.0,
-         "length of the median offset vector, stars"),
-        ("astrom_rms_mas", "mas", "astrometry", 1.0,
-         "sqrt(mean(dra_cosdec**2 + ddec**2)) about zero, stars (includes a shift)"),
-        ("astrom_rms_bright_star_mas", "mas", "astrometry", 0.5,
+         "neighbour within the blending radius",
+         "no truth source with expected S/N >= 20 inside the footprint"),
+        ("completeness_50_mag", "AB mag", "completeness", "catalog", 0.1,
+         "true AB magnitude where binned completeness falls through 50% (faintest crossing)",
+         "the binned completeness curve does not fall through 50%"),
+        ("completeness_90_mag", "AB mag", "completeness", "catalog", 0.1,
+         "true AB magnitude where binned completeness falls through 90% (faintest crossing)",
+         "the binned completeness curve does not fall through 90%"),
+        ("purity", "fraction", "completeness", "catalog", 0.02,
+         "matched / all measured sources", "the pipeline catalog is empty"),
+        ("spurious_fraction", "fraction", "completeness", "catalog", 0.02,
+         "unmatched / all measured sources (1 - purity)", "the pipeline catalog is empty"),
+        ("phot_bias_star_mag", "mag", "photometry", "catalog", 0.01,
+         "median(aper_total_abmag - mag_true_ab), matched stars; negative = measured brighter",
+         "no matched star with a finite aper_total_abmag in the footprint"),
+        ("phot_nmad_star_mag", "mag", "photometry", "catalog", 0.01,
+         "1.4826 MAD of (measured - true) mag, matched stars",
+         "no matched star with a finite aper_total_abmag in the footprint"),
+        ("phot_bias_galaxy_mag", "mag", "photometry", "catalog", 0.02,
+         "median(isophotal_abmag - mag_true_ab), matched galaxies; positive = measured fainter",
+         "no matched galaxy with a finite isophotal_abmag in the footprint"),
+        ("phot_nmad_galaxy_mag", "mag", "photometry", "catalog", 0.02,
+         "1.4826 MAD of (measured - true) mag, matched galaxies",
+         "no matched galaxy with a finite isophotal_abmag in the footprint"),
+        ("phot_bias_bright_star_mag", "mag", "photometry", "catalog", 0.005,
+         "median(aper_total_abmag - mag_true_ab), bright isolated fully covered stars",
+         _NO_BRIGHT),
+        ("phot_nmad_bright_star_mag", "mag", "photometry", "catalog", 0.005,
+         "1.4826 MAD of (measured - true) mag, bright isolated stars", _NO_BRIGHT),
+        ("phot_outlier_frac_bright_star", "fraction", "photometry", "catalog", 0.05,
+         "fraction of bright isolated stars with |dmag - median| > 0.1 mag", _NO_BRIGHT),
+        ("astrom_dra_mas", "mas", "astrometry", "catalog", 1.0,
+         "median RA*cos(Dec) offset measured - truth, stars; positive = measured east",
+         _NO_STAR),
+        ("astrom_ddec_mas", "mas", "astrometry", "catalog", 1.0,
+         "median Dec offset measured - truth, stars; positive = measured north", _NO_STAR),
+        ("astrom_offset_mas", "mas", "astrometry", "catalog", 1.0,
+         "length of the median offset vector, stars", _NO_STAR),
+        ("astrom_rms_mas", "mas", "astrometry", "catalog", 1.0,
+         "sqrt(mean(dra_cosdec**2 + ddec**2)) about zero, stars (includes a shift)",
+         _NO_STAR),
+        ("astrom_rms_bright_star_mas", "mas", "astrometry", "catalog", 0.5,
          "sqrt(mean(dra_cosdec**2 + ddec**2)) about zero, bright isolated fully covered "
-         "stars (the closure sample; faint blends excluded)"),
-        # background
-        ("bkg_residual_mjysr", "MJy/sr", "background", 0.002,
-         "sigma-clipped median of source-masked mosaic pixels minus the expected level"),
-        ("bkg_residual_frac", "fraction", "background", 0.005,
-         "bkg_residual_mjysr / injected sky"),
-        ("skymatch_error_max_mjysr", "MJy/sr", "background", 0.005,
-         "largest per-exposure error of skymatch's sky level against the injected sky"),
-        ("skymatch_error_max_frac", "fraction", "background", 0.01,
-         "skymatch_error_max_mjysr / injected sky"),
-        # noise
-        ("err_ratio_median", "ratio", "noise", 0.05,
-         "median of (sky pixel - sky level) / ERR over source-free pixels (~0)"),
-        ("err_ratio_nmad", "ratio", "noise", 0.05,
-         "1.4826 MAD of (sky pixel - sky level) / ERR (~1 if ERR is right)"),
-        ("depth_5sigma_mag", "AB mag", "noise", 0.05,
-         "5-sigma point-source depth from random apertures on source-free sky"),
-        # mosaic integrity
-        ("hole_frac", "fraction", "mosaic", 0.002,
-         "NaN or zero-weight pixels / pixels inside the footprint"),
-        ("black_line_count", "count", "mosaic", 0.0,
-         "number of line-shaped hole regions inside the footprint"),
-        ("black_line_frac", "fraction", "mosaic", 0.002,
-         "pixels in line-shaped holes / pixels inside the footprint"),
-        ("seam_step_max_mjysr", "MJy/sr", "mosaic", 0.002,
-         "largest |median inside - median outside| across an exposure edge"),
-        ("seam_step_max_frac", "fraction", "mosaic", 0.005,
-         "seam_step_max_mjysr / injected sky"),
+         "stars (the closure sample; faint blends excluded)", _NO_BRIGHT),
+        ("bkg_residual_mjysr", "MJy/sr", "background", "background", 0.002,
+         "sigma-clipped median of source-masked mosaic pixels minus the expected level",
+         "no valid source-free mosaic pixel"),
+        ("bkg_residual_frac", "fraction", "background", "background", 0.005,
+         "bkg_residual_mjysr / injected sky", "the injected sky is zero"),
+        ("skymatch_error_max_mjysr", "MJy/sr", "background", "skymatch", 0.005,
+         "largest per-exposure error of skymatch's sky level against the injected sky",
+         "no skymatch level recorded"),
+        ("skymatch_error_max_frac", "fraction", "background", "skymatch", 0.01,
+         "skymatch_error_max_mjysr / injected sky", "the injected sky is zero"),
+        ("err_ratio_median", "ratio", "noise", "err_ratio", 0.05,
+         "median of (sky pixel - sky level) / ERR over source-free pixels (~0)",
+         "no valid source-free pixel with ERR > 0"),
+        ("err_ratio_nmad", "ratio", "noise", "err_ratio", 0.05,
+         "1.4826 MAD of (sky pixel - sky level) / ERR (~1 if ERR is right)",
+         "no valid source-free pixel with ERR > 0"),
+        ("depth_5sigma_mag", "AB mag", "noise", "depth", 0.05,
+         "5-sigma point-source depth from random apertures on source-free sky",
+         "no aperture fits on valid, source-free sky"),
+        ("hole_frac", "fraction", "mosaic", "holes", 0.002,
+         "NaN or zero-weight pixels / pixels inside the footprint",
+         "the mosaic has no footprint"),
+        ("black_line_count", "count", "mosaic", "holes", 0.0,
+         "number of line-shaped hole regions inside the footprint",
+         "the mosaic has no footprint"),
+        ("black_line_frac", "fraction", "mosaic", "holes", 0.002,
+         "pixels in line-shaped holes / pixels inside the footprint",
+         "the mosaic has no footprint"),
+        ("seam_step_max_mjysr", "MJy/sr", "mosaic", "seams", 0.002,
+         "largest |median inside - median outside| across an exposure edge", _NO_SEAM),
+        ("seam_step_max_frac", "fraction", "mosaic", "seams", 0.005,
+         "seam_step_max_mjysr / injected sky", _NO_SEAM),
     ]
-    return {n: MetricSpec(n, u, f, d, b) for n, u, f, b, d in rows}
+    return {n: MetricSpec(n, u, f, d, b, g, GROUPS[g][1], r)
+            for n, u, f, g, b, d, r in rows}
 
 
 #: Every metric name -> its :class:`MetricSpec`.
 REGISTRY: dict[str, MetricSpec] = _specs()
+
+
+def group_metrics(group: str) -> tuple[str, ...]:
+    """Names of the metrics one computation group produces, in registry order."""
+    if group not in GROUPS:
+        raise KeyError(f"unknown metric group {group!r}; groups: {', '.join(GROUPS)}")
+    return tuple(n for n, s in REGISTRY.items() if s.group == group)
+
+
+def registry_markdown() -> str:
+    """The registry as the Markdown table of ``docs/metrics.md`` (section 4)."""
+    lines = ["| name | unit | family | computed from | baseline tolerance |",
+             "|---|---|---|---|---|"]
+    for s in REGISTRY.values():
+        lines.append(f"| `{s.name}` | {s.unit} | {s.family} | {', '.join(s.needs)} | "
+                     f"{s.baseline_abs:g} |")
+    return "\n".join(lines)
 
 
 class UnknownMetricError(KeyError):
@@ -304,7 +382,6 @@ def write_metrics(path: str | os.PathLike, doc: MetricsDocument) -> Path:
 
     The written file is validated by the same rules :func:`read_metrics` applies.
     """
-    from simval.atomic import write_text
 
     data = doc.to_json()
     _validate(data, str(path))

@@ -56,9 +56,10 @@ from typing import Any
 import numpy as np
 
 from simval import offline
+from simval.instruments import nircam as nrc
+from simval.instruments.nircam import exposure_base_name
 from simval.kit.spec import DEFAULT_SEED, DarkNeed, KitSpec
 from simval.scenario import Scenario, normalised, scenario_hash
-from simval.scenario import nircam as nrc
 from simval.scenario.errors import Problem, ScenarioError
 
 PLAN_VERSION = 1
@@ -66,7 +67,6 @@ PLAN_VERSION = 1
 TARGET_ID = 1
 VISIT_GROUP = 1
 PARALLEL_SEQUENCE = 1
-_B36 = "0123456789abcdefghijklmnopqrstuvwxyz"
 
 
 @dataclass(frozen=True)
@@ -79,7 +79,7 @@ class Exposure:
     its size ``xsize``/``ysize`` (pixels) and read amplifiers ``namps``; ``filter_name``
     (passband, as in the kit), ``filter_wheel``/``pupil`` (meta.instrument.filter/pupil).
     Readout: ``readpatt``, ``nframes``, ``groupgap``, ``ngroups``, ``nints``,
-    ``frames_read`` (per integration) and the times of :class:`simval.scenario.nircam.Timing`.
+    ``frames_read`` (per integration) and the times of :class:`simval.instruments.nircam.Timing`.
     Time: ``start_utc``, ``mid_utc``, ``end_utc`` (ISO 8601, UTC).
     Dither: tile (``tile_row``, ``tile_col``, 1-based; offset ``tile_x/y_arcsec``), pattern
     names/totals/positions, ``x/y_offset_arcsec`` (dither offset within the tile, ideal
@@ -388,21 +388,6 @@ def _tile_step(pointing_ap, detector_aps, overlap: float) -> tuple[float, float]
 
 
 # --- naming -------------------------------------------------------------------------------
-
-def _base36(value: int, width: int) -> str:
-    out = ""
-    while value:
-        value, rem = divmod(value, 36)
-        out = _B36[rem] + out
-    return out.rjust(width, "0")
-
-
-def exposure_base_name(program: int, observation: int, visit: int, visit_group: int,
-                       sequence: int, activity: int, exposure: int, detector: str) -> str:
-    """``jw<ppppp><ooo><vvv>_<gg><s><aa>_<eeeee>_<detector>`` (activity in base 36)."""
-    return (f"jw{program:05d}{observation:03d}{visit:03d}_{visit_group:02d}{sequence:d}"
-            f"{_base36(activity, 2)}_{exposure:05d}_{detector.lower()}")
-
 
 def product_name(program: int, observation: int, filter_wheel: str, pupil: str) -> str:
     """Level-3 product name, e.g. ``jw00001-o001_t001_nircam_clear-f115w``."""

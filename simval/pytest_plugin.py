@@ -8,7 +8,7 @@ Usage
 ``pytest --simval scenarios/``
     Run every scenario (a ``.yaml``/``.yml`` file, or a directory of them) with
     :func:`simval.run.run_scenario` into ``<run root>/<scenario name>`` (resuming what an
-    earlier run there completed), evaluate it with :func:`simval.evaluate.evaluate_run`
+    earlier run there completed), evaluate it with :func:`simval.run.evaluate_run`
     (which writes ``metrics.json``), write ``report.html``, and judge every threshold of
     the scenario's ``comparison.thresholds``.
 ``pytest --simval-run runs/quickstart``
@@ -63,6 +63,20 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
+
+from simval import run as simval_run  # through the module: tests may replace its functions
+from simval.compare import (
+    CompareInputError,
+    common_filters,
+    compare_runs,
+    load_runs,
+    parse_tolerances,
+    write_compare,
+)
+from simval.compare.core import diff_text, ratio_text
+from simval.report import format_value, load_run, write_report
+from simval.scenario import load_scenario
+from simval.verdict import evaluate_thresholds
 
 if TYPE_CHECKING:
     from simval.scenario.inputs import Comparison
@@ -123,7 +137,6 @@ def expected_checks(comparison: Comparison | None, filters: list[str]) -> list[t
     Uses :func:`simval.verdict.evaluate_thresholds` on an empty metrics document with
     ``filters``, so ``all`` expands exactly as it will for the real metrics.
     """
-    from simval.verdict import evaluate_thresholds
 
     if comparison is None or not comparison.thresholds:
         return []
@@ -204,8 +217,6 @@ def _yaml_name(path: Path) -> str:
 
 
 def _run_name(run_dir: Path) -> str:
-    from simval.report import load_run
-
     try:
         return load_run(run_dir).scenario_name
     except OSError:
@@ -282,7 +293,6 @@ def pytest_make_collect_report(collector: pytest.Collector):
 
 def _stage_errors(run_dir: Path, result: Any = None) -> str:
     """The failed stages of a run, with their errors and log files (from the manifest)."""
-    from simval.report import load_run
 
     lines = []
     try:
@@ -322,7 +332,6 @@ def _verdict_map(verdicts: list[Verdict]) -> dict[tuple[str, str], Verdict]:
 def _write_report(source: _Source, outcome: _Outcome, verdicts: list[Verdict]) -> None:
     if not source.write_report or source.run_dir is None:
         return
-    from simval.report import write_report
 
     try:
         outcome.report = write_report(source.run_dir, verdicts=verdicts)
@@ -348,8 +357,6 @@ def _announce(config: pytest.Config, text: str) -> None:
 
 def _run_scenario(source: _Source, config: pytest.Config) -> _Outcome:
     """Run, evaluate and report one scenario (called once, by its first item)."""
-    from simval.evaluate import evaluate_run
-    from simval.run import run_scenario
 
     assert source.run_dir is not None
     out = _Outcome(run_dir=source.run_dir)
@@ -357,13 +364,13 @@ def _run_scenario(source: _Source, config: pytest.Config) -> _Outcome:
     _announce(config, f"simval: running scenario {source.name} ({source.path}) in "
                       f"{source.run_dir}")
     try:
-        result = run_scenario(source.path, source.run_dir, workers=source.workers,
+        result = simval_run.run_scenario(source.path, source.run_dir, workers=source.workers,
                               kit_dir=source.kit_dir)
         if result.status != "complete":
             out.error = _stage_errors(source.run_dir, result)
             _write_report(source, out, [])
             return out
-        evaluation = evaluate_run(source.run_dir)
+        evaluation = simval_run.evaluate_run(source.run_dir)
         out.verdicts = _verdict_map(evaluation.verdicts)
         _write_report(source, out, evaluation.verdicts)
     except Exception as exc:
@@ -376,7 +383,6 @@ def _run_scenario(source: _Source, config: pytest.Config) -> _Outcome:
 
 def _read_run(source: _Source) -> _Outcome:
     """Verdicts of a finished run: from metrics.json, else by evaluating it."""
-    from simval.report import load_run
 
     assert source.run_dir is not None
     out = _Outcome(run_dir=source.run_dir)
@@ -384,9 +390,7 @@ def _read_run(source: _Source) -> _Outcome:
     try:
         contents = load_run(source.run_dir)
         if contents.metrics is None:
-            from simval.evaluate import evaluate_run
-
-            evaluate_run(source.run_dir)
+            simval_run.ensure_evaluated(source.run_dir)
             contents = load_run(source.run_dir)
             if contents.metrics is None:
                 raise SimvalCheckError("; ".join(contents.notes))
@@ -419,14 +423,10 @@ class ScenarioCollector(pytest.Collector):
     def collect(self):
         src = self.source
         if src.kind == "scenario":
-            from simval.scenario import load_scenario
-
             scenario = load_scenario(src.path)  # a ScenarioError is a collection error
             filters = [b.upper() for b in scenario.bands()]
             src.checks = expected_checks(scenario.comparison, filters)
         else:
-            from simval.report import load_run
-
             contents = load_run(src.path)
             if contents.status not in ("complete", "unknown") or (
                     contents.manifest is None and contents.metrics is None):
@@ -505,8 +505,6 @@ class VerdictItem(_SimvalItem):
         self.metric = self.name
 
     def runtest(self) -> None:
-        from simval.report import format_value
-
         out = self._outcome_or_fail()
         v = out.verdicts.get((self.band, self.metric))
         if v is None:
@@ -578,7 +576,6 @@ class _CompareGroup:
     def compute(self) -> None:
         if self.done:
             return
-        from simval.compare import compare_runs, write_compare
 
         t0 = time.perf_counter()
         try:
@@ -619,7 +616,6 @@ def _compare_sources(config: pytest.Config, used: set[str]) -> list[_CompareSour
     groups = config.getoption("simval_compare") or []
     if not groups:
         return []
-    from simval.compare import CompareInputError, common_filters, load_runs, parse_tolerances
 
     flux = config.getoption("simval_fail_on_flux_ratio")
     try:
@@ -694,9 +690,6 @@ class CompareItem(pytest.Item):
         self.metric = self.name
 
     def runtest(self) -> None:
-        from simval.compare.core import diff_text, ratio_text
-        from simval.report import format_value
-
         group = self.source.group
         group.compute()
         if group.error is not None:

@@ -55,9 +55,14 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from simval.kit.detectors import FULL_SIZE, REFPIX_BORDER
-from simval.kit.photometry import abmag_to_jy
-from simval.run.layout import RunLayout
+from simval.atomic import atomic_path
+from simval.catalogs import GALAXY_FILE, STAR_FILE, mag_column
+from simval.instruments.nircam import FULL_SIZE, NATIVE_SCALE_ARCSEC, REFPIX_BORDER, get_detector
+from simval.kit.photometry import abmag_to_jy, background_adu_s
+from simval.layout import RunLayout
+from simval.match import default_match_radius, flag_bright_neighbours
+from simval.plan import Plan
+from simval.simulate.mirage_catalogs import read_galaxy_list, read_point_source_list
 
 if TYPE_CHECKING:
     from astropy.table import Table
@@ -90,8 +95,6 @@ __all__ = [
 MIRAGE_SERSIC_FLUX_FRACTION = 0.9986
 #: Sub-directory of the run directory holding the truth tables.
 TRUTH_DIR = "truth"
-#: Native pixel scale by channel (JDox), arcsec/pixel: for the rough S/N model only.
-NATIVE_SCALE_ARCSEC = {"SHORT": 0.0311, "LONG": 0.0630}
 #: Rough S/N model: a star's aperture (as ``aper_total``) holds ``STAR_APERTURE_EE`` of its
 #: flux within ``STAR_APERTURE_FWHM`` x FWHM; a galaxy's half light within
 #: ``sqrt(r_half_circ**2 + (GALAXY_PSF_FWHM x FWHM)**2)``.
@@ -119,7 +122,6 @@ def _layout(run: str | os.PathLike | RunLayout) -> RunLayout:
 
 def load_plan(run: str | os.PathLike | RunLayout) -> Plan:
     """The run's plan (``plan.json``); ``FileNotFoundError`` naming the file if absent."""
-    from simval.plan import Plan
 
     layout = _layout(run)
     if not layout.plan.is_file():
@@ -139,7 +141,7 @@ def product_for(plan: Plan, filter: str) -> Product:
 
 def truth_path(layout: RunLayout, product_name: str) -> Path:
     """``<run>/truth/<product>_truth.ecsv``."""
-    return layout.root / TRUTH_DIR / f"{product_name}_truth.ecsv"
+    return layout.truth_table(product_name)
 
 
 def file_ending(directory: Path, suffix: str) -> Path | None:
@@ -177,7 +179,6 @@ def read_exposure_lists(exposure_dir: str | os.PathLike) -> dict[str, Table]:
     """
     from astropy.table import Table
 
-    from simval.simulate.mirage_catalogs import read_galaxy_list, read_point_source_list
 
     d = Path(exposure_dir)
     if not d.is_dir():
@@ -278,8 +279,6 @@ def mosaic_positions(i2d: str | os.PathLike, ra_deg: np.ndarray, dec_deg: np.nda
 # --- expected S/N -------------------------------------------------------------------------
 
 def _fwhm_arcsec(filter: str) -> float:
-    from simval.match import default_match_radius
-
     return default_match_radius(filter) / 1e3
 
 
@@ -370,9 +369,8 @@ def _sky_adu_s(layout: RunLayout, exposure: Exposure) -> float:
     rate = _yaml_bkgdrate(layout, exposure)
     if rate is not None:
         return rate
-    from simval.run.graph import background_adu_s
-
-    return float(background_adu_s(exposure))
+    return float(background_adu_s(exposure.detector, exposure.filter_name,
+                                  exposure.background_mjysr))
 
 
 def _yaml_bkgdrate(layout: RunLayout, exposure: Exposure) -> float | None:
@@ -390,8 +388,6 @@ def _yaml_bkgdrate(layout: RunLayout, exposure: Exposure) -> float | None:
 
 
 def _exposure_noise(layout: RunLayout, exposure: Exposure) -> ExposureNoise:
-    from simval.kit.detectors import get_detector
-
     det = get_detector(exposure.detector)
     return ExposureNoise(
         gain_e_per_adu=det.gain_e_per_dn,
@@ -405,7 +401,6 @@ def _exposure_noise(layout: RunLayout, exposure: Exposure) -> ExposureNoise:
 def _catalog(layout: RunLayout, band: str) -> dict[str, Table]:
     from astropy.table import Table
 
-    from simval.catalogs import GALAXY_FILE, STAR_FILE, mag_column
 
     out = {}
     for kind, name in (("star", STAR_FILE), ("galaxy", GALAXY_FILE)):
@@ -470,7 +465,6 @@ def _firsts(arrays: list[np.ndarray], first: np.ndarray) -> np.ndarray:
 
 def _join(kind: str, listed: Listed, catalog: Table, band: str) -> Table:
     """Catalog rows of the listed indices, in index order; checks the magnitudes agree."""
-    from simval.catalogs import mag_column
 
     cat_index = np.asarray(catalog["index"], np.int64) if len(catalog) else np.zeros(0, int)
     order = np.argsort(cat_index, kind="stable")
@@ -506,7 +500,6 @@ def _type_table(kind: str, rows: Table, listed: Listed, noise: Sequence[Exposure
     """Truth rows of one source type (everything but the mosaic and neighbour columns)."""
     from astropy.table import Table
 
-    from simval.catalogs import mag_column
 
     n = listed.index.size
     t = Table()
@@ -606,8 +599,6 @@ def build_truth(run: str | os.PathLike | RunLayout, plan: Plan | None, filter: s
     truth["in_footprint"] = inside
     truth["mosaic_x"], truth["mosaic_y"] = x, y
 
-    from simval.kit.detectors import get_detector
-    from simval.match import flag_bright_neighbours
 
     channel = get_detector(exposures[0].detector).channel if exposures else "SHORT"
     radius_mas = blend_radius_mas if blend_radius_mas is not None else \
@@ -623,7 +614,6 @@ def build_truth(run: str | os.PathLike | RunLayout, plan: Plan | None, filter: s
     _describe(truth)
     truth.meta = {
         "filter": band, "product": product.name, "scenario": plan.scenario_name,
-        "scenario_hash": plan.scenario_hash,
         "exposures": [e.base_name for e in exposures],
         "in_footprint": footprint_note,
         "n_exposures": "truth-list position inside the science pixels of the exposure",
@@ -672,7 +662,6 @@ def _describe(table: Table) -> None:
 
 def write_truth(table: Table, path: str | os.PathLike) -> Path:
     """Write a truth table as ECSV, atomically; return the path."""
-    from simval.atomic import atomic_path
 
     with atomic_path(path) as tmp:
         table.write(tmp, format="ascii.ecsv", overwrite=True)
@@ -691,21 +680,31 @@ def read_truth(path: str | os.PathLike) -> Table:
 
 # --- backgrounds --------------------------------------------------------------------------
 
+def _background_file(layout: RunLayout, product: Product) -> dict:
+    """``image3/<product>/<product>_background.json`` (written by the image3 stage), or {}."""
+    path = layout.product_file(product.name, "_background.json")
+    if not path.is_file():
+        return {}
+    try:
+        doc = json.loads(path.read_text())
+    except ValueError as exc:
+        raise TruthError(f"{path}: not valid JSON ({exc})") from exc
+    return doc if isinstance(doc, dict) else {}
+
+
+def _levels(doc: dict, key: str) -> dict[str, float]:
+    """Member base name -> level (MJy/sr) of one entry of the background file."""
+    levels = doc.get(key) or {}
+    return {k.removesuffix("_cal.fits"): float(v) for k, v in levels.items() if v is not None}
+
+
 def _skymatch_levels(layout: RunLayout, product: Product) -> tuple[dict[str, float], str]:
-    """Sky levels skymatch recorded for the members of a product, by base name (MJy/sr),
-    and where they came from: the image3 stage record, else the i2d's ``HDRTAB``
-    (``BKGLEVEL`` per input, in association order)."""
-    record = layout.record(f"image3.{product.name}")
-    if record.is_file():
-        try:
-            info = json.loads(record.read_text()).get("info", {})
-        except ValueError:
-            info = {}
-        levels = (info.get("background") or {}).get("skymatch_levels_mjysr") or {}
-        out = {k.removesuffix("_cal.fits"): float(v) for k, v in levels.items()
-               if v is not None}
-        if out:
-            return out, layout.rel(record)
+    """Sky levels skymatch found for the members of a product, by base name (MJy/sr), and
+    where they came from: the image3 stage's ``_background.json``, else the i2d's
+    ``HDRTAB`` (``BKGLEVEL`` per input, in association order)."""
+    out = _levels(_background_file(layout, product), "skymatch_levels_mjysr")
+    if out:
+        return out, layout.rel(layout.product_file(product.name, "_background.json"))
     i2d = layout.product_dir(product.name) / product.i2d_name
     if i2d.is_file():
         from astropy.io import fits
@@ -729,18 +728,6 @@ def asn_members(layout: RunLayout, product: Product) -> list[str]:
     doc = json.loads(asn.read_text())
     return [m["expname"].removesuffix("_cal.fits")
             for p in doc.get("products", []) for m in p.get("members", [])]
-
-
-def _recorded_subtracted(layout: RunLayout, product: Product) -> dict[str, float]:
-    record = layout.record(f"image3.{product.name}")
-    if not record.is_file():
-        return {}
-    try:
-        info = json.loads(record.read_text()).get("info", {})
-    except ValueError:
-        return {}
-    levels = (info.get("background") or {}).get("subtracted_levels_mjysr") or {}
-    return {k.removesuffix("_cal.fits"): float(v) for k, v in levels.items() if v is not None}
 
 
 def _seed_sky(exposure_dir: Path) -> float:
@@ -802,7 +789,7 @@ def true_backgrounds(run: str | os.PathLike | RunLayout, plan: Plan | None = Non
     sources = {}
     for product in plan.products:
         levels, source = _skymatch_levels(layout, product)
-        subtracted = _recorded_subtracted(layout, product)
+        subtracted = _levels(_background_file(layout, product), "subtracted_levels_mjysr")
         sources[product.filter_name] = source
         for e in plan.exposures_in(product):
             rate = _yaml_bkgdrate(layout, e)

@@ -17,12 +17,18 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from simval.atomic import atomic_path
+from simval.truth import file_ending
 
-__all__ = ["TruthMosaicError", "noiseless_mosaic", "run_truth_mosaic", "write_truth_mosaic"]
+if TYPE_CHECKING:
+    from simval.layout import RunLayout
+    from simval.plan import Plan, Product
+
+__all__ = ["TruthMosaicError", "noiseless_mosaic", "product_truth_mosaic", "write_truth_mosaic"]
 
 RESAMPLE_GOOD_BITS = "~DO_NOT_USE+NON_SCIENCE"  # jwst.resample.resample_step.GOOD_BITS
 
@@ -116,22 +122,12 @@ def write_truth_mosaic(data: np.ndarray, path: str | os.PathLike) -> Path:
     return path
 
 
-def run_truth_mosaic(layout, plan, product, i2d: str | os.PathLike, *,
-                     write: bool = True) -> tuple[np.ndarray | None, str]:
-    """The truth mosaic of one product of a run, and where it came from.
+def product_truth_mosaic(layout: RunLayout, plan: Plan, product: Product,
+                         i2d: str | os.PathLike) -> tuple[np.ndarray | None, str]:
+    """The truth mosaic of one product of a run, or ``(None, reason)`` when an exposure has
+    no seed image or cal file. Reads each member's image2 cal file and MIRAGE seed image
+    from the run directory (the truth stage declares them as its inputs)."""
 
-    Reads each member's image2 cal file and MIRAGE seed image from the run directory;
-    writes ``truth/<product>_truth_i2d.fits`` (reused when newer than the ``_i2d``).
-    Returns ``(None, reason)`` when a cal file or seed image is missing.
-    """
-    from simval.truth import TRUTH_DIR, file_ending
-
-    path = layout.root / TRUTH_DIR / Path(product.i2d_name).name.replace(
-        "_i2d.fits", "_truth_i2d.fits")
-    if path.is_file() and path.stat().st_mtime >= Path(i2d).stat().st_mtime:
-        from astropy.io import fits
-
-        return np.asarray(fits.getdata(path, "SCI"), np.float64), layout.rel(path)
     cals, seeds = [], []
     for e in plan.exposures_in(product):
         seed = file_ending(layout.exposure_dir(e.base_name), "_final_seed_image.fits") \
@@ -142,7 +138,4 @@ def run_truth_mosaic(layout, plan, product, i2d: str | os.PathLike, *,
             return None, f"no truth mosaic: {e.base_name} has no {missing}"
         cals.append(cal)
         seeds.append(seed)
-    data = noiseless_mosaic(cals, seeds, i2d)
-    if write:
-        write_truth_mosaic(data, path)
-    return data, layout.rel(path) if write else "computed in memory"
+    return noiseless_mosaic(cals, seeds, i2d), "computed"

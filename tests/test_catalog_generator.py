@@ -202,8 +202,8 @@ def test_star_isolation():
 def test_generate_for_plan_and_scenario(quickstart_plan, tmp_path):
 
     from simval.catalogs import make_catalog
-    from simval.catalogs.simple import Footprint
     from simval.scenario import ScenarioError, validate_scenario
+    from simval.sky import Footprint
 
     data = quickstart_data()
     data["catalog"] = {"generator": {"kind": "dream_like", "n_stars": 12, "mag_limit": 27.0,
@@ -237,7 +237,7 @@ def test_generate_for_plan_and_scenario(quickstart_plan, tmp_path):
 
 def test_shipped_quickstart_field(quickstart_plan):
     from simval.catalogs import read_catalog_file
-    from simval.catalogs.simple import to_tangent
+    from simval.sky import to_tangent
 
     path = ROOT / "catalogs" / "quickstart_field.ecsv"
     assert path.stat().st_size < 300_000

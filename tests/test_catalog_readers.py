@@ -18,10 +18,10 @@ from simval.catalogs.readers import (
     ReadOptions,
     angular_diameter_distance_mpc,
     kpc_to_arcsec,
-    move_offsets,
     read_dream,
     read_jaguar,
 )
+from simval.sky import angular_distance_deg, move_offsets
 from tests.scenario_data import quickstart_data
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -136,8 +136,6 @@ def test_dream_reader_converts_units_and_conventions():
     assert np.allclose(g["redshift"], t["redshift"][:5])
     assert np.allclose(g[mag_column("F150W")], t["F150W"][:5])
     # Positions: offsets moved onto the centre (within 5" * sqrt 2 of it).
-    from simval.catalogs.readers import angular_distance_deg
-
     d = angular_distance_deg(g["ra"], g["dec"], *CENTRE) * 3600
     d0 = np.hypot(t["RA"][:5], t["DEC"][:5]) * 3600
     assert np.allclose(d, d0, atol=1e-6) and d.max() < 7.1

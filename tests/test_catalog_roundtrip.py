@@ -127,6 +127,7 @@ def _measure(img, x0, y0, re_px, rate):
     return q_m, th, float(np.interp(0.5 * rate, grow, a_grid))
 
 
+@pytest.mark.slow
 def test_generator_to_mirage_seed_image(quickstart_kit, tmp_path):
     from photutils.aperture import CircularAperture
 

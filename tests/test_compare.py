@@ -23,9 +23,8 @@ from astropy.wcs import WCS
 
 from simval.cli import main
 from simval.compare import CompareInputError, compare_runs, load_runs, write_compare
-from simval.match import match_catalogs
-from simval.metrics import catalog_metrics
-from simval.metrics_schema import Measurement, MetricsDocument, write_metrics
+from simval.metrics_schema import Measurement
+from simval.testing import write_evaluation
 
 pytest_plugins = ["pytester"]
 
@@ -130,34 +129,28 @@ def make_run(root: Path, *, scale: float = 1.0, noise_seed: int = 7, truth_seed:
              crval: tuple[float, float] = (RA0, DEC0), sigma_mag: float = 0.02) -> Path:
     """A finished synthetic run (see the module docstring)."""
     root.mkdir(parents=True)
-    doc = MetricsDocument("synthetic", "0123456789abcdef")
-    doc.provenance = {"filters": {}, "catalog_options": {}, "crds_context": context}
     refs: dict[str, dict] = {}
     for band in bands:
         name = product(band)
         truth = make_truth(truth_seed)
         cat = make_catalog(truth, scale=scale, noise_seed=noise_seed, sigma_mag=sigma_mag)
-        (root / "truth").mkdir(exist_ok=True)
-        truth.write(root / "truth" / f"{name}_truth.ecsv")
         pdir = root / "image3" / name
         pdir.mkdir(parents=True)
         cat.write(pdir / f"{name}_cat.ecsv")
         make_i2d(pdir / f"{name}_i2d.fits", truth, scale=scale, noise_seed=noise_seed,
                  crval=crval)
-        match = match_catalogs(cat, truth, radius_mas=100)
-        ms = catalog_metrics(truth, cat, match).measurements()
-        ms["bkg_residual_mjysr"] = Measurement.of("bkg_residual_mjysr", SKY * (scale - 1),
-                                                  0.0005, 20000)
-        ms["hole_frac"] = Measurement.of("hole_frac", 0.003, None, 36000)
-        doc.add(band, ms)
-        doc.provenance["filters"][band] = {"product": name, "match_radius_mas": 100}
+        extra = {"bkg_residual_mjysr": Measurement.of("bkg_residual_mjysr", SKY * (scale - 1),
+                                                      0.0005, 20000),
+                 "hole_frac": Measurement.of("hole_frac", 0.003, None, 36000)}
+        write_evaluation(root, band=band, product=name, truth=truth, measured=cat,
+                         radius_mas=100, extra=extra, provenance={"crds_context": context})
         for k in (1, 2):
             refs.setdefault(f"jw00001001001_0110{k}_00001_nrcb1", {})["image2"] = {
                 "crds_context": context, "photom": photom,
                 "flat": f"simval_nircam_flat_nrcb1_{band.lower()}.fits", "area": "N/A"}
         refs[name] = {"image3": {"crds_context": context, "photom": photom}}
-    if metrics:
-        write_metrics(root / "metrics.json", doc)
+    if not metrics:
+        (root / "metrics.json").unlink()
     plan = {"scenario_name": "synthetic",
             "scenario": {"name": "synthetic", "comparison": {
                 "match_radius_mas": 100,

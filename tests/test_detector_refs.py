@@ -207,7 +207,7 @@ def test_flat_reference_pixels_and_structure(refs):
                        np.diff(f356[4:-4, 4:-4], axis=1)[pairs])[0, 1]
     # Shared detector pixel response (0.8 %) + filter-specific part (0.5 %): 0.72.
     assert corr == pytest.approx(0.72, abs=0.05)
-    assert detector_refs.filter_pupil("F162M") == ("F150W2", "F162M")
+    assert detector_refs.wheel_elements("F162M") == ("F150W2", "F162M")
 
 
 @pytest.mark.parametrize("det", [NRCB1, NRCBLONG], ids=lambda d: d.name)

@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 from astropy.io import ascii as astropy_ascii
 
+from simval.instruments.nircam import wheel_elements
 from simval.kit import distortion, photometry
 from simval.kit.detectors import FULL_SIZE, get_detector
 from simval.offline import import_pysiaf
@@ -240,7 +241,7 @@ def test_area_map_from_distortion_jacobian(kit, name):
 # ---------------------------------------------------------------- photometry
 
 
-def test_filter_pupil_matches_mirage_pairings():
+def test_wheel_elements_match_mirage_pairings():
     from mirage.utils.utils import standardize_filters
 
     pairs = astropy_ascii.read(str(photometry.zeropoint_file().with_name(
@@ -248,16 +249,16 @@ def test_filter_pupil_matches_mirage_pairings():
     table = {str(r["filter"]): (str(r["filter_wheel"]), str(r["pupil_wheel"])) for r in pairs}
     for name in DETECTORS:
         for f in get_detector(name).filters:
-            assert photometry.filter_pupil(f) == table[f]
-            assert "/".join(photometry.filter_pupil(f)) == standardize_filters("nircam", [f])[0]
-    assert photometry.filter_pupil("F162M") == ("F150W2", "F162M")
-    assert photometry.filter_pupil("F405N") == ("F444W", "F405N")
-    assert photometry.filter_pupil("f115w") == ("F115W", "CLEAR")
-    assert photometry.filter_pupil("F150W2/F164N") == ("F150W2", "F164N")
-    assert photometry.filter_pupil("F164N/F150W2") == ("F150W2", "F164N")
+            assert wheel_elements(f) == table[f]
+            assert "/".join(wheel_elements(f)) == standardize_filters("nircam", [f])[0]
+    assert wheel_elements("F162M") == ("F150W2", "F162M")
+    assert wheel_elements("F405N") == ("F444W", "F405N")
+    assert wheel_elements("f115w") == ("F115W", "CLEAR")
+    assert wheel_elements("F150W2/F164N") == ("F150W2", "F164N")
+    assert wheel_elements("F164N/F150W2") == ("F150W2", "F164N")
     for bad in ("F162M/F164N", "F999W", "F115W/F150W"):
         with pytest.raises(ValueError):
-            photometry.filter_pupil(bad)
+            wheel_elements(bad)
 
 
 @pytest.mark.parametrize("name", DETECTORS)
@@ -365,7 +366,7 @@ def test_abvega_offset_as_source_catalog_reads_it(kit, name, filt):
     from jwst.source_catalog.reference_data import ReferenceData
 
     det = get_detector(name)
-    fw, pw = photometry.filter_pupil(filt)
+    fw, pw = wheel_elements(filt)
     model = nircam_image(name, fw, pw)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

@@ -392,7 +392,7 @@ def _assert_same_pixels(a: Path, b: Path) -> None:
 def test_stage_in_env_equals_in_process(current, uncal, tmp_path):
     """detector1 through the run stage with ``env`` in its params, then image2 through
     run_in_env, give the in-process pipeline's pixels exactly, with the same references."""
-    from simval.run.layout import RunLayout
+    from simval.layout import RunLayout
     from simval.run.records import StageContext, StageSpec
     from simval.run.resources import Usage
     from simval.run.stages import detector1_stage

@@ -23,8 +23,13 @@ import pytest
 from astropy.coordinates import SkyCoord
 from astropy.table import Table
 
-from simval.evaluate import CATALOG_METRICS, MissingProductError, evaluate_run
+from simval.evaluate import CATALOG_METRICS
+from simval.layout import RunLayout
+from simval.match_table import read_match_table
 from simval.metrics_schema import REGISTRY, read_metrics
+from simval.run import EvaluationError, evaluate_run
+from simval.testing import record_finished_run
+from simval.truth import read_truth
 from tests.scenario_data import quickstart_data
 from tests.test_truth import (
     MOSAIC_SHAPE,
@@ -88,11 +93,12 @@ def _pipeline_catalog(truth: Table, *, drop_stars: bool = False) -> Table:
     return out
 
 
-def _synthetic_run(tmp: Path, *, levels=(0.0, 0.011), err=True, con=True, drop_stars=False):
+def _synthetic_run(tmp: Path, *, levels=(0.0, 0.011), err=True, con=True, drop_stars=False,
+                   bright_stars: dict | None = None):
     from simval.truth import build_truth
 
     stars, gals = _grid_sources()
-    plan = make_plan(tmp, thresholds=THRESHOLDS)
+    plan = make_plan(tmp, thresholds=THRESHOLDS, bright_stars=bright_stars)
     layout, plan = make_run(tmp, sources=stars, galaxies=gals, plan=plan, not_simulated=(),
                             record_levels=list(levels) if levels is not None else None)
     product = plan.products[0]
@@ -102,6 +108,7 @@ def _synthetic_run(tmp: Path, *, levels=(0.0, 0.011), err=True, con=True, drop_s
     truth = build_truth(layout, plan, "F115W", write=False)
     _pipeline_catalog(truth, drop_stars=drop_stars).write(pdir / product.catalog_name,
                                                           format="ascii.ecsv")
+    record_finished_run(layout, plan)  # as if MIRAGE and the pipeline had made them
     return layout, plan
 
 
@@ -131,9 +138,12 @@ def test_known_answers_through_the_full_path(evaluated):
     assert round(_m(res, "completeness").value, 3) == 0.667
     assert _m(res, "completeness").n == 45
     assert _m(res, "purity").value == 1.0
-    ev = res.filters["F115W"]
-    assert ev.match.n_pairs == 30
-    assert np.allclose(ev.match.separation_mas, SHIFT_MAS, atol=1e-3)
+    layout, plan, _ = evaluated
+    table = read_match_table(layout.match_table(plan.products[0].name))
+    assert table.match.n_pairs == 30
+    assert np.allclose(table.match.separation_mas, SHIFT_MAS, atol=1e-3)
+    assert np.allclose(table.table["ddec_mas"][table.table["matched"]], SHIFT_MAS, atol=1e-3)
+    assert int(np.sum(table.table["truth_row"] < 0)) == 0  # no spurious detection
 
 
 def test_mosaic_metrics_through_the_full_path(evaluated):
@@ -188,13 +198,13 @@ def test_baseline_comparison(evaluated, tmp_path):
     from simval.metrics_schema import Measurement, MetricsDocument
 
     layout, _, res = evaluated
-    again = evaluate_run(layout.root, baseline=layout.root, write=False)
+    again = evaluate_run(layout.root, baseline=layout.root)
     base = [v for v in again.verdicts if v.kind == "baseline"]
     assert len(base) == len(REGISTRY) and all(v.passed for v in base)
     doc = MetricsDocument(res.document.scenario_name, res.document.scenario_hash,
                           {"F115W": {"astrom_rms_mas": Measurement.of("astrom_rms_mas", 14.0,
                                                                       None, 20)}})
-    again = evaluate_run(layout.root, baseline=doc, write=False)
+    again = evaluate_run(layout.root, baseline=doc)
     (v,) = [v for v in again.verdicts if v.kind == "baseline"]
     assert not v.passed and v.baseline == 14.0
 
@@ -213,7 +223,8 @@ def test_uncomputable_metrics_are_recorded_with_a_reason(tmp_path):
         assert f[name].value is None and f[name].n == 0, name
         assert reason in f[name].details["not_computed"], name
     assert f["phot_bias_galaxy_mag"].value == pytest.approx(-2.5 * math.log10(FLUX_SCALE))
-    assert res.filters["F115W"].not_computed["err_ratio_nmad"].startswith("the i2d has no ERR")
+    reasons = res.document.provenance["filters"]["F115W"]["not_computed"]
+    assert reasons["err_ratio_nmad"].startswith("the i2d has no ERR")
     verdict = {v.metric: v for v in res.verdicts}["err_ratio_nmad"]
     assert not verdict.passed and "not measured" in verdict.message
     assert set(CATALOG_METRICS) <= set(REGISTRY)
@@ -221,13 +232,80 @@ def test_uncomputable_metrics_are_recorded_with_a_reason(tmp_path):
 
 def test_catalog_options_reach_the_metrics(evaluated):
     layout, _, _ = evaluated
-    res = evaluate_run(layout.root, write=False, catalog_options={"bright_snr_min": 1e9})
+    res = evaluate_run(layout.root, catalog_options={"bright_snr_min": 1e9})
     m = res.document.filters["F115W"]["phot_bias_bright_star_mag"]
     assert m.value is None and m.n == 0
     assert "no matched bright" in m.details["not_computed"]
     # the scenario's comparison.bright_stars fills what the caller did not give
     assert res.document.provenance["catalog_options"] == {"bright_snr_min": 1e9,
                                                           "min_exposures": None}
+    assert next(o for s, o in res.outcomes.items() if s.startswith("evaluate.")
+                ).status == "complete"  # a new option is a new evaluation
+    assert next(o for s, o in res.outcomes.items() if s.startswith("truth.")
+                ).status == "cached"  # ... on the same truth
+    res = evaluate_run(layout.root)  # back to the scenario's options
+    assert res.document.filters["F115W"]["phot_bias_bright_star_mag"].value is not None
+
+
+def test_the_report_rings_the_metrics_bright_star_sample(tmp_path, monkeypatch):
+    """With comparison.bright_stars set, the stars ringed in the report's delta-mag plot
+    are exactly the sample behind phot_bias_bright_star_mag (read from the match table)."""
+    import simval.report.html as report_html
+    from simval.report import write_report
+
+    snr_min = 400.0
+    layout, plan = _synthetic_run(tmp_path, bright_stars={"snr_min": snr_min})
+    res = evaluate_run(layout.root)
+    metric = res.document.filters["F115W"]["phot_bias_bright_star_mag"]
+    truth = read_truth(layout.truth_table(plan.products[0].name))
+    table = read_match_table(layout.match_table(plan.products[0].name))
+    stars = np.asarray(truth["type"]) == "star"
+    expected = stars & table.match.matched & (np.asarray(truth["snr_expected"]) >= snr_min)
+    default = stars & table.match.matched & (np.asarray(truth["snr_expected"]) >= 100.0)
+    assert 0 < metric.n == int(expected.sum()) < int(default.sum())  # the option matters
+    seen = {}
+    real = report_html.delta_mag_figure
+
+    def spy(*args, **kwargs):
+        seen["bright"] = np.asarray(kwargs["bright"], bool)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(report_html, "delta_mag_figure", spy)
+    write_report(layout.root)
+    assert int(seen["bright"].sum()) == metric.n
+
+
+def test_new_thresholds_rejoin_only_and_a_new_mosaic_is_evaluated_again(tmp_path):
+    """Thresholds are not an input of truth or evaluation: changing them re-runs only the
+    metrics join. A remade mosaic (new bytes, new image3 record) re-runs truth and
+    evaluation; a mosaic changed behind its record's back is refused, naming the stage."""
+    from astropy.io import fits
+
+    from simval.run import ensure_evaluated
+
+    layout, plan = _synthetic_run(tmp_path)
+    first = ensure_evaluated(layout.root)
+    assert {o.status for o in first.values()} == {"complete"}
+    data = json.loads(layout.plan.read_text())
+    data["scenario"]["comparison"]["thresholds"]["astrom_rms_mas"] = {"max": 30.0}
+    data["scenario_hash"] = "f" * 16
+    layout.plan.write_text(json.dumps(data))
+    second = ensure_evaluated(layout.root)
+    assert {s.partition(".")[0]: o.status for s, o in second.items()} == {
+        "truth": "cached", "evaluate": "cached", "metrics": "complete"}
+    res = evaluate_run(layout.root)
+    assert {v.metric: v.passed for v in res.verdicts}["astrom_rms_mas"]  # 20 mas <= 30
+    assert res.document.scenario_hash == "f" * 16
+
+    name = plan.products[0].name
+    with fits.open(layout.product_file(name, "_i2d.fits"), mode="update") as hdul:
+        hdul[0].header["HISTORY"] = "made again"
+    with pytest.raises(EvaluationError, match=f"image3.{name}"):
+        ensure_evaluated(layout.root)
+    record_finished_run(layout, plan)  # image3 ran again and recorded its new mosaic
+    third = ensure_evaluated(layout.root)
+    assert third[f"truth.{name}"].status == "complete"
+    assert third[f"evaluate.{name}"].status == "complete"
 
 
 def test_missing_product_names_the_file(tmp_path):
@@ -235,10 +313,10 @@ def test_missing_product_names_the_file(tmp_path):
     product = plan.products[0]
     cat = layout.product_dir(product.name) / product.catalog_name
     cat.unlink()
-    with pytest.raises(MissingProductError, match=product.catalog_name):
+    with pytest.raises(EvaluationError, match=product.catalog_name):
         evaluate_run(layout.root)
     shutil.rmtree(layout.product_dir(product.name))
-    with pytest.raises(MissingProductError, match=product.i2d_name):
+    with pytest.raises(EvaluationError, match=product.i2d_name):
         evaluate_run(layout.root)
     assert not (layout.root / "metrics.json").exists()
 
@@ -269,25 +347,29 @@ def test_e2e_evaluation_of_a_real_run(tmp_path, monkeypatch):
     assert run.ok, run.failed
 
     res = evaluate_run(run.run_dir)
+    assert all(o.status == "cached" for o in res.outcomes.values())  # the run evaluated it
     doc = read_metrics(run.run_dir / "metrics.json")
     assert doc.to_json() == json.loads((run.run_dir / "metrics.json").read_text())
-    ev = res.filters["F115W"]
-    truth = ev.truth
+    layout = RunLayout(run.run_dir)
+    name = run.products["F115W"].name
+    truth = read_truth(layout.truth_table(name))
+    match = read_match_table(layout.match_table(name)).match
+    measured_all = Table.read(layout.product_file(name, "_cat.ecsv"), format="ascii.ecsv")
     assert 20 <= len(truth) <= 25 and int(np.sum(truth["in_footprint"])) >= 15
-    assert ev.match.n_pairs >= 8
+    assert match.n_pairs >= 8
     f = doc.filters["F115W"]
     # a perfect instrument: positions within a few mas, star fluxes within a few percent
     # (the RMS over all stars is not asserted: one blend of two faint stars reads ~50 mas)
     assert f["astrom_offset_mas"].value < 5.0
     assert abs(f["phot_bias_star_mag"].value) < 0.05
     assert 0.8 < f["err_ratio_nmad"].value < 1.3
-    snr = np.asarray(truth["snr_expected"])[ev.match.truth_index]
-    measured = ev.measured[ev.match.measured_index]
-    stars = np.asarray(truth["type"])[ev.match.truth_index] == "star"
+    snr = np.asarray(truth["snr_expected"])[match.truth_index]
+    measured = measured_all[match.measured_index]
+    stars = np.asarray(truth["type"])[match.truth_index] == "star"
     ratio = (np.asarray(measured["aper_total_flux"]) / np.asarray(measured["aper_total_flux_err"])
              / snr)[stars & (snr > 30)]
     assert 0.7 < np.median(ratio) < 1.4  # the rough S/N model is within tens of percent
-    bkg = res.backgrounds
+    bkg = Table.read(layout.backgrounds(name), format="ascii.ecsv")
     assert np.allclose(bkg["conversion_ratio"], 1.0, atol=1e-6)
     assert np.isfinite(bkg["skymatch_level_mjysr"]).all()
     (v,) = res.verdicts

@@ -14,6 +14,8 @@ from simval import calibrate
 from simval.kit.derive import Changes, derive_context
 from simval.kit.registry import Registry
 
+pytestmark = pytest.mark.slow  # MIRAGE and calwebb_detector1/image2/image3
+
 
 @pytest.fixture(scope="module")
 def simulated(small_exposure):

@@ -19,7 +19,6 @@ from simval.metrics import (
     footprint_from_polygons,
     footprint_from_weight,
     hole_statistics,
-    image_metrics,
     magnitude_at_completeness,
     masks_from_context,
     masks_from_polygons,
@@ -439,25 +438,37 @@ def test_context_image_decoding():
     assert masks[3].sum() == 1 and masks[3][1, 1]
 
 
-def test_image_metrics_end_to_end(rng):
+def test_mosaic_measurements_end_to_end(rng):
+    """The production path of the mosaic metrics (simval.evaluate.mosaic_measurements) on a
+    two-exposure mosaic with a 3 x 180-pixel hole between the exposures and known levels
+    (the footprint is the WHT > 0 area with its holes filled: the whole 200 x 300 image)."""
+    from simval.evaluate import EvaluationSettings, Mosaic, mosaic_measurements
+
     ny, nx = 200, 300
     img = 0.22 + rng.normal(0, 0.01, (ny, nx)) + _gauss_sources((ny, nx), rng, 20)
-    img[:, 148:151] = np.nan
+    img[10:190, 148:151] = np.nan
     err = np.full(img.shape, 0.01)
     wht = np.where(np.isfinite(img), 1.0, 0.0)
-    polys = [[(-0.5, -0.5), (149.5, -0.5), (149.5, 199.5), (-0.5, 199.5)],
-             [(149.5, -0.5), (299.5, -0.5), (299.5, 199.5), (149.5, 199.5)]]
-    res = image_metrics(img, expected_mjysr=0.22, injected_sky_mjysr=0.22, err=err, wht=wht,
-                        polygons=polys, pixar_sr=2.3e-14, rng=rng, n_apertures=300,
-                        skymatch_levels_mjysr=[0.0, 0.01], skymethod="match")
-    m = res.measurements()
-    assert set(m) <= set(REGISTRY)
+    con = np.zeros((1, ny, nx), np.int32)
+    con[0, :, :150] |= 1
+    con[0, :, 150:] |= 2
+    settings = EvaluationSettings(match_radius_mas=None, background_recipe="skymatch",
+                                  skymethod="match", match_down=True, seed=0,
+                                  catalog_options={})
+    m = mosaic_measurements(Mosaic(img, err, wht, con, 2.3e-14), segm=None,
+                            injected=np.array([0.22, 0.22]), levels=np.array([0.0, 0.01]),
+                            names=["a", "b"], member_names=["a", "b"], settings=settings,
+                            aperture=(3.0, 1.0, "test"), rng=rng)
+    assert set(m) == {n for n, s in REGISTRY.items() if s.group != "catalog"}
     assert abs(m["bkg_residual_frac"].value) < 0.005
+    assert m["bkg_residual_mjysr"].details["expected_mjysr"] == pytest.approx(0.22)
     assert m["err_ratio_nmad"].value == pytest.approx(1.0, abs=0.05)
-    assert m["hole_frac"].value == pytest.approx(3 / 300)
+    assert m["hole_frac"].value == pytest.approx(3 * 180 / (200 * 300))
     assert m["black_line_count"].value == 1
+    assert m["black_line_frac"].value == pytest.approx(3 * 180 / (200 * 300))
     assert m["seam_step_max_mjysr"].value < 0.005
     assert m["skymatch_error_max_mjysr"].value == pytest.approx(0.01)
+    assert np.isfinite(m["depth_5sigma_mag"].value)
     assert all(isinstance(v, Measurement) for v in m.values())
 
 

@@ -21,13 +21,13 @@ import pytest
 from astropy.io import ascii, fits
 from astropy.table import Table
 
+from simval.instruments.nircam import mirage_package_dir
 from simval.simulate import mirage_backend, mirage_catalogs
 from simval.simulate.mirage_yaml import (
     REFFILES_KEYS,
     MirageExposure,
     MirageReferences,
     derive_seeds,
-    mirage_package_dir,
     mirage_parameters,
     read_parameters,
     write_mirage_yaml,

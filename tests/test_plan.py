@@ -83,9 +83,9 @@ def test_readout_timing_sub400p_bright2(plan):
 
 
 def test_full_frame_timing_and_groupgap():
-    from simval.scenario import nircam as nrc
+    from simval.instruments import nircam as nrc
 
-    assert nrc.frame_time_s(2048, 2048, 4) == pytest.approx(10.73677, abs=1e-9)
+    assert nrc.frame_time(2048, 2048, 4) == pytest.approx(10.73677, abs=1e-9)
     t = nrc.exposure_timing(nrc.read_patterns()["DEEP8"], 5, 2, 2048, 2048, 4)
     assert t.tgroup_s == pytest.approx(20 * 10.73677, abs=1e-9)
     assert t.integration_time_s == pytest.approx((5 * 8 + 4 * 12) * 10.73677, abs=1e-9)

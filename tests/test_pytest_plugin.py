@@ -1,7 +1,7 @@
 """The pytest plugin (entry point ``pytest11`` ``simval``), run inside ``pytester`` sessions.
 
 No pipeline runs here: ``--simval-run`` reads a fake finished run, and the ``--simval``
-tests replace :func:`simval.run.run_scenario` and :func:`simval.evaluate.evaluate_run`
+tests replace :func:`simval.run.run_scenario` and :func:`simval.run.evaluate_run`
 with fakes (installed by the inner session's conftest, removed when it ends).
 """
 
@@ -154,7 +154,6 @@ import os
 from pathlib import Path
 from types import SimpleNamespace
 
-import simval.evaluate
 import simval.run
 from simval.metrics_schema import Measurement, MetricsDocument
 from simval.scenario import load_scenario
@@ -189,13 +188,13 @@ def fake_evaluate_run(run_dir, **kw):
 
 
 def pytest_configure(config):
-    _saved["run"], _saved["evaluate"] = simval.run.run_scenario, simval.evaluate.evaluate_run
+    _saved["run"], _saved["evaluate"] = simval.run.run_scenario, simval.run.evaluate_run
     simval.run.run_scenario = fake_run_scenario
-    simval.evaluate.evaluate_run = fake_evaluate_run
+    simval.run.evaluate_run = fake_evaluate_run
 
 
 def pytest_unconfigure(config):
-    simval.run.run_scenario, simval.evaluate.evaluate_run = _saved["run"], _saved["evaluate"]
+    simval.run.run_scenario, simval.run.evaluate_run = _saved["run"], _saved["evaluate"]
 '''
 
 

@@ -24,11 +24,10 @@ from astropy.io import fits
 from astropy.table import Table
 from astropy.wcs import WCS
 
-from simval.match import match_catalogs
-from simval.metrics import background_residual, catalog_metrics, source_mask
-from simval.metrics_schema import MetricsDocument, write_metrics
+from simval.metrics import background_residual, source_mask
 from simval.report import load_run, print_verdicts, report_main, write_report
 from simval.report.plots import block_reduce, running_stats, smooth_nan
+from simval.testing import write_evaluation
 
 AB_JY = 3631.0
 RA0, DEC0 = 53.1625, -27.7914
@@ -170,27 +169,20 @@ def run_dir(tmp_path: Path) -> Path:
     """A finished, evaluated fake run of two filters."""
     rng = np.random.default_rng(7)
     root = tmp_path / "run"
-    (root / "truth").mkdir(parents=True)
-    doc = MetricsDocument("fakescen", "0123456789abcdef",
-                          provenance={"evaluated_utc": "2026-01-01T00:06:00+00:00",
-                                      "filters": {}})
     for k, band in enumerate(BANDS):
         pdir = root / "image3" / product(band)
         pdir.mkdir(parents=True)
         truth = make_truth(rng)
-        truth.write(root / "truth" / f"{product(band)}_truth.ecsv", format="ascii.ecsv")
         measured = make_catalog(rng, truth, shift_mas=5.0 * k)
         measured.write(pdir / f"{product(band)}_cat.ecsv", format="ascii.ecsv")
         sci = make_i2d(pdir / f"{product(band)}_i2d.fits", rng, truth)
-        match = match_catalogs(measured, truth, radius_mas=100.0)
-        meas = catalog_metrics(truth, measured, match).measurements()
         valid = np.isfinite(sci)
         bkg = background_residual(sci, mask=source_mask(sci, valid=valid), valid=valid,
                                   expected_mjysr=SKY, injected_sky_mjysr=SKY)
-        meas.update(bkg.measurements())
-        doc.add(band, meas)
-        doc.provenance["filters"][band] = {"product": product(band), "match_radius_mas": 100.0}
-    write_metrics(root / "metrics.json", doc)
+        write_evaluation(root, band=band, product=product(band), truth=truth,
+                         measured=measured, radius_mas=100.0, extra=bkg.measurements(),
+                         scenario=("fakescen", "0123456789abcdef"),
+                         provenance={"evaluated_utc": "2026-01-01T00:06:00+00:00"})
     write_json(root / "plan.json", plan())
     write_json(root / "manifest.json", manifest())
     return root

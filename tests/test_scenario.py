@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from simval.instruments import nircam as nrc
 from simval.scenario import (
     ScenarioError,
     load_scenario,
@@ -17,7 +18,6 @@ from simval.scenario import (
     scenario_json_schema,
     validate_scenario,
 )
-from simval.scenario import nircam as nrc
 from simval.scenario.pipeline_params import default_value
 from tests.scenario_data import quickstart_data, quickstart_text
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from simval.evaluate import evaluate_run
+from simval.run import evaluate_run
 from tests.conftest import DERIVES
 
 pytestmark = pytest.mark.slow
@@ -29,8 +29,8 @@ def runs(derived_sweep):
 
 
 def _metrics(run_dir: Path) -> tuple[dict, dict]:
-    res = evaluate_run(run_dir, write=False)
-    return res.filters["F150W"].measurements, {v.metric: v for v in res.verdicts}
+    res = evaluate_run(run_dir)
+    return res.document.filters["F150W"], {v.metric: v for v in res.verdicts}
 
 
 def test_simulation_is_reused_not_redone(runs):

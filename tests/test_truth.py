@@ -23,7 +23,7 @@ from astropy.io import fits
 from astropy.table import Table
 from astropy.wcs import WCS
 
-from simval.run.layout import RunLayout
+from simval.layout import RunLayout
 from simval.simulate.mirage_catalogs import read_galaxy_list, read_point_source_list
 from simval.truth import (
     MIRAGE_SERSIC_FLUX_FRACTION,
@@ -93,7 +93,7 @@ def sky_of(x: float, y: float) -> tuple[float, float]:
 
 
 def make_plan(tmp: Path, *, name: str = "synth", thresholds: dict | None = None,
-              background: float = 0.22, n_dithers: int = 2):
+              background: float = 0.22, n_dithers: int = 2, bright_stars: dict | None = None):
     from simval.plan import make_plan as _make_plan
     from simval.scenario import validate_scenario
 
@@ -103,6 +103,8 @@ def make_plan(tmp: Path, *, name: str = "synth", thresholds: dict | None = None,
                 dither={"offsets": offsets})
     if thresholds is not None:
         data["comparison"] = {"match_radius_mas": 100, "thresholds": thresholds}
+    if bright_stars is not None:
+        data.setdefault("comparison", {"match_radius_mas": 100})["bright_stars"] = bright_stars
     return _make_plan(validate_scenario(data, source=str(tmp / f"{name}.yaml")))
 
 
@@ -252,12 +254,11 @@ def make_run(tmp: Path, *, sources=SOURCES, galaxies=GALAXIES, plan=None,
                                            for m in product.members]}]}))
     if i2d:
         write_i2d(pdir / product.i2d_name)
-    if record_levels is not None:
-        layout.record(f"image3.{product.name}").write_text(json.dumps(
-            {"stage_id": f"image3.{product.name}", "info": {"background": {
-                "recipe": "skymatch", "skymatch_levels_mjysr": {
-                    f"{m}_cal.fits": v for m, v in zip(product.members, record_levels,
-                                                        strict=True)}}}}))
+    if record_levels is not None:  # as the image3 stage writes them
+        layout.product_file(product.name, "_background.json").write_text(json.dumps(
+            {"recipe": "skymatch", "skymatch_levels_mjysr": {
+                f"{m}_cal.fits": v for m, v in zip(product.members, record_levels,
+                                                    strict=True)}}))
     return layout, plan
 
 
@@ -422,7 +423,7 @@ def test_missing_inputs_are_named(tmp_path, plan):
         build_truth(layout, plan, "F115W", write=False)
 
 
-def test_true_backgrounds_from_record(tmp_path, plan):
+def test_true_backgrounds_from_the_image3_background_file(tmp_path, plan):
     layout, _ = make_run(tmp_path, plan=plan, record_levels=[0.0, 0.0125])
     bkg = true_backgrounds(layout)
     assert list(bkg["exposure"]) == [e.base_name for e in plan.exposures]
@@ -433,7 +434,7 @@ def test_true_backgrounds_from_record(tmp_path, plan):
     assert np.allclose(bkg["conversion_ratio"], 1.0, rtol=1e-12)
     assert list(bkg["skymatch_level_mjysr"]) == [0.0, 0.0125]
     assert np.isnan(bkg["seed_sky_adu_s"]).all()
-    assert bkg.meta["skymatch_source"]["F115W"].startswith("stages/image3.")
+    assert bkg.meta["skymatch_source"]["F115W"].endswith("_background.json")
 
 
 def test_true_backgrounds_from_hdrtab_and_seed_image(tmp_path, plan):

@@ -9,17 +9,21 @@ import numpy as np
 import pytest
 
 from simval.metrics_schema import (
+    GROUPS,
+    INPUTS,
     REGISTRY,
     SCHEMA_VERSION,
     Measurement,
     MetricsDocument,
     MetricsFileError,
     UnknownMetricError,
+    group_metrics,
     metrics_json_schema,
     read_metrics,
+    registry_markdown,
     write_metrics,
 )
-from simval.scenario.inputs import Bounds, Comparison
+from simval.scenario.inputs import Comparison
 from simval.verdict import (
     Tolerance,
     all_passed,
@@ -111,7 +115,12 @@ def test_unknown_metric_name_lists_the_known_ones():
 def test_plain_mapping_thresholds():
     v = evaluate_thresholds(_doc(), {"astrom_rms_mas": {"all": {"max": 1.0}}})
     assert all_passed(v) and len(v) == 2
-    assert isinstance(Bounds(max=1.0), Bounds)
+    # the same bounds as a model and as a mapping give the same verdicts
+    tight = {"astrom_rms_mas": {"all": {"max": 0.55}}}
+    as_model = evaluate_thresholds(_doc(), Comparison.model_validate({"thresholds": tight}))
+    as_dict = evaluate_thresholds(_doc(), tight)
+    assert [(x.filter, x.passed) for x in as_model] == [(x.filter, x.passed) for x in as_dict]
+    assert {(x.filter, x.passed) for x in as_dict} == {("F115W", True), ("F150W", False)}
 
 
 def test_baseline_within_and_outside_tolerance():
@@ -220,3 +229,17 @@ def test_docs_describe_every_metric_and_the_schema():
     missing = [name for name in REGISTRY if f"`{name}`" not in text]
     assert not missing, f"docs/metrics.md does not describe {missing}"
     assert "schema_version" in text
+
+
+def test_docs_registry_table_is_generated_from_the_declarations():
+    """docs/metrics.md section 4 is registry_markdown() verbatim (regenerate with
+    ``python -c "from simval.metrics_schema import registry_markdown as r; print(r())"``)."""
+    assert registry_markdown() in DOCS.read_text()
+
+
+def test_every_metric_declares_group_inputs_and_reason():
+    for name, spec in REGISTRY.items():
+        assert spec.group in GROUPS and name in group_metrics(spec.group)
+        assert spec.needs and set(spec.needs) <= set(INPUTS), name
+        assert spec.empty_reason and spec.description, name
+    assert sum(len(group_metrics(g)) for g in GROUPS) == len(REGISTRY)

@@ -26,19 +26,24 @@ by ``column_map``) or MIRAGE's own ascii format. ``docs/catalogs.md`` describes 
 
 :func:`catalog_spec` / :func:`catalog_from_spec` split :func:`make_catalog` into a
 JSON-serialisable description (what a run's catalog stage records) and its execution.
+The data model lives in :mod:`simval.catalogs.model`, sky geometry in :mod:`simval.sky`.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from simval.atomic import atomic_path
+from simval.catalogs.dream_like import DreamLikeParams, generate_for_plan
+from simval.catalogs.model import GALAXY_FILE, STAR_FILE, CatalogError, SourceCatalog, mag_column
+from simval.catalogs.readers import Field, ReadOptions, checked_magnitudes, read_dream, read_jaguar
+from simval.catalogs.simple import generate_simple
+from simval.simulate.mirage_catalogs import magnitude_column
+from simval.sky import DEFAULT_MARGIN_ARCSEC, Footprint
 
 if TYPE_CHECKING:
     from astropy.table import Table
@@ -48,117 +53,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("simval.catalogs")
 
-STAR_FILE = "stars.ecsv"
-GALAXY_FILE = "galaxies.ecsv"
 GALAXY_SHAPE_COLUMNS = ("radius", "ellipticity", "pos_angle", "sersic_index")
-
-
-class CatalogError(ValueError):
-    """A catalog cannot be used; the message names the scenario field or column to fix."""
-
-
-def mag_column(band: str) -> str:
-    """Name of a passband's AB magnitude column, e.g. ``F115W -> mag_f115w``."""
-    return f"mag_{band.strip().lower()}"
-
-
-@dataclass
-class SourceCatalog:
-    """Stars and galaxies with per-band AB magnitudes (see module docstring)."""
-
-    stars: Table
-    galaxies: Table
-    meta: dict[str, Any] = field(default_factory=dict)
-
-    def for_band(self, band: str) -> tuple[Table, Table]:
-        """(stars, galaxies) with a ``mag`` column holding ``band``'s AB magnitude."""
-        return _with_mag(self.stars, band), _with_mag(self.galaxies, band)
-
-    def write(self, directory: str | os.PathLike) -> tuple[Path, Path]:
-        """Write ``stars.ecsv`` and ``galaxies.ecsv`` into ``directory`` (atomically)."""
-        directory = Path(directory)
-        paths = directory / STAR_FILE, directory / GALAXY_FILE
-        for table, path, kind in ((self.stars, paths[0], "stars"),
-                                  (self.galaxies, paths[1], "galaxies")):
-            out = table.copy(copy_data=False)
-            out.meta = {**self.meta, "kind": kind}
-            with atomic_path(path) as tmp:
-                out.write(tmp, format="ascii.ecsv", overwrite=True)
-        return paths
-
-    def to_table(self) -> Table:
-        """Stars then galaxies in one table of the ``generic`` format: ``index``, ``type``,
-        ``ra``, ``dec``, ``mag_<band>``, ``radius``, ``ellipticity``, ``axis_ratio``,
-        ``pos_angle``, ``sersic_index``, ``redshift`` (NaN shapes and redshift for stars)
-        and ``source_id`` when known. :func:`read_catalog_file` (format ``generic``) reads
-        it back (a row with a finite radius > 0 is a galaxy)."""
-        from astropy.table import Table, vstack
-
-        cols = [c for c in self.galaxies.colnames if c.startswith("mag_")]
-        shape = ["radius", "ellipticity", "axis_ratio", "pos_angle", "sersic_index",
-                 "redshift"]
-        parts = []
-        for kind, t in (("star", self.stars), ("galaxy", self.galaxies)):
-            out = Table()
-            out["index"] = np.asarray(t["index"], dtype=np.int64)
-            if "source_id" in t.colnames:
-                out["source_id"] = np.asarray(t["source_id"])
-            out["type"] = np.full(len(t), kind, dtype="U6")
-            out["ra"] = np.asarray(t["ra"], dtype=float)
-            out["dec"] = np.asarray(t["dec"], dtype=float)
-            for c in cols:
-                out[c] = (np.asarray(t[c], dtype=float) if c in t.colnames
-                          else np.full(len(t), np.nan))
-            for c in shape:
-                out[c] = (np.asarray(t[c], dtype=float) if c in t.colnames
-                          else np.full(len(t), np.nan))
-            parts.append(out)
-        table = vstack(parts, join_type="outer") if len(parts[0]) else parts[1]
-        for c, unit in (("ra", "deg"), ("dec", "deg"), ("radius", "arcsec"),
-                        ("pos_angle", "deg")):
-            table[c].unit = unit
-        table.meta = {k: v for k, v in self.meta.items() if k != "kind"}
-        return table
-
-    def write_generic(self, path: str | os.PathLike) -> Path:
-        """Write :meth:`to_table` (ECSV, FITS or Parquet by the file's suffix), atomically."""
-        path = Path(path)
-        with atomic_path(path) as tmp:
-            fmt = {".ecsv": "ascii.ecsv", ".fits": "fits", ".parquet": "parquet"}.get(
-                path.suffix.lower())
-            if fmt is None:
-                raise CatalogError(f"{path}: write .ecsv, .fits or .parquet")
-            table = self.to_table()
-            if fmt != "ascii.ecsv":
-                table.meta = {}
-            table.write(tmp, format=fmt, overwrite=True)
-        return path
-
-    @classmethod
-    def read(cls, directory: str | os.PathLike) -> SourceCatalog:
-        """Read what :meth:`write` wrote."""
-        from astropy.table import Table
-
-        directory = Path(directory)
-        stars = Table.read(directory / STAR_FILE, format="ascii.ecsv")
-        galaxies = Table.read(directory / GALAXY_FILE, format="ascii.ecsv")
-        meta = {k: v for k, v in stars.meta.items() if k != "kind"}
-        return cls(stars=stars, galaxies=galaxies, meta=meta)
-
-
-def _with_mag(table: Table, band: str) -> Table:
-    col = mag_column(band)
-    if col not in table.colnames:
-        raise CatalogError(f"catalog has no magnitude column {col!r} for {band} "
-                           f"(columns: {', '.join(table.colnames)})")
-    mag = np.asarray(table[col], dtype=float)
-    present = np.isfinite(mag)
-    out = table[present] if not present.all() else table.copy(copy_data=False)
-    if not present.all():
-        log.info("%d source(s) have no %s magnitude (NaN): left out of the %s catalogs",
-                 int((~present).sum()), band, band)
-    out["mag"] = mag[present]
-    return out
 
 
 def catalog_spec(scenario: Scenario, plan: Plan) -> tuple[dict[str, Any], dict[str, str]]:
@@ -170,7 +65,6 @@ def catalog_spec(scenario: Scenario, plan: Plan) -> tuple[dict[str, Any], dict[s
     JAGUAR, ``quiescent_file`` (absolute paths). :func:`catalog_from_spec` turns them into
     the catalog; a run's catalog stage can record them as its parameters.
     """
-    from simval.catalogs.simple import DEFAULT_MARGIN_ARCSEC
 
     cat = scenario.catalog
     bands = [p.filter_name for p in plan.products]
@@ -201,19 +95,14 @@ def catalog_from_spec(params: dict[str, Any], files: dict[str, str], plan: Plan
     if g is not None:
         kind = g["kind"]
         if kind == "simple":
-            from simval.catalogs.simple import generate_simple
-
             return generate_simple(plan, n_stars=g["n_stars"], n_galaxies=g["n_galaxies"],
                                    mag_range=g["mag_range"], seed=g["seed"], bands=bands)
         if kind == "dream_like":
-            from simval.catalogs.dream_like import DreamLikeParams, generate_for_plan
-
             p = DreamLikeParams(**{k: (tuple(v) if isinstance(v, list) else v)
                                    for k, v in g["params"].items()})
             return generate_for_plan(plan, seed=g["seed"], params=p, bands=bands)
         raise CatalogError(f"catalog.generator.kind: {kind!r} is not supported "
                            "(allowed: simple, dream_like)")
-    from simval.catalogs.readers import ReadOptions
 
     options = ReadOptions(column_map=params.get("column_map") or {},
                           cosmology=params.get("cosmology") or "Planck18",
@@ -254,7 +143,6 @@ def read_catalog_file(path: str | os.PathLike, fmt: str, bands: list[str], *,
     footprint margin, positions, origin); ``column_map`` is merged into it. Without ``plan``,
     ``centre`` = (ra, dec) deg is where DREaM offsets land (and nothing is cut).
     """
-    from simval.catalogs.readers import Field, ReadOptions, read_dream, read_jaguar
 
     options = options or ReadOptions()
     if column_map:
@@ -287,8 +175,6 @@ def read_catalog_file(path: str | os.PathLike, fmt: str, bands: list[str], *,
                             "rows_in_file": len(stars) + len(galaxies) + drops.get(
                                 "no_magnitude_in_any_band", 0), "drops": dict(drops)}
     if plan is not None:
-        from simval.catalogs.simple import Footprint
-
         footprint = Footprint.of_plan(plan, options.margin_arcsec)
         stars = stars[footprint.contains(stars["ra"], stars["dec"])] if len(stars) else stars
         galaxies = (galaxies[footprint.contains(galaxies["ra"], galaxies["dec"])]
@@ -378,11 +264,11 @@ def _read_generic(path: Path, bands: list[str], column_map: dict[str, str]):
                                f"{', '.join(table.colnames)} (map names with "
                                "catalog.column_map)")
     _check_finite(table, need, path)
-    from simval.catalogs.readers import _magnitudes
 
     drops: dict[str, int] = {}
-    values = {band: _magnitudes(np.asarray(table[col], dtype=float), f"AB magnitude in {band}",
-                                path, col, drops, band) for band, col in mags.items()}
+    values = {band: checked_magnitudes(np.asarray(table[col], dtype=float),
+                                       f"AB magnitude in {band}", path, col, drops, band)
+              for band, col in mags.items()}
     usable = np.zeros(len(table), dtype=bool)
     for v in values.values():
         usable |= np.isfinite(v)
@@ -440,7 +326,6 @@ def _read_mirage(path: Path, bands: list[str], filter_pupils: dict[str, tuple[st
     from astropy.io import ascii
     from astropy.table import Table
 
-    from simval.simulate.mirage_catalogs import magnitude_column
 
     try:
         raw = ascii.read(path)
@@ -480,5 +365,5 @@ def _read_mirage(path: Path, bands: list[str], filter_pupils: dict[str, tuple[st
     return t, empty
 
 
-__all__ = ["CatalogError", "SourceCatalog", "catalog_from_spec", "catalog_spec", "mag_column",
-           "make_catalog", "read_catalog_file"]
+__all__ = ["GALAXY_FILE", "STAR_FILE", "CatalogError", "SourceCatalog", "catalog_from_spec",
+           "catalog_spec", "mag_column", "make_catalog", "read_catalog_file"]

@@ -11,6 +11,30 @@ import os
 from pathlib import Path
 from typing import Any
 
+from simval.atomic import atomic_path
+from simval.catalogs import CatalogError, read_catalog_file
+from simval.catalogs.bands import BANDS, normalise_band
+from simval.catalogs.dream_like import (
+    DreamLikeParams,
+    generate_box,
+    round_for_storage,
+    round_generic_for_storage,
+)
+from simval.catalogs.readers import (
+    Field,
+    ReadOptions,
+    angular_diameter_distance_mpc,
+    get_cosmology,
+    open_table,
+    read_dream,
+)
+from simval.catalogs.validate import validate_catalog
+from simval.console import UsageError, console
+from simval.constants import ARCSEC_PER_RAD
+from simval.instruments.nircam import wheel_elements
+from simval.simulate.mirage_catalogs import write_catalogs
+from simval.sky import move_offsets
+
 FORMATS = ("dream", "jaguar", "generic", "mirage")
 
 
@@ -98,16 +122,13 @@ def _read_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dec", type=float, default=None)
 
 
-def _usage(message: str):
-    from simval.cli import UsageError
-
+def _usage(message: str) -> UsageError:
     return UsageError(message)
 
 
 def _bands(text: str | None) -> list[str] | None:
     if not text:
         return None
-    from simval.catalogs.bands import normalise_band
 
     try:
         return [normalise_band(b) for b in text.split(",") if b.strip()]
@@ -127,8 +148,6 @@ def _column_map(items: list[str]) -> dict[str, str]:
 
 def _file_bands(path: Path, fmt: str) -> list[str]:
     """Bands a file has magnitudes (or JAGUAR fluxes) for."""
-    from simval.catalogs.bands import BANDS
-    from simval.catalogs.readers import open_table
 
     if fmt == "mirage":
         return []
@@ -147,8 +166,6 @@ def _file_bands(path: Path, fmt: str) -> list[str]:
 
 def read_for_cli(args) -> Any:
     """The SourceCatalog a validate/convert command reads."""
-    from simval.catalogs import read_catalog_file
-    from simval.catalogs.readers import ReadOptions
 
     bands = _bands(args.bands) or _file_bands(args.catalog, args.format)
     if not bands:
@@ -197,13 +214,9 @@ def file_area_arcmin2(path: Path) -> float | None:
 
 
 def _run(fn, args) -> int:
-    from simval.catalogs import CatalogError
-
     try:
         return fn(args)
     except (CatalogError, ValueError, OSError) as err:
-        from simval.cli import UsageError
-
         if isinstance(err, UsageError):
             raise
         raise _usage(str(err)) from err
@@ -222,10 +235,6 @@ def cmd_convert(args) -> int:
 
 
 def _generate(args) -> int:
-    from simval.catalogs.dream_like import DreamLikeParams, generate_box
-    from simval.catalogs.readers import get_cosmology
-    from simval.cli import console
-
     get_cosmology(args.cosmology)
     params = DreamLikeParams(mag_limit=args.mag_limit, mag_bright=args.mag_bright,
                              ref_band=args.ref_band, density_scale=args.density_scale,
@@ -239,8 +248,6 @@ def _generate(args) -> int:
         raise _usage(f"{args.output}: the output must end in .ecsv, .fits or .parquet")
     table = generate_box(args.width, height, seed=args.seed, params=params, bands=bands)
     if args.compact:
-        from simval.catalogs.dream_like import round_for_storage
-
         table = round_for_storage(table)
     if args.schema == "dream":
         if args.ra is not None or args.dec is not None:
@@ -251,15 +258,12 @@ def _generate(args) -> int:
     else:
         if args.ra is None or args.dec is None:
             raise _usage("--schema generic needs the field centre: --ra and --dec (deg)")
-        from simval.catalogs.readers import Field, ReadOptions, read_dream
 
         cat = read_dream(table, list(table.meta["bands"]), field_=Field(args.ra, args.dec),
                          options=ReadOptions(cosmology=args.cosmology))
         cat.meta = {**{k: v for k, v in table.meta.items() if k != "positions"},
                     "positions": "absolute RA/Dec, deg", "centre_deg": [args.ra, args.dec]}
         if args.compact:
-            from simval.catalogs.dream_like import round_generic_for_storage
-
             for t in (cat.stars, cat.galaxies):
                 round_generic_for_storage(t)
         cat.write_generic(args.output)
@@ -273,8 +277,6 @@ def _generate(args) -> int:
 
 
 def _write_table(table, path: Path) -> None:
-    from simval.atomic import atomic_path
-
     fmt = {".ecsv": "ascii.ecsv", ".fits": "fits", ".parquet": "parquet"}[path.suffix.lower()]
     with atomic_path(path) as tmp:
         if fmt == "fits":
@@ -287,8 +289,6 @@ def _write_table(table, path: Path) -> None:
 def _validate(args) -> int:
     from rich.table import Table as RichTable
 
-    from simval.catalogs.validate import validate_catalog
-    from simval.cli import console
 
     cat, bands = read_for_cli(args)
     area = args.area_arcmin2 if args.area_arcmin2 is not None else file_area_arcmin2(
@@ -320,8 +320,6 @@ def to_dream_table(cat, centre: tuple[float, float], cosmology: str = "Planck18"
     import numpy as np
     from astropy.table import Table
 
-    from simval.catalogs import CatalogError
-    from simval.catalogs.readers import angular_diameter_distance_mpc, move_offsets
 
     rows = []
     mags = sorted({c for t in (cat.stars, cat.galaxies) for c in t.colnames
@@ -341,7 +339,7 @@ def to_dream_table(cat, centre: tuple[float, float], cosmology: str = "Planck18"
                 raise CatalogError("the DREaM schema gives radii in kpc: every galaxy needs a "
                                    "redshift > 0 (write --to generic instead)")
             out["redshift"] = z
-            out["Re_maj"] = (np.asarray(t["radius"], dtype=float) / 206264.806
+            out["Re_maj"] = (np.asarray(t["radius"], dtype=float) / ARCSEC_PER_RAD
                              * angular_diameter_distance_mpc(z, cosmology) * 1000.0)
             out["axis_ratio"] = np.asarray(t["axis_ratio"], dtype=float)
             out["sersic_n"] = np.asarray(t["sersic_index"], dtype=float)
@@ -363,8 +361,6 @@ def to_dream_table(cat, centre: tuple[float, float], cosmology: str = "Planck18"
 
 
 def _convert(args) -> int:
-    from simval.cli import console
-
     cat, bands = read_for_cli(args)
     if args.to == "generic":
         if args.output.suffix.lower() not in (".ecsv", ".fits", ".parquet"):
@@ -378,13 +374,10 @@ def _convert(args) -> int:
         _write_table(to_dream_table(cat, centre, args.cosmology), args.output)
         written = [args.output]
     else:
-        from simval.kit.photometry import filter_pupil
-        from simval.simulate.mirage_catalogs import write_catalogs
-
         written = []
         for band in bands:
             stars, galaxies = cat.for_band(band)
-            fw, pw = filter_pupil(band)
+            fw, pw = wheel_elements(band)
             paths = write_catalogs(stars, galaxies, args.output,
                                    f"{args.catalog.name.split('.')[0]}_{band.lower()}",
                                    filter_name=fw, pupil=pw)

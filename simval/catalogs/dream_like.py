@@ -76,6 +76,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from simval.catalogs.bands import DEFAULT_BANDS, normalise_band, pivot_um, width_um
+from simval.catalogs.readers import Field, ReadOptions, angular_diameter_distance_mpc, read_dream
+from simval.sky import Footprint, from_tangent, to_tangent, uniform_positions
 
 if TYPE_CHECKING:
     from astropy.table import Table
@@ -361,7 +363,6 @@ def _mags_from_fluxes(fluxes: dict[str, np.ndarray], ref: np.ndarray, ref_mag: n
 
 def distance_modulus(z, cosmology: str) -> np.ndarray:
     """5 log10(D_L / 10 pc), D_L = D_A (1 + z)^2."""
-    from simval.catalogs.readers import angular_diameter_distance_mpc
 
     z = np.asarray(z, dtype=float)
     dl_pc = angular_diameter_distance_mpc(z, cosmology) * (1.0 + z) ** 2 * 1e6
@@ -547,8 +548,6 @@ def box_sampler(x_range: tuple[float, float], y_range: tuple[float, float]) -> S
 
 
 def _offsets(x_arcsec: np.ndarray, y_arcsec: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    from simval.catalogs.simple import from_tangent
-
     ra, dec = from_tangent(x_arcsec, y_arcsec, 0.0, 0.0)
     return np.where(ra > 180.0, ra - 360.0, ra), dec
 
@@ -677,8 +676,6 @@ def generate_for_plan(plan: Plan, *, seed: int, params: DreamLikeParams | None =
     """A :class:`~simval.catalogs.SourceCatalog` over ``plan``'s footprint: the DREaM-schema
     table is drawn over the footprint (offsets about (0, 0) that the DREaM reader moves onto
     the plan's centre) and read back with :func:`simval.catalogs.readers.read_dream`."""
-    from simval.catalogs.readers import Field, ReadOptions, read_dream
-    from simval.catalogs.simple import Footprint, to_tangent, uniform_positions
 
     params = params or DreamLikeParams()
     bands = list(bands) if bands is not None else [p.filter_name for p in plan.products]

@@ -44,17 +44,24 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from simval.catalogs.bands import instrument_of, normalise_band
+from simval.catalogs.model import CatalogError, SourceCatalog, mag_column
+from simval.constants import AB_ZEROPOINT_NJY as AB_NJY_ZEROPOINT
+from simval.constants import ARCSEC_PER_RAD
+from simval.sky import Footprint, angular_distance_deg, move_offsets
 
 if TYPE_CHECKING:
     from astropy.table import Table
 
-    from simval.catalogs import SourceCatalog
-    from simval.catalogs.simple import Footprint
+    from simval.plan import Plan
+
+__all__ = ["AB_NJY_ZEROPOINT", "DEFAULT_CHUNK_ROWS", "DEFAULT_COSMOLOGY", "DREAM_COLUMNS",
+           "JAGUAR_COLUMNS", "MAG_RANGE", "MAG_SENTINEL", "SERSIC_MAX", "Field", "ReadOptions",
+           "angular_diameter_distance_mpc", "angular_distance_deg", "checked_magnitudes",
+           "dream_columns", "get_cosmology", "jaguar_columns", "kpc_to_arcsec", "move_offsets",
+           "open_table", "read_dream", "read_jaguar"]
 
 log = logging.getLogger("simval.catalogs")
 
-#: AB magnitude of 1 nJy: -2.5 log10(1e-9 Jy / 3631 Jy) = 31.40.
-AB_NJY_ZEROPOINT = 2.5 * math.log10(3631.0e9)
 #: Magnitudes outside this range (AB) are absurd for a JWST field, unless they are a
 #: "no data" marker (|m| >= MAG_SENTINEL, e.g. 99 or -99).
 MAG_RANGE = (0.0, 45.0)
@@ -62,7 +69,6 @@ MAG_SENTINEL = 90.0
 SERSIC_MAX = 10.0
 DEFAULT_COSMOLOGY = "Planck18"
 DEFAULT_CHUNK_ROWS = 500_000
-_ARCSEC_PER_RAD = 180.0 / math.pi * 3600.0
 _KPC_PER_MPC = 1000.0
 
 #: DREaM-style default column names (simval name -> file column). ``mag_<band>`` columns
@@ -112,12 +118,6 @@ _DESCRIPTIONS = {
 }
 
 
-def _error(message: str):
-    from simval.catalogs import CatalogError
-
-    return CatalogError(message)
-
-
 # --- options --------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -149,7 +149,7 @@ class ReadOptions:
 @dataclass(frozen=True)
 class Field:
     """Where the catalog is put and cut: the pointing (field centre) and, optionally, the
-    exact footprint (a :class:`~simval.catalogs.simple.Footprint`) and a radius (deg) around
+    exact footprint (a :class:`~simval.sky.Footprint`) and a radius (deg) around
     the centre that contains it (the cheap pre-cut)."""
 
     ra_deg: float
@@ -158,9 +158,8 @@ class Field:
     radius_deg: float | None = None
 
     @classmethod
-    def of_plan(cls, plan, margin_arcsec: float = 2.0) -> Field:
-        from simval.catalogs.simple import Footprint
-
+    def of_plan(cls, plan: Plan, margin_arcsec: float = 2.0) -> Field:
+        """The field of ``plan``'s exposures, grown by ``margin_arcsec``."""
         fp = Footprint.of_plan(plan, margin_arcsec)
         x, y = fp.corners_tangent()
         radius = (float(np.max(np.hypot(x, y))) + margin_arcsec + 1.0) / 3600.0
@@ -176,8 +175,8 @@ def get_cosmology(name: str):
     from astropy.cosmology import realizations
 
     if name not in realizations.available:
-        raise _error(f"catalog.cosmology: unknown cosmology {name!r}; astropy provides "
-                     f"{', '.join(realizations.available)}")
+        raise CatalogError(f"catalog.cosmology: unknown cosmology {name!r}; astropy provides "
+                           f"{', '.join(realizations.available)}")
     return getattr(ac, name)
 
 
@@ -198,7 +197,7 @@ def angular_diameter_distance_mpc(z, cosmology: str = DEFAULT_COSMOLOGY) -> np.n
         return np.asarray(cosmo.angular_diameter_distance(z).to_value("Mpc"), dtype=float)
     zmax = float(np.nanmax(z))
     if not np.isfinite(zmax):
-        raise _error("redshifts must be finite to convert sizes")
+        raise CatalogError("redshifts must be finite to convert sizes")
     grid = np.expm1(np.linspace(math.log1p(1e-4), math.log1p(max(zmax, 0.01)) * 1.0001, 800))
     dm = np.asarray(cosmo.comoving_transverse_distance(grid).to_value("Mpc"), dtype=float)
     spline = CubicSpline(np.log1p(grid), dm / grid)
@@ -214,45 +213,25 @@ def kpc_to_arcsec(r_kpc, z, cosmology: str = DEFAULT_COSMOLOGY) -> np.ndarray:
     """Proper size ``r_kpc`` (kpc) at redshift ``z`` -> angle (arcsec): r / D_A(z)."""
     r = np.asarray(r_kpc, dtype=float)
     da_kpc = angular_diameter_distance_mpc(z, cosmology) * _KPC_PER_MPC
-    return r / da_kpc * _ARCSEC_PER_RAD
-
-
-# --- positions ------------------------------------------------------------------------------
-
-def angular_distance_deg(ra_deg, dec_deg, ra0_deg: float, dec0_deg: float) -> np.ndarray:
-    """Great-circle distance (deg) of points from (ra0, dec0) (haversine, vectorised)."""
-    ra, dec = np.radians(ra_deg), np.radians(dec_deg)
-    ra0, dec0 = math.radians(ra0_deg), math.radians(dec0_deg)
-    h = (np.sin((dec - dec0) / 2.0) ** 2
-         + np.cos(dec) * math.cos(dec0) * np.sin((ra - ra0) / 2.0) ** 2)
-    return np.degrees(2.0 * np.arcsin(np.sqrt(np.clip(h, 0.0, 1.0))))
-
-
-def move_offsets(ra_deg, dec_deg, ra0_deg: float, dec0_deg: float,
-                 origin: tuple[float, float] = (0.0, 0.0)) -> tuple[np.ndarray, np.ndarray]:
-    """Move sources given about ``origin`` onto (ra0, dec0) by a rigid rotation of the
-    sphere (North kept up at the centre). Returns (ra in [0, 360), dec), deg."""
-    from simval.catalogs.simple import from_tangent, to_tangent
-
-    xi, eta = to_tangent(np.asarray(ra_deg, float), np.asarray(dec_deg, float), *origin)
-    return from_tangent(xi, eta, ra0_deg, dec0_deg)
+    return r / da_kpc * ARCSEC_PER_RAD
 
 
 # --- streamed table sources -----------------------------------------------------------------
 
 class _Source:
-    """A table file read in chunks of rows (only the requested columns)."""
+    """A table file read in chunks of ``chunk_rows`` rows (only the requested columns)."""
 
-    def __init__(self, path: Path, what: str):
+    def __init__(self, path: Path, what: str, chunk_rows: int = DEFAULT_CHUNK_ROWS):
         self.path = path
         self.what = what
+        self.chunk_rows = chunk_rows
         self.n_rows = 0
 
     @property
     def columns(self) -> list[str]:  # pragma: no cover - overridden
         raise NotImplementedError
 
-    def chunks(self, columns: list[str], chunk_rows: int) -> Iterator[dict[str, np.ndarray]]:
+    def chunks(self, columns: list[str]) -> Iterator[dict[str, np.ndarray]]:
         raise NotImplementedError  # pragma: no cover
 
 
@@ -266,48 +245,49 @@ class _TableSource(_Source):
     def columns(self) -> list[str]:
         return list(self.table.colnames)
 
-    def chunks(self, columns, chunk_rows):
+    def chunks(self, columns):
         yield {c: _plain(self.table[c]) for c in columns}
 
 
 class _ParquetSource(_Source):
-    def __init__(self, path: Path, what: str):
-        super().__init__(path, what)
+    def __init__(self, path: Path, what: str, chunk_rows: int = DEFAULT_CHUNK_ROWS):
+        super().__init__(path, what, chunk_rows)
         try:
             import pyarrow.parquet as pq
         except ImportError as exc:  # pragma: no cover - pyarrow is a dependency
-            raise _error(f"{path}: reading Parquet needs pyarrow, which is not installed "
-                         "(pip install pyarrow), or convert the file to FITS or ECSV") from exc
+            raise CatalogError(f"{path}: reading Parquet needs pyarrow, which is not "
+                               "installed (pip install pyarrow), or convert the file to FITS "
+                               "or ECSV") from exc
         try:
             # No pre-buffering and no reader threads: with them pyarrow keeps several row
             # groups in memory at once (measured: +740 MB instead of +210 MB for 10^7 rows).
             self._file = pq.ParquetFile(path, pre_buffer=False)
         except Exception as exc:
-            raise _error(f"{path}: not a readable Parquet table ({exc})") from exc
+            raise CatalogError(f"{path}: not a readable Parquet table ({exc})") from exc
         self.n_rows = self._file.metadata.num_rows
 
     @property
     def columns(self):
         return list(self._file.schema_arrow.names)
 
-    def chunks(self, columns, chunk_rows):
-        for batch in self._file.iter_batches(batch_size=chunk_rows, columns=columns,
+    def chunks(self, columns):
+        for batch in self._file.iter_batches(batch_size=self.chunk_rows, columns=columns,
                                              use_threads=False):
             yield {c: _arrow_numpy(batch.column(i)) for i, c in enumerate(columns)}
 
 
 class _FitsSource(_Source):
-    def __init__(self, path: Path, what: str):
-        super().__init__(path, what)
+    def __init__(self, path: Path, what: str, chunk_rows: int = DEFAULT_CHUNK_ROWS):
+        super().__init__(path, what, chunk_rows)
         from astropy.io import fits
 
         try:
             self._hdul = fits.open(path, memmap=True)
         except Exception as exc:
-            raise _error(f"{path}: not a readable FITS file ({exc})") from exc
+            raise CatalogError(f"{path}: not a readable FITS file ({exc})") from exc
         tables = [h for h in self._hdul if isinstance(h, fits.BinTableHDU | fits.TableHDU)]
         if not tables:
-            raise _error(f"{path}: no table extension (a catalog needs a FITS binary table)")
+            raise CatalogError(f"{path}: no table extension (a catalog needs a FITS binary table)")
         self._hdu = tables[0]
         self.n_rows = int(self._hdu.header.get("NAXIS2", 0))
 
@@ -325,7 +305,8 @@ class _FitsSource(_Source):
         dtype = np.dtype(cols.dtype).newbyteorder(">")
         return dtype if dtype.itemsize == int(self._hdu.header.get("NAXIS1", -1)) else None
 
-    def chunks(self, columns, chunk_rows):
+    def chunks(self, columns):
+        chunk_rows = self.chunk_rows
         dtype = self._raw_dtype()
         if dtype is None:   # scaled or special columns: astropy's memory-mapped FITS_rec
             data = self._hdu.data
@@ -367,24 +348,27 @@ def _arrow_numpy(col) -> np.ndarray:
     return np.asarray(col.to_pylist(), dtype=object)
 
 
-def open_table(path: str | os.PathLike, what: str = "catalog") -> _Source:
-    """A streamed view of ``path`` (Parquet, FITS, or anything astropy reads whole)."""
+def open_table(path: str | os.PathLike, what: str = "catalog",
+               chunk_rows: int = DEFAULT_CHUNK_ROWS) -> _Source:
+    """A streamed view of ``path`` (Parquet and FITS in chunks of ``chunk_rows`` rows, or
+    anything astropy reads whole)."""
     path = Path(path)
     if not path.is_file():
-        raise _error(f"{what}: file not found: {path}")
+        raise CatalogError(f"{what}: file not found: {path}")
     name = path.name.lower()
     if name.endswith((".parquet", ".pq")):
-        return _ParquetSource(path, what)
+        return _ParquetSource(path, what, chunk_rows)
     if name.endswith((".fits", ".fit")):
-        return _FitsSource(path, what)
+        return _FitsSource(path, what, chunk_rows)
     from astropy.table import Table
 
     try:
         table = Table.read(path)
     except Exception as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        raise _error(f"{what}: cannot read {path} as a table ({type(exc).__name__}: {first}); "
-                     "expected ECSV, FITS, Parquet or another format astropy reads") from exc
+        raise CatalogError(f"{what}: cannot read {path} as a table ({type(exc).__name__}: "
+                           f"{first}); expected ECSV, FITS, Parquet or another format astropy "
+                           "reads") from exc
     return _TableSource(table, path, what)
 
 
@@ -405,10 +389,10 @@ def _resolve(available: list[str], wanted: Mapping[str, str], required: set[str]
         elif key in required:
             missing.append(f"{name!r} ({key}: {_describe(key)})")
     if missing:
-        raise _error(f"{path}: catalog.format: {fmt!r} file lacks column(s) "
-                     f"{', '.join(missing)}; the file has: {', '.join(available)}. "
-                     "Name the file's columns with catalog.column_map "
-                     "(simval name -> column), e.g. {ra: RAJ2000}")
+        raise CatalogError(f"{path}: catalog.format: {fmt!r} file lacks column(s) "
+                           f"{', '.join(missing)}; the file has: {', '.join(available)}. "
+                           "Name the file's columns with catalog.column_map "
+                           "(simval name -> column), e.g. {ra: RAJ2000}")
     return out
 
 
@@ -424,9 +408,10 @@ def _check_map_keys(column_map: Mapping[str, str], allowed: set[str], prefix: st
                     fmt: str) -> None:
     bad = [k for k in column_map if k not in allowed and not k.startswith(prefix)]
     if bad:
-        raise _error(f"catalog.column_map: unknown simval name(s) {', '.join(map(repr, bad))} "
-                     f"for format {fmt!r}; allowed: {', '.join(sorted(allowed))}, "
-                     f"{prefix}<band>")
+        raise CatalogError(f"catalog.column_map: unknown simval name(s) "
+                           f"{', '.join(map(repr, bad))} "
+                           f"for format {fmt!r}; allowed: {', '.join(sorted(allowed))}, "
+                           f"{prefix}<band>")
 
 
 # --- the shared read pipeline ---------------------------------------------------------------
@@ -442,7 +427,7 @@ class _Kept:
 
 def _stream_select(src: _Source, cols: dict[str, str], mag_keys: list[str], *,
                    field_: Field | None, positions: str, origin: tuple[float, float],
-                   mag_limit: float | None, flux: bool, chunk_rows: int) -> _Kept:
+                   mag_limit: float | None, flux: bool) -> _Kept:
     """One pass: per chunk, cut to the field's circle and to the magnitude limit."""
     names = list(dict.fromkeys(cols.values()))
     keep_parts: dict[str, list[np.ndarray]] = {k: [] for k in cols}
@@ -453,7 +438,7 @@ def _stream_select(src: _Source, cols: dict[str, str], mag_keys: list[str], *,
     else:
         centre = None
     limit_flux = None if mag_limit is None else 10 ** (-0.4 * (mag_limit - AB_NJY_ZEROPOINT))
-    for chunk in src.chunks(names, chunk_rows):
+    for chunk in src.chunks(names):
         first = next(iter(chunk.values())) if chunk else np.zeros(0)
         n = len(first)
         ra = np.asarray(chunk[cols["ra"]], dtype=float)
@@ -462,13 +447,13 @@ def _stream_select(src: _Source, cols: dict[str, str], mag_keys: list[str], *,
         if bad.any():
             i = n_seen + int(np.flatnonzero(bad)[0])
             which = cols["ra"] if not np.isfinite(ra[i - n_seen]) else cols["dec"]
-            raise _error(f"{src.path}: column {which!r} row {i} is not a finite number "
-                         "(positions must be finite, deg)")
+            raise CatalogError(f"{src.path}: column {which!r} row {i} is not a finite number "
+                               "(positions must be finite, deg)")
         if np.any(np.abs(dec) > 90.0):
             i = n_seen + int(np.flatnonzero(np.abs(dec) > 90.0)[0])
-            raise _error(f"{src.path}: column {cols['dec']!r} row {i} = "
-                         f"{float(dec[i - n_seen]):g} is "
-                         "outside [-90, 90] deg")
+            raise CatalogError(f"{src.path}: column {cols['dec']!r} row {i} = "
+                               f"{float(dec[i - n_seen]):g} is "
+                               "outside [-90, 90] deg")
         keep = np.ones(n, dtype=bool)
         if centre is not None:
             inside = angular_distance_deg(ra, dec, *centre) <= field_.radius_deg
@@ -502,10 +487,11 @@ def _concat_kept(parts: list[_Kept], extra: dict[str, list[np.ndarray]]) -> _Kep
     return _Kept(data, sum(p.n_rows for p in parts), drops)
 
 
-def _magnitudes(values: np.ndarray, what: str, path: Path, column: str,
+def checked_magnitudes(values: np.ndarray, what: str, path: Path, column: str,
                 drops: dict[str, int], band: str) -> np.ndarray:
-    """AB magnitudes: NaN and |m| >= 90 markers -> NaN ("not in this band", counted);
-    other values outside MAG_RANGE -> CatalogError."""
+    """AB magnitudes of ``column`` (``what``, for messages) checked: NaN and |m| >= 90
+    markers -> NaN ("not in this band", counted in ``drops``); other values outside
+    :data:`MAG_RANGE` -> :class:`CatalogError`."""
     m = np.asarray(values, dtype=float).copy()
     missing = ~np.isfinite(m) | (np.abs(np.nan_to_num(m)) >= MAG_SENTINEL)
     lo, hi = MAG_RANGE
@@ -513,9 +499,9 @@ def _magnitudes(values: np.ndarray, what: str, path: Path, column: str,
         absurd = ~missing & ((m < lo) | (m > hi))
     if absurd.any():
         i = int(np.flatnonzero(absurd)[0])
-        raise _error(f"{path}: column {column!r} ({what}) holds {int(absurd.sum())} absurd "
-                     f"magnitude(s), e.g. {float(m[i]):g}; expected AB magnitudes in [{lo}, {hi}] "
-                     f"or NaN / |m| >= {MAG_SENTINEL:g} for 'no data'")
+        raise CatalogError(f"{path}: column {column!r} ({what}) holds {int(absurd.sum())} absurd "
+                           f"magnitude(s), e.g. {float(m[i]):g}; expected AB magnitudes in "
+                           f"[{lo}, {hi}] or NaN / |m| >= {MAG_SENTINEL:g} for 'no data'")
     if missing.any():
         drops[f"no_magnitude_in_{band}"] = drops.get(f"no_magnitude_in_{band}", 0) + int(
             missing.sum())
@@ -544,8 +530,8 @@ def _check_range(values: np.ndarray, ok: np.ndarray, path: Path, column: str,
                  expectation: str, ids: np.ndarray) -> None:
     if not ok.all():
         i = int(np.flatnonzero(~ok)[0])
-        raise _error(f"{path}: column {column!r}: {int((~ok).sum())} galaxy value(s) not "
-                     f"{expectation}, e.g. {float(values[i]):g} (source id {ids[i]})")
+        raise CatalogError(f"{path}: column {column!r}: {int((~ok).sum())} galaxy value(s) not "
+                           f"{expectation}, e.g. {float(values[i]):g} (source id {ids[i]})")
 
 
 def _finish(kept: _Kept, cols: dict[str, str], bands: list[str], mags: dict[str, np.ndarray],
@@ -553,8 +539,6 @@ def _finish(kept: _Kept, cols: dict[str, str], bands: list[str], mags: dict[str,
             positions: str, files: list[str]) -> SourceCatalog:
     """Positions, footprint, types, shapes, ids -> SourceCatalog."""
     from astropy.table import Table
-
-    from simval.catalogs import SourceCatalog, mag_column
 
     d, drops = kept.data, kept.drops
     ra = np.asarray(d["ra"], dtype=float)
@@ -571,11 +555,12 @@ def _finish(kept: _Kept, cols: dict[str, str], bands: list[str], mags: dict[str,
     if field_ is not None and kept.n_rows and in_field == 0:
         where = ("as offsets about origin " + str(tuple(options.origin)) + " deg"
                  if positions == "offsets" else "as absolute RA/Dec")
-        raise _error(f"{path}: none of the {kept.n_rows} sources falls on the field centred "
-                     f"on RA {field_.ra_deg:.6f}, Dec {field_.dec_deg:.6f} deg (positions read "
-                     f"{where}; {drops.get('fainter_than_mag_limit', 0)} were fainter than "
-                     "the magnitude limit). Check catalog.positions / catalog.origin, "
-                     "the pointing, or the file")
+        raise CatalogError(f"{path}: none of the {kept.n_rows} sources falls on the field centred "
+                           f"on RA {field_.ra_deg:.6f}, Dec {field_.dec_deg:.6f} deg "
+                           f"(positions read {where}; "
+                           f"{drops.get('fainter_than_mag_limit', 0)} were fainter than "
+                           "the magnitude limit). Check catalog.positions / catalog.origin, "
+                           "the pointing, or the file")
     sel = np.flatnonzero(keep)
     ra, dec = ra[sel], dec[sel]
     mags = {b: m[sel] for b, m in mags.items()}
@@ -599,17 +584,17 @@ def _finish(kept: _Kept, cols: dict[str, str], bands: list[str], mags: dict[str,
     uniq, counts = np.unique(keys, return_counts=True)
     if (counts > 1).any():
         dup = uniq[counts > 1]
-        raise _error(f"{path}: column {cols.get('id', 'id')!r} has {len(dup)} duplicated id(s) "
-                     f"among the sources in the field, e.g. {', '.join(map(str, dup[:5]))}; "
-                     "ids must be unique")
+        raise CatalogError(f"{path}: column {cols.get('id', 'id')!r} has {len(dup)} "
+                           f"duplicated id(s) among the sources in the field, e.g. "
+                           f"{', '.join(map(str, dup[:5]))}; ids must be unique")
 
     if "type" in d:
         raw = np.char.lower(np.char.strip(np.asarray(d["type"])[sel].astype(str)))
         known = np.isin(raw, ["galaxy", "star"])
         if not known.all():
             found = sorted(set(raw[~known].tolist()))[:5]
-            raise _error(f"{path}: column {cols['type']!r} holds {found}; expected 'galaxy' or "
-                         "'star'")
+            raise CatalogError(f"{path}: column {cols['type']!r} holds {found}; expected "
+                               "'galaxy' or 'star'")
         is_star = raw == "star"
     else:
         is_star = np.zeros(n, dtype=bool)
@@ -714,7 +699,7 @@ def read_dream(path_or_table, bands: list[str], *, field_: Field | None = None,
     bands = [normalise_band(b) for b in bands]
     positions = options.positions or "offsets"
     if isinstance(path_or_table, str | os.PathLike):
-        src = open_table(path_or_table, "catalog.file")
+        src = open_table(path_or_table, "catalog.file", options.chunk_rows)
     else:
         src = _TableSource(path_or_table, Path(str(path_or_table.meta.get("file", "<table>"))),
                            "catalog")
@@ -725,13 +710,13 @@ def read_dream(path_or_table, bands: list[str], *, field_: Field | None = None,
         cols.pop("type")
     resolved = _resolve(src.columns, cols, set(cols) - {"type", "id"}, src.path, "dream")
     if field_ is None and positions == "offsets":
-        raise _error("a DREaM-style catalog gives offsets about (0, 0): reading it needs the "
-                     "field centre (the scenario's pointing)")
+        raise CatalogError("a DREaM-style catalog gives offsets about (0, 0): reading it needs the "
+                           "field centre (the scenario's pointing)")
     kept = _stream_select(src, resolved, mag_keys, field_=field_, positions=positions,
-                          origin=options.origin, mag_limit=options.mag_limit, flux=False,
-                          chunk_rows=options.chunk_rows)
-    mags = {b: _magnitudes(kept.data[f"mag_{b.lower()}"], f"AB magnitude in {b}", src.path,
-                           resolved[f"mag_{b.lower()}"], kept.drops, b) for b in bands}
+                          origin=options.origin, mag_limit=options.mag_limit, flux=False)
+    mags = {b: checked_magnitudes(kept.data[f"mag_{b.lower()}"], f"AB magnitude in {b}",
+                                  src.path, resolved[f"mag_{b.lower()}"], kept.drops, b)
+            for b in bands}
     return _finish(kept, resolved, bands, mags, path=src.path, fmt="dream", field_=field_,
                    options=options, positions=positions, files=[str(src.path)])
 
@@ -747,7 +732,7 @@ def jaguar_columns(bands: list[str], column_map: Mapping[str, str] | None = None
     for b in bands:
         inst = instrument_of(b)
         if inst not in JAGUAR_FLUX_TEMPLATE:
-            raise _error(f"JAGUAR has no {b} column ({inst}); use NIRCam or MIRI bands")
+            raise CatalogError(f"JAGUAR has no {b} column ({inst}); use NIRCam or MIRI bands")
         cols[f"flux_{b.lower()}"] = JAGUAR_FLUX_TEMPLATE[inst].format(BAND=b.upper())
     cols.update(column_map)
     return cols
@@ -768,19 +753,18 @@ def read_jaguar(star_forming, quiescent, bands: list[str], *, field_: Field | No
     files = [(p, name) for p, name in ((star_forming, "star_forming"),
                                        (quiescent, "quiescent")) if p is not None]
     if not files:
-        raise _error("a JAGUAR catalog needs at least one of the star-forming and quiescent "
-                     "files")
+        raise CatalogError("a JAGUAR catalog needs at least one of the star-forming and quiescent "
+                           "files")
     if field_ is None and positions == "offsets":
-        raise _error("positions: offsets needs the field centre (the scenario's pointing)")
+        raise CatalogError("positions: offsets needs the field centre (the scenario's pointing)")
     cols = jaguar_columns(bands, options.column_map)
     flux_keys = [f"flux_{b.lower()}" for b in bands]
     parts, pops, resolved = [], [], {}
     for path, pop in files:
-        src = open_table(path, f"catalog ({pop} file)")
+        src = open_table(path, f"catalog ({pop} file)", options.chunk_rows)
         resolved = _resolve(src.columns, cols, set(cols) - {"id"}, src.path, "jaguar")
         kept = _stream_select(src, resolved, flux_keys, field_=field_, positions=positions,
-                              origin=options.origin, mag_limit=options.mag_limit, flux=True,
-                              chunk_rows=options.chunk_rows)
+                              origin=options.origin, mag_limit=options.mag_limit, flux=True)
         parts.append(kept)
         pops.append(np.full(len(kept.data["ra"]), pop))
     kept = _concat_kept(parts, {"population": pops})

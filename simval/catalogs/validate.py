@@ -33,10 +33,25 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from simval.catalogs.bands import DEFAULT_BANDS
+from simval.catalogs.dream_like import (
+    CITATIONS,
+    COUNTS_BREAKS_AB,
+    COUNTS_NORM_MAG_AB,
+    COUNTS_NORM_PER_DEG2,
+    COUNTS_SLOPES,
+    DreamLikeParams,
+    differential_counts,
+    generate_box,
+)
+from simval.catalogs.model import mag_column
+from simval.catalogs.readers import kpc_to_arcsec
+from simval.sky import to_tangent
+
 if TYPE_CHECKING:
     from astropy.table import Table
 
-    from simval.catalogs import SourceCatalog
+    from simval.catalogs.model import SourceCatalog
 
 REFERENCE_DIR = Path(__file__).parent / "reference"
 COUNTS_REFERENCE = REFERENCE_DIR / "number_counts_h.ecsv"
@@ -61,13 +76,6 @@ def build_counts_reference(path: str | os.PathLike | None = None) -> Table:
     """The H-band differential counts reference (what ``number_counts_h.ecsv`` holds)."""
     from astropy.table import Table
 
-    from simval.catalogs.dream_like import (
-        COUNTS_BREAKS_AB,
-        COUNTS_NORM_MAG_AB,
-        COUNTS_NORM_PER_DEG2,
-        COUNTS_SLOPES,
-        differential_counts,
-    )
 
     lo, hi = MAG_BINS[:-1], MAG_BINS[1:]
     n = np.array([np.mean(differential_counts(np.linspace(a, b, 51)))
@@ -101,9 +109,6 @@ def build_model_relations(path: str | os.PathLike | None = None, *, area_arcmin2
     """Median relations of a large ``dream_like`` draw (what ``model_relations.ecsv`` holds)."""
     from astropy.table import Table
 
-    from simval.catalogs.bands import DEFAULT_BANDS
-    from simval.catalogs.dream_like import CITATIONS, DreamLikeParams, generate_box
-    from simval.catalogs.readers import kpc_to_arcsec
 
     bands = list(bands or (*DEFAULT_BANDS, "F770W"))
     side = math.sqrt(area_arcmin2) * 60.0
@@ -205,7 +210,6 @@ def reference_counts(band: str, mags: np.ndarray) -> tuple[np.ndarray, str]:
 def catalog_area_arcmin2(ra_deg: np.ndarray, dec_deg: np.ndarray) -> float:
     """Area of the bounding box of the positions in the tangent plane at their median, arcmin^2
     (an estimate: give the true area when known)."""
-    from simval.catalogs.simple import to_tangent
 
     ra = np.asarray(ra_deg, dtype=float)
     dec = np.asarray(dec_deg, dtype=float)
@@ -347,7 +351,6 @@ def validate_catalog(cat: SourceCatalog, *, area_arcmin2: float | None = None,
     """
     from astropy.table import Table
 
-    from simval.catalogs import mag_column
 
     counts_ref, model = load_references()
     g = cat.galaxies
@@ -510,7 +513,6 @@ def _plots(cat, bands, bins_table, model, out: Path, label: str) -> dict[str, Pa
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from simval.catalogs import mag_column
 
     files: dict[str, Path] = {}
     g = cat.galaxies

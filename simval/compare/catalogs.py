@@ -22,6 +22,10 @@ from typing import Any
 
 import numpy as np
 
+from simval.constants import AB_FLUX_JY
+from simval.match import column, match_sky, radec_of
+from simval.report.plots import running_stats
+
 __all__ = ["CatalogComparison", "compare_catalogs"]
 
 #: Defaults: flux column, S/N cut of the headline, bootstrap resamples.
@@ -70,8 +74,6 @@ class CatalogComparison:
 
 
 def _flux(table: Any, name: str) -> np.ndarray:
-    from simval.match import column
-
     return column(table, name)
 
 
@@ -101,8 +103,6 @@ def compare_catalogs(cat_a: Any, cat_b: Any, *, radius_mas: float,
     KeyError
         If a catalog has no sky position or no ``flux_column``.
     """
-    from simval.match import match_sky, radec_of
-    from simval.report.plots import running_stats
 
     rng = np.random.default_rng(0) if rng is None else rng
     ra_a, dec_a = radec_of(cat_a)
@@ -122,7 +122,7 @@ def compare_catalogs(cat_a: Any, cat_b: Any, *, radius_mas: float,
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = np.where(ok, fb / fa, np.nan)
         snr = np.where(ok & (ea > 0), fa / ea, np.nan)
-        mag = np.where(ok, -2.5 * np.log10(fa / 3631.0), np.nan)
+        mag = np.where(ok, -2.5 * np.log10(fa / AB_FLUX_JY), np.nan)
     out = CatalogComparison(flux_column, float(radius_mas), float(snr_min), len(ra_a),
                             len(ra_b), m.n_pairs, note=note, mag_a=mag, ratio=ratio,
                             snr_a=snr, running=running_stats(mag, ratio))

@@ -11,6 +11,18 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from simval.compare import (
+    CompareInputError,
+    compare_runs,
+    default_output,
+    parse_tolerances,
+    write_compare,
+)
+from simval.compare.core import ratio_text
+from simval.console import UsageError, console, err_console
+from simval.report.rundir import load_run
+from simval.run.evaluation import EvaluationError, ensure_evaluated
+
 __all__ = ["add_compare_parser", "cmd_compare"]
 
 
@@ -61,7 +73,6 @@ def add_compare_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentPars
 def _summary(result, console) -> None:
     from rich.table import Table
 
-    from simval.compare.core import ratio_text
 
     for pair in result.pairs:
         table = Table(title=f"{pair.b.label} {pair.b.name} vs {pair.a.label} {pair.a.name}",
@@ -96,14 +107,6 @@ def _summary(result, console) -> None:
 
 def cmd_compare(args) -> int:
     """Run the comparison, write the outputs, print a summary; return the exit code."""
-    from simval.cli import UsageError, console, err_console
-    from simval.compare import (
-        CompareInputError,
-        compare_runs,
-        default_output,
-        parse_tolerances,
-        write_compare,
-    )
 
     try:
         if len(args.runs) < 2:
@@ -112,12 +115,14 @@ def cmd_compare(args) -> int:
         if args.fail_on_flux_ratio is not None and not args.fail_on_flux_ratio >= 0:
             raise CompareInputError(f"--fail-on-flux-ratio must be >= 0, got "
                                     f"{args.fail_on_flux_ratio}")
+        if args.evaluate:
+            _evaluate(args.runs)
         with err_console.status("comparing runs"):
             result = compare_runs(args.runs, tolerances=tolerances,
                                   fail_on_flux_ratio=args.fail_on_flux_ratio,
                                   filters=args.filter, n_boot=args.n_boot, seed=args.seed,
                                   snr_min=args.snr_min, flux_column=args.flux_column,
-                                  pixels=not args.no_pixels, evaluate=args.evaluate)
+                                  pixels=not args.no_pixels)
     except CompareInputError as exc:
         raise UsageError(str(exc)) from exc
     out = args.output or default_output(result.runs)
@@ -131,3 +136,15 @@ def cmd_compare(args) -> int:
         console.print(f"[bold red]{failed} of {len(result.checks)} checks FAILED[/]" if failed
                       else f"[bold green]all {len(result.checks)} checks passed[/]")
     return result.exit_code
+
+
+def _evaluate(paths: list[str]) -> None:
+    """``--evaluate``: bring every complete run's evaluation up to date first (an entry
+    point, like :mod:`simval.cli`: it may drive the run layer)."""
+
+    for path in paths:
+        if Path(path).is_dir() and load_run(path).status == "complete":
+            try:
+                ensure_evaluated(path)
+            except (EvaluationError, FileNotFoundError) as exc:
+                raise CompareInputError(f"{path}: cannot be evaluated: {exc}") from exc

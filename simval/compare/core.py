@@ -19,15 +19,22 @@ import math
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from simval.atomic import write_text
+from simval.compare.catalogs import compare_catalogs
+from simval.compare.html import render_html
 from simval.compare.metrics_diff import N_BOOT, MetricDiff, metric_diffs
+from simval.compare.pixels import compare_mosaics, write_difference_fits
+from simval.compare.provenance import provenance_diff
 from simval.compare.runs import CompareInputError, CompareRun, common_filters, load_runs
-from simval.metrics_schema import REGISTRY, check_metric_names, jsonable
+from simval.metrics_schema import REGISTRY, UnknownMetricError, check_metric_names, jsonable
+from simval.provenance import now_utc, package_version
+from simval.report.rundir import diff_text, format_value, ratio_text
+from simval.verdict import evaluate_thresholds
 
 if TYPE_CHECKING:
     from simval.compare.catalogs import CatalogComparison
@@ -154,8 +161,7 @@ class CompareResult:
     pairs: list[PairComparison]
     settings: dict[str, Any]
     notes: list[str] = field(default_factory=list)
-    created_utc: str = field(default_factory=lambda: datetime.now(UTC).isoformat(
-        timespec="seconds"))
+    created_utc: str = field(default_factory=now_utc)
 
     @property
     def checks(self) -> list[Check]:
@@ -171,12 +177,7 @@ class CompareResult:
         return 0 if self.passed else 1
 
     def to_json(self) -> dict[str, Any]:
-        from importlib.metadata import PackageNotFoundError, version
-
-        try:
-            simval_version = version("simval")
-        except PackageNotFoundError:
-            simval_version = "unknown"
+        simval_version = package_version("simval", "unknown")
         return jsonable({
             "schema": SCHEMA_NAME, "schema_version": SCHEMA_VERSION,
             "created_utc": self.created_utc, "simval": simval_version,
@@ -199,7 +200,6 @@ def parse_tolerances(items: Iterable[str]) -> dict[str, float]:
         For a malformed item, a negative or non-finite value, or an unknown metric (the
         message lists the known ones).
     """
-    from simval.metrics_schema import UnknownMetricError
 
     out: dict[str, float] = {}
     for item in items:
@@ -226,26 +226,7 @@ def _fmt(x: float | None, unit: str = "", signed: bool = False) -> str:
         return "not measured"
     if signed:
         return diff_text(x, None, unit)
-    from simval.report import format_value
-
     return format_value(x, None, unit)
-
-
-def diff_text(x: float | None, uncertainty: float | None, unit: str) -> str:
-    """A difference with its sign and uncertainty: ``-0.0530 ± 0.0012 mag``. Rounded to
-    the uncertainty's second digit, unless the uncertainty is below 1e-4 of the value or
-    below 1e-5 (then 4 significant digits and the uncertainty to 2:
-    ``-0.05297 ± 4.6e-08 mag``, ``+5e-08 ± 1.1e-07 mag``)."""
-    from simval.report import format_value
-
-    if x is None:
-        return "not measured"
-    if uncertainty is not None and (0 <= uncertainty < 1e-4 * abs(x)
-                                    or 0 < uncertainty < 1e-5):
-        text = f"{x:+.4g} ± {uncertainty:.2g}"
-    else:
-        text = format_value(x, uncertainty, "mag").removesuffix(" mag")  # signed
-    return text if unit in ("count", "") else f"{text} {unit}"
 
 
 def tolerance_check(pair: str, band: str, d: MetricDiff | None, metric: str,
@@ -272,18 +253,6 @@ def tolerance_check(pair: str, band: str, d: MetricDiff | None, metric: str,
     return Check(pair, "tolerance", band, metric, unit, a, b, diff, unc, limit, passed, msg)
 
 
-def ratio_text(ratio: float | None, uncertainty: float | None) -> str:
-    """``1.0500 ± 0.0030`` or ``1.05000 ± 2.4e-08``: the ratio rounded to its uncertainty's
-    second significant digit, with 3 to 5 decimals, and the uncertainty to 2 digits."""
-    if ratio is None:
-        return "not measured"
-    decimals = 5
-    if uncertainty is not None and uncertainty > 0:
-        decimals = int(min(max(1 - math.floor(math.log10(uncertainty)), 3), 5))
-    text = f"{ratio:.{decimals}f}"
-    return text if uncertainty is None else f"{text} ± {uncertainty:.2g}"
-
-
 def flux_ratio_check(pair: str, band: str, cat: CatalogComparison | None,
                      limit: float) -> Check:
     """|median flux ratio B/A - 1| <= limit; no headline ratio fails."""
@@ -306,7 +275,6 @@ def flux_ratio_check(pair: str, band: str, cat: CatalogComparison | None,
 
 def _verdicts(pair: PairComparison, bands: Sequence[str]) -> None:
     """Apply the same thresholds (A's scenario, else B's) to both runs."""
-    from simval.verdict import evaluate_thresholds
 
     comp, source = pair.a.contents.comparison, pair.a.label
     if comp is None or not comp.thresholds:
@@ -335,8 +303,6 @@ def _verdicts(pair: PairComparison, bands: Sequence[str]) -> None:
 
 def _catalog(pair: PairComparison, band: str, fc: FilterComparison, *, flux_column: str,
              snr_min: float, n_boot: int, rng: np.random.Generator) -> None:
-    from simval.compare.catalogs import compare_catalogs
-
     fa, fb = pair.a.inputs(band), pair.b.inputs(band)
     if fa.measured is None or fb.measured is None:
         fc.notes.append("catalog comparison not made: a run's source catalog is missing "
@@ -352,8 +318,6 @@ def _catalog(pair: PairComparison, band: str, fc: FilterComparison, *, flux_colu
 
 
 def _pixels(pair: PairComparison, band: str, fc: FilterComparison, *, snr_min: float) -> None:
-    from simval.compare.pixels import compare_mosaics
-
     fa, fb = pair.a.inputs(band), pair.b.inputs(band)
     if fa.i2d is None or fb.i2d is None:
         fc.notes.append("pixel comparison not made: a run's mosaic (_i2d.fits) is missing")
@@ -369,7 +333,7 @@ def compare_runs(paths: Sequence[str | os.PathLike] | Sequence[CompareRun], *,
                  fail_on_flux_ratio: float | None = None,
                  filters: Iterable[str] | None = None, n_boot: int = N_BOOT, seed: int = 0,
                  snr_min: float = 20.0, flux_column: str = "aper_total_flux",
-                 catalogs: bool = True, pixels: bool = True, evaluate: bool = False
+                 catalogs: bool = True, pixels: bool = True
                  ) -> CompareResult:
     """Compare every run with the first (see the module docstring).
 
@@ -393,8 +357,6 @@ def compare_runs(paths: Sequence[str | os.PathLike] | Sequence[CompareRun], *,
         Catalog flux column of the flux ratio.
     catalogs, pixels : bool
         Make the catalog / pixel comparisons.
-    evaluate : bool
-        Evaluate runs without ``metrics.json`` (writes it into them) instead of failing.
 
     Raises
     ------
@@ -413,7 +375,7 @@ def compare_runs(paths: Sequence[str | os.PathLike] | Sequence[CompareRun], *,
         raise CompareInputError(f"the flux-ratio tolerance must be >= 0, got "
                                 f"{fail_on_flux_ratio}")
     runs = list(paths) if paths and all(isinstance(p, CompareRun) for p in paths) else \
-        load_runs(paths, evaluate=evaluate)  # type: ignore[arg-type]
+        load_runs(paths)  # type: ignore[arg-type]
     bands = common_filters(runs, filters)
     settings = {"n_boot": int(n_boot), "seed": int(seed), "snr_min": float(snr_min),
                 "flux_column": flux_column, "tolerances": tol,
@@ -424,7 +386,6 @@ def compare_runs(paths: Sequence[str | os.PathLike] | Sequence[CompareRun], *,
     if len(names) > 1:
         result.notes.append(f"the runs come from different scenarios ({', '.join(sorted(names))})"
                             ": differences include the scenario change")
-    from simval.compare.provenance import provenance_diff
 
     for k, run_b in enumerate(runs[1:], start=1):
         pair = PairComparison(runs[0], run_b)
@@ -468,9 +429,6 @@ def write_compare(result: CompareResult, out_dir: str | os.PathLike, *,
     runs) into ``out_dir``, each atomically. Returns name -> path."""
     import json
 
-    from simval.atomic import write_text
-    from simval.compare.html import render_html
-    from simval.compare.pixels import write_difference_fits
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

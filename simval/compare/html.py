@@ -18,14 +18,19 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from simval.compare.core import diff_text, ratio_text
-from simval.report import format_value
+from simval.compare import plots
+from simval.compare.plots import RunCurve
+from simval.match import column, radec_of, sky_offsets_mas
+from simval.metrics import MAG_COLUMN
+from simval.metrics_schema import REGISTRY
+from simval.provenance import now_utc
 from simval.report.html import CSS, _e, _note, _table
+from simval.report.plots import png_data_uri
+from simval.report.rundir import diff_text, format_value, ratio_text
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -44,8 +49,6 @@ tr.moved td{background:#fff3e0}
 
 
 def _img(make: Callable[[], Figure], title: str, caption: str) -> str:
-    from simval.report.plots import png_data_uri
-
     try:
         uri, w, h = png_data_uri(make())
     except Exception as exc:  # a plot problem must not lose the page
@@ -174,8 +177,6 @@ def _value(m: Any, unit: str) -> str:
 
 
 def _metric_table(result: CompareResult, band: str) -> str:
-    from simval.metrics_schema import REGISTRY
-
     pairs = result.pairs
     names = []
     for p in pairs:
@@ -215,10 +216,6 @@ def _metric_table(result: CompareResult, band: str) -> str:
 
 
 def _curves(runs: list[CompareRun], band: str) -> list[Any]:
-    from simval.compare.plots import RunCurve
-    from simval.match import column, radec_of, sky_offsets_mas
-    from simval.metrics import MAG_COLUMN
-
     out = []
     for r in runs:
         f = r.inputs(band)
@@ -251,8 +248,6 @@ def _curves(runs: list[CompareRun], band: str) -> list[Any]:
 
 
 def _filter_section(result: CompareResult, band: str) -> str:
-    from simval.compare import plots
-
     out = [f'<section class="filter" id="filter-{_e(band)}"><h2>{_e(band)}</h2>']
     for p in result.pairs:
         out += [_note(f"{p.b.label} vs {p.a.label}: {n}") for n in p.filters[band].notes]
@@ -282,8 +277,6 @@ def _filter_section(result: CompareResult, band: str) -> str:
 
 
 def _pair_filter(pair: PairComparison, fc: FilterComparison, band: str, index: int) -> str:
-    from simval.compare import plots
-
     title = f"{pair.b.label} vs {pair.a.label}"
     out = [f"<h3>{_e(band)}: {_e(title)} ({_e(pair.b.name)} vs {_e(pair.a.name)})</h3>"]
     figs = []
@@ -382,8 +375,7 @@ def render_html(result: CompareResult) -> str:
     body += [_filter_section(result, band) for band in result.filters]
     body.append('<section id="provenance"><h2>Provenance differences</h2>'
                 + "".join(_provenance(p) for p in result.pairs) + "</section>")
-    now = datetime.now(UTC).isoformat(timespec="seconds")
-    body.append(f'<p class="dim">written by simval compare at {_e(now)}; compare.json '
+    body.append(f'<p class="dim">written by simval compare at {_e(now_utc())}; compare.json '
                 "beside this page holds every number.</p>")
     title = " vs ".join(r.name for r in result.runs)
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"

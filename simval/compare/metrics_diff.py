@@ -38,7 +38,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from simval.metrics_schema import REGISTRY, Measurement
+from simval.match import MatchResult, column, flag_bright_neighbours, match_sky, radec_of
+from simval.metrics import catalog_metrics
+from simval.metrics_schema import REGISTRY, Measurement, group_metrics
 
 if TYPE_CHECKING:
     from simval.compare.runs import CompareRun
@@ -116,8 +118,6 @@ class _Sample:
 
 
 def _sample(run: CompareRun, band: str) -> _Sample | None:
-    from simval.match import column, radec_of
-
     f = run.inputs(band)
     if f.truth is None or f.measured is None or f.match is None:
         return None
@@ -127,7 +127,6 @@ def _sample(run: CompareRun, band: str) -> _Sample | None:
              for c in _TRUTH_COLUMNS if c in f.truth.colnames}
     options = run.catalog_options()
     if "has_bright_neighbour" not in truth:  # a property of the field, not of a resample
-        from simval.match import flag_bright_neighbours
 
         truth["has_bright_neighbour"] = flag_bright_neighbours(
             truth["ra"], truth["dec"], truth["mag_true_ab"],
@@ -152,8 +151,6 @@ def _resampled_values(s: _Sample, truth_rows: np.ndarray, spurious_rows: np.ndar
                       ) -> dict[str, float | None]:
     """Catalog metrics of the sources ``truth_rows`` (with their detections) and the
     spurious detections ``spurious_rows`` (rows of ``s.measured``)."""
-    from simval.match import MatchResult
-    from simval.metrics import catalog_metrics
 
     t2m = s.t2m[truth_rows]
     matched = t2m >= 0
@@ -177,7 +174,6 @@ def _spurious_units(a: _Sample, b: _Sample) -> tuple[np.ndarray, np.ndarray]:
     """Spurious detections of A and B as resampling units: (measured row of A or -1,
     measured row of B or -1) per unit; a detection both made (matched one-to-one on the
     sky within the match radius) is one unit."""
-    from simval.match import match_sky
 
     m = match_sky(b.measured["ra"][b.spurious], b.measured["dec"][b.spurious],
                   a.measured["ra"][a.spurious], a.measured["dec"][a.spurious],
@@ -284,8 +280,8 @@ def metric_diffs(run_a: CompareRun, run_b: CompareRun, band: str, *, n_boot: int
         The runs calibrated the same simulated exposures: the quadrature uncertainties
         are then labelled as upper bounds (``quadrature, upper bound``).
     """
-    from simval.evaluate import CATALOG_METRICS
 
+    CATALOG_METRICS = group_metrics("catalog")
     rng = np.random.default_rng(0) if rng is None else rng
     ma: Mapping[str, Measurement] = run_a.contents.metrics.filters.get(band, {})
     mb: Mapping[str, Measurement] = run_b.contents.metrics.filters.get(band, {})

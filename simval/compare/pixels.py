@@ -34,6 +34,10 @@ from typing import Any
 
 import numpy as np
 
+from simval.atomic import atomic_path
+from simval.match import sky_offsets_mas
+from simval.metrics.background import sky_level, source_mask
+
 __all__ = ["GRID_TOLERANCE_MAS", "PixelComparison", "compare_mosaics", "same_grid",
            "write_difference_fits"]
 
@@ -106,7 +110,6 @@ def same_grid(shape_a: tuple[int, ...], header_a: Any, shape_b: tuple[int, ...],
     gx, gy = np.meshgrid(np.linspace(0, nx - 1, 5), np.linspace(0, ny - 1, 5))
     ra_a, dec_a = wa.celestial.all_pix2world(gx.ravel(), gy.ravel(), 0)
     ra_b, dec_b = wb.celestial.all_pix2world(gx.ravel(), gy.ravel(), 0)
-    from simval.match import sky_offsets_mas
 
     dx, dy = sky_offsets_mas(ra_b, dec_b, ra_a, dec_a)
     offset = float(np.max(np.hypot(dx, dy)))
@@ -184,7 +187,6 @@ def compare_mosaics(path_a: str | os.PathLike, path_b: str | os.PathLike, *,
     """
     import warnings
 
-    from simval.metrics.background import sky_level, source_mask
 
     a, b = _read(Path(path_a)), _read(Path(path_b))
     ok, reason, offset = same_grid(a.data.shape, a.header, b.data.shape, b.header)
@@ -234,7 +236,6 @@ def write_difference_fits(path: str | os.PathLike, comparison: PixelComparison, 
     from astropy.io import fits
     from astropy.wcs import WCS, FITSFixedWarning
 
-    from simval.atomic import atomic_path
 
     if comparison.difference is None:
         raise ValueError("no difference image: the mosaics are not on the same grid")

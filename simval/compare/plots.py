@@ -10,11 +10,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-from matplotlib.figure import Figure
 from numpy.typing import ArrayLike
 
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+from simval.metrics.completeness import completeness_curve, mag_bins
 from simval.report.plots import (
     _figure,
     _styled,
@@ -54,7 +58,6 @@ def completeness_overlay(curves: Sequence[RunCurve], *, band: str,
                          bin_width: float = 0.5) -> Figure:
     """Completeness vs true magnitude, one curve per run (68% Wilson intervals), on the
     same magnitude bins."""
-    from simval.metrics.completeness import completeness_curve, mag_bins
 
     allmag = np.concatenate([c.true_mag for c in curves]) if curves else np.zeros(0)
     edges = mag_bins(allmag, bin_width)

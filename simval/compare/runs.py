@@ -1,10 +1,10 @@
 """The runs of a comparison: read, validated, labelled, with their per-filter inputs.
 
-A run to compare is a finished run directory with a ``metrics.json`` (written by
-``simval report RUN`` or :func:`simval.evaluate.evaluate_run`). Everything is read with
-:func:`simval.report.load_run`; the per-filter truth table, pipeline catalog and their
-match (at the radius the evaluation used) come from the report's own reader, so the
-comparison sees exactly what each run's ``report.html`` shows.
+A run to compare is a finished, evaluated run directory (``metrics.json`` and the
+evaluation's match tables; ``simval run`` makes them, ``simval report RUN`` or ``simval
+compare --evaluate`` brings an older run up to date). Everything is read with
+:func:`simval.report.rundir.load_run` and :func:`~simval.report.rundir.filter_inputs`,
+so the comparison sees exactly what each run's ``report.html`` shows.
 
 Bad input raises :class:`CompareInputError` with a message that says what to do.
 """
@@ -18,9 +18,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from simval.report.rundir import filter_inputs, load_run
+
 if TYPE_CHECKING:
-    from simval.report import RunContents
-    from simval.report.html import _FilterInputs
+    from simval.report.rundir import FilterInputs, RunContents
 
 __all__ = ["CompareInputError", "CompareRun", "common_filters", "load_runs"]
 
@@ -66,13 +67,11 @@ class CompareRun:
             ctx = self.contents.metrics.provenance.get("crds_context")
         return ctx
 
-    def inputs(self, band: str) -> _FilterInputs:
-        """Truth table, catalog, match and mosaic path of a filter (read once, cached;
-        missing pieces are None with a note)."""
+    def inputs(self, band: str) -> FilterInputs:
+        """Truth table, catalog, the evaluation's match and the mosaic path of a filter
+        (read once, cached; missing pieces are None with a note)."""
         if band not in self._inputs:
-            from simval.report.html import _filter_inputs
-
-            self._inputs[band] = _filter_inputs(self.contents, band)
+            self._inputs[band] = filter_inputs(self.contents, band)
         return self._inputs[band]
 
     def catalog_options(self) -> dict[str, Any]:
@@ -108,8 +107,7 @@ def _check_dir(path: Path) -> None:
                                 "makes one)")
 
 
-def load_runs(paths: Sequence[str | os.PathLike], *, evaluate: bool = False
-              ) -> list[CompareRun]:
+def load_runs(paths: Sequence[str | os.PathLike]) -> list[CompareRun]:
     """Read and validate the runs to compare (the first is the reference, ``A``).
 
     Parameters
@@ -117,9 +115,6 @@ def load_runs(paths: Sequence[str | os.PathLike], *, evaluate: bool = False
     paths : sequence of path
         At least two run directories (the same directory twice is allowed: a
         self-comparison).
-    evaluate : bool
-        Evaluate a run that has no ``metrics.json`` (writes it into the run directory)
-        instead of failing.
 
     Raises
     ------
@@ -128,7 +123,6 @@ def load_runs(paths: Sequence[str | os.PathLike], *, evaluate: bool = False
         ``metrics.json`` (the message offers ``simval report RUN``), or a run that did
         not complete.
     """
-    from simval.report import load_run
 
     if len(paths) < 2:
         raise CompareInputError("give at least two run directories (RUN_A RUN_B [RUN_C ...])")
@@ -138,11 +132,6 @@ def load_runs(paths: Sequence[str | os.PathLike], *, evaluate: bool = False
         path = Path(raw).expanduser()
         _check_dir(path)
         contents = load_run(path)
-        if contents.metrics is None and evaluate and contents.status == "complete":
-            from simval.evaluate import evaluate_run
-
-            evaluate_run(path)
-            contents = load_run(path)
         if contents.metrics is None:
             if (path / "metrics.json").is_file():
                 why = next((n for n in contents.notes if n.startswith("metrics.json")),

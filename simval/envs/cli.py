@@ -6,17 +6,15 @@ import argparse
 import json
 from pathlib import Path
 
+from simval.console import console, err_console
+from simval.envs.create import create_env, register_env, remove_env
+from simval.envs.registry import EnvError, EnvRegistry
+from simval.envs.runner import run_in_env
+from simval.kit.crds_cache import SERVERLESS_URL
+
 
 def _registry(args):
-    from simval.envs.registry import EnvRegistry
-
     return EnvRegistry(args.env_dir)
-
-
-def _consoles():
-    from simval.cli import console, err_console
-
-    return console, err_console
 
 
 def _size(n: int | None) -> str:
@@ -29,12 +27,10 @@ def _guarded(func):
     """Print an environment error without a traceback (exit 1)."""
 
     def wrapper(args) -> int:
-        from simval.envs.registry import EnvError
-
         try:
             return func(args)
         except EnvError as err:
-            _consoles()[1].print(f"[bold red]error:[/] {err}", highlight=False, markup=True)
+            err_console.print(f"[bold red]error:[/] {err}", highlight=False, markup=True)
             return 1
 
     wrapper.__name__ = func.__name__
@@ -43,9 +39,6 @@ def _guarded(func):
 
 @_guarded
 def cmd_env_create(args) -> int:
-    from simval.envs.create import create_env
-
-    console, err_console = _consoles()
     reg = _registry(args)
     echo = None
     if args.verbose:
@@ -69,9 +62,6 @@ def cmd_env_create(args) -> int:
 
 @_guarded
 def cmd_env_register(args) -> int:
-    from simval.envs.create import register_env
-
-    console, _ = _consoles()
     record = register_env(args.name, args.python, registry=_registry(args),
                           replace=args.replace)
     console.print(f"registered {record.name}: {record.python} (jwst "
@@ -84,7 +74,6 @@ def cmd_env_register(args) -> int:
 def cmd_env_list(args) -> int:
     from rich.table import Table
 
-    console, _ = _consoles()
     reg = _registry(args)
     records = reg.load()
     if args.json:
@@ -106,7 +95,6 @@ def cmd_env_list(args) -> int:
 
 @_guarded
 def cmd_env_show(args) -> int:
-    console, _ = _consoles()
     record = _registry(args).get(args.name)
     doc = record.as_dict()
     if not args.freeze:
@@ -117,9 +105,6 @@ def cmd_env_show(args) -> int:
 
 @_guarded
 def cmd_env_remove(args) -> int:
-    from simval.envs.create import remove_env
-
-    console, _ = _consoles()
     record = remove_env(args.name, registry=_registry(args))
     what = f"deleted {record.path}" if record.managed else "unregistered (files left alone)"
     console.print(f"removed {record.name}: {what}", highlight=False)
@@ -127,9 +112,6 @@ def cmd_env_remove(args) -> int:
 
 
 def _crds_env_from_args(args) -> dict[str, str]:
-    from simval.envs.registry import EnvError
-    from simval.kit.crds_cache import SERVERLESS_URL
-
     path, context = args.crds_path, args.context
     if args.from_run is not None:
         manifest = Path(args.from_run) / "manifest.json"
@@ -150,9 +132,6 @@ def _crds_env_from_args(args) -> dict[str, str]:
 
 @_guarded
 def cmd_env_run(args) -> int:
-    from simval.envs.runner import run_in_env
-
-    console, err_console = _consoles()
     params = json.loads(args.params) if args.params else {}
     out_dir = Path(args.out_dir)
     log = Path(args.log) if args.log else out_dir / f"{args.kind}.log"

@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+import simval
 from simval.envs.registry import EnvError, EnvRecord, EnvRegistry, check_name
 
 #: What the worker needs beside jwst's own dependencies: photutils and scipy are jwst
@@ -245,7 +246,6 @@ class _StepFailedError(Exception):
 def simval_source_root() -> Path | None:
     """The source checkout simval is imported from (the directory holding its
     pyproject.toml), or None for an installed (non-editable) simval."""
-    import simval
 
     root = Path(simval.__file__).resolve().parent.parent
     pyproject = root / "pyproject.toml"
@@ -262,7 +262,6 @@ def _install_simval(installer: Installer, py: Path, log: _Log, timeout_s: float 
                 "installing simval (--no-deps, editable)", timeout_s, echo)
         return f"editable {root}"
     # An installed simval: a copy of the package on the environment's path.
-    import simval
 
     purelib = subprocess.run([str(py), "-c", "import sysconfig; print(sysconfig.get_paths()"
                               "['purelib'])"], capture_output=True, text=True, check=True

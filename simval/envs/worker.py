@@ -42,6 +42,10 @@ import traceback
 from pathlib import Path
 from typing import Any
 
+from simval import calibrate, offline
+from simval.atomic import write_text
+from simval.kit.crds_cache import SERVERLESS_URL
+
 SCHEMA = 1
 KINDS = ("detector1", "image2", "image3")
 #: Distributions whose versions go into the result.
@@ -54,7 +58,6 @@ def apply_crds_env(crds_env: dict[str, str], environ=None) -> dict[str, str]:
     """Replace every ``CRDS_*`` variable of ``environ`` (default ``os.environ``) with
     ``crds_env``; without a server URL, the serverless one and local mode. Returns what was
     set."""
-    from simval.kit.crds_cache import SERVERLESS_URL
 
     environ = os.environ if environ is None else environ
     env = {str(k): str(v) for k, v in crds_env.items()}
@@ -123,7 +126,6 @@ def _prepare() -> None:
     import gc
     import importlib.util
 
-    from simval import offline
 
     offline.configure()
     if importlib.util.find_spec("pysiaf") is not None:
@@ -152,7 +154,6 @@ def _prefetched(log: Path, offset: int) -> dict[str, str]:
 
 def _call(spec: dict[str, Any]) -> tuple[dict[str, Any], Path]:
     """Run the calibrate function; returns (outputs, main product)."""
-    from simval import calibrate
 
     crds = calibrate.CrdsSetup(dict(spec["crds_env"]))
     inp, out_dir, log = Path(spec["input"]), Path(spec["out_dir"]), Path(spec["log"])
@@ -228,7 +229,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"simval.envs.worker: cannot read {argv[0]}: {err}", file=sys.stderr)
         return 2
     result = run(spec)
-    from simval.atomic import write_text
 
     write_text(spec["result"], json.dumps(result, indent=1, default=str) + "\n")
     return 0 if result["status"] == "ok" else 1

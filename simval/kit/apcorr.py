@@ -43,14 +43,13 @@ from pathlib import Path
 import numpy as np
 
 from simval.atomic import atomic_path, reproducible, save_model
-from simval.kit.detectors import FULL_SIZE, Detector, check_filter
+from simval.instruments.nircam import wheel_elements
+from simval.kit.detectors import FULL_SIZE, Detector, check_filter, get_detector
 from simval.kit.psf import (
     DEFAULT_FOV_PIXELS,
     DEFAULT_NPSF,
     DEFAULT_OVERSAMPLE,
-    as_detector,
     library_filename,
-    mirage_elements,
     psf_library,
     read_psf_library,
 )
@@ -278,7 +277,7 @@ def compute_apcorr(detector: str | Detector, filter: str, seed: int, *,
     the best-corrected centre), so aper_total of a star is good to +-0.6 % anywhere; pass the
     position of the scenario's stars (e.g. a subarray centre) to remove even that.
     """
-    det = as_detector(detector)
+    det = get_detector(detector)
     filt = check_filter(det, filter)
     if library_dir is not None:
         model = read_psf_library(Path(library_dir) / library_filename(
@@ -302,7 +301,7 @@ def compute_apcorr(detector: str | Detector, filter: str, seed: int, *,
     level = float(np.mean([annulus_level(img, tuple(c), skyin, skyout)
                            for img, c in zip(drz.images, drz.centres, strict=True)]))
     apcorr = 1.0 / (np.array(eefractions) - np.pi * radii**2 * level)
-    wheel, pupil = mirage_elements(filt)
+    wheel, pupil = wheel_elements(filt)
     return ApcorrResult(detector=det.name, filter=filt, pupil=pupil, filter_wheel=wheel,
                         eefractions=tuple(eefractions), radii=radii, apcorr=apcorr,
                         skyin=float(skyin), skyout=float(skyout), annulus_level=level,
@@ -346,9 +345,9 @@ def write_apcorr(path: str | os.PathLike,
     """
     from stdatamodels.jwst.datamodels import NrcImgApcorrModel
 
-    by_filter = ({f.upper(): as_detector(d) for f, d in detector.items()}
+    by_filter = ({f.upper(): get_detector(d) for f, d in detector.items()}
                  if isinstance(detector, Mapping) else {})
-    det = as_detector(next(iter(by_filter.values()))) if by_filter else as_detector(detector)
+    det = get_detector(next(iter(by_filter.values()))) if by_filter else get_detector(detector)
     results = [compute_apcorr(by_filter.get(f.upper(), det), f, seed, **kwargs)
                for f in filters]
     dtype = [("filter", "S12"), ("pupil", "S15"), ("eefraction", "<f4"), ("radius", "<f4"),

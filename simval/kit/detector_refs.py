@@ -36,10 +36,10 @@ from stdatamodels.jwst import datamodels
 from stdatamodels.jwst.datamodels import dqflags
 
 from simval.atomic import save_model
+from simval.instruments.nircam import wheel_elements
 from simval.kit import detector_maps as maps
 from simval.kit.defects import DEFECT_CLASSES, defect_map, science_mask
 from simval.kit.detectors import Detector, check_filter
-from simval.kit.photometry import filter_pupil
 from simval.kit.readout import get_subarray
 from simval.kit.refmeta import stamp
 
@@ -186,7 +186,7 @@ def write_flat(path: str | os.PathLike, detector: Detector, seed: int, filter: s
     err = np.full(data.shape, maps.FLAT_ERR, dtype=np.float32)
     model = _new(datamodels.FlatModel, data=data, err=err, dq=dq,
                  dq_def=dq_def_table(["DO_NOT_USE", "NO_FLAT_FIELD"]))
-    model.meta.instrument.filter, model.meta.instrument.pupil = filter_pupil(filter_name)
+    model.meta.instrument.filter, model.meta.instrument.pupil = wheel_elements(filter_name)
     return _finish(model, path, detector, "flat", f"pixel flat {filter_name}", seed)
 
 

@@ -54,8 +54,6 @@ Units: pixel in px, idl and V2/V3 in arcsec, shifts in mas, areas in arcsec^2 an
 
 from __future__ import annotations
 
-import functools
-import math
 import os
 from collections.abc import Iterable
 from pathlib import Path
@@ -64,17 +62,16 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from simval.atomic import save_model
+from simval.constants import ARCSEC_PER_MAS, SR_PER_ARCSEC2
+from simval.instruments.nircam import wheel_elements
 from simval.kit.detectors import FULL_SIZE, Detector, check_filter, get_detector
 from simval.kit.refmeta import IMAGING_EXP_TYPES, stamp
+from simval.offline import import_pysiaf, nircam_siaf
 
 if TYPE_CHECKING:
     from astropy.modeling import Model
     from numpy.typing import ArrayLike
 
-#: arcsec per milli-arcsec.
-ARCSEC_PER_MAS = 1.0e-3
-#: steradians per square arcsecond, (pi / 648000)^2.
-SR_PER_ARCSEC2 = (math.pi / 648000.0) ** 2
 #: Degree of the fitted idl -> pixel inverse polynomial (8: < 3e-6 px on NRCB1/NRCB5).
 INVERSE_DEGREE = 8
 #: The inverse is fitted over the detector plus this margin on every side, px (MIRAGE
@@ -89,17 +86,10 @@ IMAGING_PUPILS = "CLEAR|F162M|F164N|F323N|F405N|F466N|F470N|"
 _AREA_CHUNK_ROWS = 256
 
 
-@functools.lru_cache(maxsize=1)
-def _nircam_siaf() -> Any:
-    from simval.offline import import_pysiaf
-
-    return import_pysiaf().Siaf("NIRCam")
-
-
 def siaf_aperture(detector: Detector | str) -> Any:
     """pysiaf full-frame aperture (``<siaf_name>_FULL``) of a kit detector."""
-    det = detector if isinstance(detector, Detector) else get_detector(detector)
-    return _nircam_siaf()[det.full_aperture]
+
+    return nircam_siaf()[get_detector(detector).full_aperture]
 
 
 def _pair(mx: Model, my: Model) -> Model:
@@ -171,39 +161,6 @@ def distortion_model(detector: Detector | str, *, shift_v2_mas: float = 0.0,
     return forward
 
 
-class _HistoryAdapter:
-    """Stand-in for a datamodel inside :func:`simval.kit.refmeta.stamp`.
-
-    Works around a bug in ``refmeta.stamp``: it calls ``model.history.append({"description":
-    text})``, which stdatamodels 6.0 forwards to ``asdf.AsdfFile.add_history_entry``, whose
-    schema wants a string, so every stamp() raises ``ValidationError`` (and the ``history``
-    attribute is deprecated). The adapter forwards everything to the model except
-    ``history.append``, which becomes ``model.add_history_entry(description)``. Harmless once
-    stamp() uses ``add_history_entry`` itself.
-    """
-
-    def __init__(self, model: Any) -> None:
-        self._model = model
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._model, name)
-
-    @property
-    def history(self) -> _HistoryAdapter:
-        return self
-
-    def append(self, entry: Any) -> None:
-        text = entry.get("description", "") if isinstance(entry, dict) else str(entry)
-        self._model.add_history_entry(text)
-
-
-def stamp_reference(model: Any, detector: Detector | None, reftype: str, description: str,
-                    **kwargs: Any) -> Any:
-    """:func:`simval.kit.refmeta.stamp` with the history work-around (see ``_HistoryAdapter``)."""
-    stamp(_HistoryAdapter(model), detector, reftype, description, **kwargs)
-    return model
-
-
 def _set_imaging_meta(model: Any) -> None:
     """EXP_TYPE/P_EXP_TY of a NIRCam imaging reference (the schemas that have them)."""
     model.meta.exposure.type = "NRC_IMAGE"
@@ -221,7 +178,7 @@ def write_distortion(path: str | os.PathLike, detector: Detector | str, *,
     """
     from stdatamodels.jwst.datamodels import DistortionModel
 
-    det = detector if isinstance(detector, Detector) else get_detector(detector)
+    det = get_detector(detector)
     ap = siaf_aperture(det)
     model = distortion_model(det, shift_v2_mas=shift_v2_mas, shift_v3_mas=shift_v3_mas)
     shifted = bool(shift_v2_mas or shift_v3_mas)
@@ -235,7 +192,7 @@ def write_distortion(path: str | os.PathLike, detector: Detector | str, *,
                    f"shift V2={shift_v2_mas:g} mas, V3={shift_v3_mas:g} mas. Inverse: exact "
                    f"linear Tel2Idl + degree-{INVERSE_DEGREE} least-squares Idl2pixel "
                    f"polynomial (margin {INVERSE_MARGIN_PX} px).")
-        stamp_reference(dm, det, "distortion", text, history=history)
+        stamp(dm, det, "distortion", text, history=history)
         _set_imaging_meta(dm)
         dm.meta.instrument.pupil = "ANY"
         dm.meta.instrument.p_pupil = IMAGING_PUPILS
@@ -244,7 +201,6 @@ def write_distortion(path: str | os.PathLike, detector: Detector | str, *,
 
 def _pysiaf_version() -> str:
     """``"<pysiaf version> (<PRD version>)"``: which SIAF the polynomials came from."""
-    from simval.offline import import_pysiaf
 
     pysiaf = import_pysiaf()
     return f"{pysiaf.__version__} ({getattr(pysiaf, 'JWST_PRD_VERSION', 'unknown PRD')})"
@@ -259,13 +215,11 @@ def filter_offsets(detector: Detector | str, filters: Iterable[str] | None = Non
     Offsets are zero because MIRAGE does not apply filter offsets: a non-zero offset would
     make the pipeline's astrometry disagree with the simulated scene.
     """
-    from simval.kit.photometry import filter_pupil
-
-    det = detector if isinstance(detector, Detector) else get_detector(detector)
+    det = get_detector(detector)
     rows = []
     names = det.filters if filters is None else filters
     for f in dict.fromkeys(check_filter(det, f) for f in names):
-        fw, pw = filter_pupil(f)
+        fw, pw = wheel_elements(f)
         rows.append({"filter": fw, "pupil": pw, "column_offset": 0.0, "row_offset": 0.0})
     return rows
 
@@ -275,11 +229,11 @@ def write_filteroffset(path: str | os.PathLike, detector: Detector | str,
     """Write the FILTEROFFSET reference (ASDF ``FilteroffsetModel``), zero offsets (px)."""
     from stdatamodels.jwst.datamodels import FilteroffsetModel
 
-    det = detector if isinstance(detector, Detector) else get_detector(detector)
+    det = get_detector(detector)
     rows = filter_offsets(det, filters)
     with FilteroffsetModel(filters=rows, instrument="NIRCAM") as fm:
-        stamp_reference(fm, det, "filteroffset",
-                        f"{det.name} zero filter offsets (MIRAGE applies none)")
+        stamp(fm, det, "filteroffset",
+              f"{det.name} zero filter offsets (MIRAGE applies none)")
         fm.meta.input_units = "pixel"
         fm.meta.instrument.filter = "ANY"
         # FilteroffsetModel.populate_meta (jwst datamodels) sets P_FILTER to SW filters only.
@@ -348,7 +302,7 @@ def nominal_pixel_area(detector: Detector | str) -> tuple[float, float]:
     The full-frame mean of the distortion's Jacobian (:func:`pixel_area_arcsec2`): the value
     :func:`write_area` writes and the photom reference's PHOTMJSR must be computed with.
     """
-    det = detector if isinstance(detector, Detector) else get_detector(detector)
+    det = get_detector(detector)
     pixar_a2 = _nominal_area_arcsec2(det.name)
     return pixar_a2 * SR_PER_ARCSEC2, pixar_a2
 
@@ -363,16 +317,16 @@ def write_area(path: str | os.PathLike, detector: Detector | str) -> tuple[Path,
     """
     from stdatamodels.jwst.datamodels import PixelAreaModel
 
-    det = detector if isinstance(detector, Detector) else get_detector(detector)
+    det = get_detector(detector)
     area = pixel_area_arcsec2(det)
     pixar_a2 = _nominal_area_arcsec2(det.name, area)
     pixar_sr = pixar_a2 * SR_PER_ARCSEC2
     with PixelAreaModel(data=(area / pixar_a2).astype(np.float32)) as pm:
-        stamp_reference(pm, det, "area",
-                        f"{det.name} pixel area / nominal, from the SIAF distortion Jacobian",
-                        history=(f"AREA = |det J| / PIXAR_A2 of SIAF {det.full_aperture} "
-                                 f"Sci2Idl at pixel centres; PIXAR_A2 = full-frame mean = "
-                                 f"{pixar_a2:.9g} arcsec2."))
+        stamp(pm, det, "area",
+              f"{det.name} pixel area / nominal, from the SIAF distortion Jacobian",
+              history=(f"AREA = |det J| / PIXAR_A2 of SIAF {det.full_aperture} "
+                       f"Sci2Idl at pixel centres; PIXAR_A2 = full-frame mean = "
+                       f"{pixar_a2:.9g} arcsec2."))
         pm.meta.photometry.pixelarea_steradians = pixar_sr
         pm.meta.photometry.pixelarea_arcsecsq = pixar_a2
         pm.meta.instrument.filter = "ANY"

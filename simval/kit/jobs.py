@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from simval.atomic import reproducible
+from simval.instruments import nircam
 from simval.kit import (
     apcorr,
     cosmic_rays,
@@ -203,7 +204,7 @@ def _mirage_dark_job(spec: KitSpec, layout: KitLayout, det: Detector, need: Dark
 
 def _filter_jobs(spec: KitSpec, layout: KitLayout, det: Detector, filt: str) -> list[Job]:
     seed, v = spec.seed, spec.version
-    fw, pw = photometry.filter_pupil(filt)
+    fw, pw = nircam.wheel_elements(filt)
     key = content_key(v, seed, "flat", det.name, filt)
     flat = Job(f"flat/{det.name}/{filt}", key, detector_refs.write_flat,
                _ref(layout, "flat", det, "fits", key, filt),

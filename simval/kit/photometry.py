@@ -60,19 +60,18 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from simval.atomic import save_model
+from simval.constants import AB_ZEROPOINT_CGS, CGS_PER_JY, JY_PER_MJY, SR_PER_ARCSEC2
+from simval.instruments.nircam import wheel_elements, zeropoint_file
 from simval.kit.detectors import Detector, check_filter, get_detector
-from simval.kit.distortion import SR_PER_ARCSEC2, nominal_pixel_area, stamp_reference
-from simval.kit.refmeta import IMAGING_EXP_TYPES
+from simval.kit.distortion import nominal_pixel_area
+from simval.kit.refmeta import IMAGING_EXP_TYPES, stamp
 
 if TYPE_CHECKING:
     from numpy.typing import ArrayLike
 
-#: -2.5 log10 of the AB zero-point flux density 3631 Jy in cgs; MIRAGE's constant.
-AB_ZEROPOINT_CGS = 48.599934378
-#: erg s^-1 cm^-2 Hz^-1 per Jy.
-CGS_PER_JY = 1.0e-23
-#: Jy per MJy.
-JY_PER_MJY = 1.0e6
+__all__ = ["AB_ZEROPOINT_CGS", "CGS_PER_JY", "JY_PER_MJY", "ZeropointRow", "abmag_to_jy",
+           "abvega_offsets", "jy_to_abmag", "mag_to_countrate", "photmjsr", "write_abvegaoffset",
+           "write_photom", "zeropoint_file", "zeropoint_row"]
 
 
 @dataclass(frozen=True)
@@ -108,13 +107,6 @@ class ZeropointRow:
         return self.photfnu / CGS_PER_JY
 
 
-def zeropoint_file() -> Path:
-    """Path of MIRAGE's NIRCam zeropoint table (``mirage/config/NIRCam_zeropoints.list``)."""
-    import importlib.resources
-
-    return Path(str(importlib.resources.files("mirage") / "config" / "NIRCam_zeropoints.list"))
-
-
 @functools.lru_cache(maxsize=1)
 def _zeropoint_table():
     # mirage.utils.flux_cal.read_zeropoint_file is exactly astropy.io.ascii.read(filename);
@@ -125,48 +117,16 @@ def _zeropoint_table():
     return astropy_ascii.read(str(zeropoint_file()))
 
 
-@functools.lru_cache(maxsize=64)
-def filter_pupil(filter_name: str) -> tuple[str, str]:
-    """``(filter_wheel, pupil_wheel)`` of a NIRCam filter name, as MIRAGE pairs them.
-
-    ``F115W -> (F115W, CLEAR)``, ``F162M -> (F150W2, F162M)``, ``F405N -> (F444W, F405N)``;
-    ``"F150W2/F162M"`` (either order) is accepted too. Uses MIRAGE's pairing tables
-    (``mirage.utils.constants``: the ones ``mirage.utils.utils.standardize_filters`` and
-    ``mirage/config/nircam_filter_pupil_pairings.list`` encode; tests compare all three).
-    """
-    from mirage.utils.constants import (
-        NIRCAM_CLEAR_CROSSING_FILTERS,
-        NIRCAM_GO_PW_FILTER_PAIRINGS,
-    )
-
-    parts = [p.strip() for p in str(filter_name).strip().upper().split("/")]
-    pupil_wheel = set(NIRCAM_GO_PW_FILTER_PAIRINGS) | {"CLEAR"}
-    if len(parts) == 2:
-        fw, pw = parts if parts[0] not in pupil_wheel else parts[::-1]
-        if fw in pupil_wheel or pw not in pupil_wheel:
-            raise ValueError(f"{filter_name!r} is not a NIRCam filter-wheel/pupil-wheel pair")
-        return fw, pw
-    if len(parts) == 1 and parts[0] in NIRCAM_GO_PW_FILTER_PAIRINGS:
-        return NIRCAM_GO_PW_FILTER_PAIRINGS[parts[0]], parts[0]
-    if len(parts) == 1 and parts[0] in NIRCAM_CLEAR_CROSSING_FILTERS:
-        return parts[0], "CLEAR"
-    raise ValueError(f"unknown NIRCam filter {filter_name!r}")
-
-
-def _detector(detector: Detector | str) -> Detector:
-    return detector if isinstance(detector, Detector) else get_detector(detector)
-
-
 def zeropoint_row(detector: Detector | str, filter: str, pupil: str | None = None) -> ZeropointRow:
     """MIRAGE's zeropoint row for ``detector`` and a filter/pupil.
 
     ``filter`` is either a kit filter name (``F162M``; ``pupil`` omitted, resolved with
-    :func:`filter_pupil`) or a filter-wheel element with an explicit ``pupil``
-    (``"F150W2", "F162M"``). Raises ``ValueError`` if MIRAGE has no such row (MIRAGE would
-    refuse to simulate it too).
+    :func:`simval.instruments.nircam.wheel_elements`) or a filter-wheel element with an
+    explicit ``pupil`` (``"F150W2", "F162M"``). Raises ``ValueError`` if MIRAGE has no such
+    row (MIRAGE would refuse to simulate it too).
     """
-    det = _detector(detector)
-    fw, pw = filter_pupil(filter) if pupil is None else (filter.upper(), pupil.upper())
+    det = get_detector(detector)
+    fw, pw = wheel_elements(filter) if pupil is None else (filter.upper(), pupil.upper())
     table = _zeropoint_table()
     match = ((table["Detector"] == det.siaf_name) & (table["Filter"] == fw)
              & (table["Pupil"] == pw) & (table["Module"] == det.module))
@@ -224,7 +184,7 @@ def write_photom(path: str | os.PathLike, detector: Detector | str,
     """
     from stdatamodels.jwst.datamodels import NrcImgPhotomModel
 
-    det = _detector(detector)
+    det = get_detector(detector)
     if pixar_sr is None:
         pixar_sr = nominal_pixel_area(det)[0]
     if not (pixar_sr > 0 and math.isfinite(pixar_sr)):
@@ -239,11 +199,11 @@ def write_photom(path: str | os.PathLike, detector: Detector | str,
         text = f"{det.name} PHOTMJSR from MIRAGE zeropoints (PHOTFNU) and PIXAR_SR"
         if scale != 1.0:
             text += f", scaled by {scale:g}"
-        stamp_reference(pm, det, "photom", text,
-                        history=(f"PHOTMJSR = {scale:g} * PHOTFNU * 1e23 / 1e6 / PIXAR_SR, "
-                                 f"PHOTFNU from mirage/config/NIRCam_zeropoints.list "
-                                 f"({det.siaf_name}, module {det.module}); PIXAR_SR = "
-                                 f"{pixar_sr:.9g} sr."))
+        stamp(pm, det, "photom", text,
+              history=(f"PHOTMJSR = {scale:g} * PHOTFNU * 1e23 / 1e6 / PIXAR_SR, "
+                       f"PHOTFNU from mirage/config/NIRCam_zeropoints.list "
+                       f"({det.siaf_name}, module {det.module}); PIXAR_SR = "
+                       f"{pixar_sr:.9g} sr."))
         pm.meta.photometry.pixelarea_steradians = float(pixar_sr)
         pm.meta.photometry.pixelarea_arcsecsq = float(pixar_sr) / SR_PER_ARCSEC2
         pm.meta.exposure.type = "NRC_IMAGE"
@@ -258,7 +218,7 @@ def abvega_offsets(detectors: Detector | str | Sequence[Detector | str],
     ``filters=None``: every filter of each detector's channel; otherwise each filter is taken
     for the detectors whose channel has it (``ValueError`` if none has it).
     """
-    dets = [_detector(d) for d in
+    dets = [get_detector(d) for d in
             ([detectors] if isinstance(detectors, Detector | str) else detectors)]
     if not dets:
         raise ValueError("abvega_offsets needs at least one detector")
@@ -292,7 +252,7 @@ def write_abvegaoffset(path: str | os.PathLike,
     from stdatamodels.jwst.datamodels import ABVegaOffsetModel
 
     single = isinstance(detector, Detector | str)
-    dets = [_detector(detector)] if single else [_detector(d) for d in detector]
+    dets = [get_detector(detector)] if single else [get_detector(d) for d in detector]
     offsets = abvega_offsets(dets, filters)
     keys = list(offsets)
     table = Table({"filter": [k[0] for k in keys], "pupil": [k[1] for k in keys],
@@ -301,11 +261,21 @@ def write_abvegaoffset(path: str | os.PathLike,
     names = ", ".join(d.name for d in dets)
     with ABVegaOffsetModel() as am:
         am.abvega_offset = table
-        stamp_reference(am, dets[0] if len(dets) == 1 else None, "abvegaoffset",
-                        f"{names} AB - Vega offsets from MIRAGE zeropoints (ABMAG - VEGAMAG)",
-                        history=(f"abvega_offset = ABMAG - VEGAMAG of "
-                                 f"mirage/config/NIRCam_zeropoints.list for {names}"
-                                 + ("" if len(dets) == 1 else
-                                    f"; mean over detectors, largest spread {spread:.4f} mag")
-                                 + "."))
+        stamp(am, dets[0] if len(dets) == 1 else None, "abvegaoffset",
+              f"{names} AB - Vega offsets from MIRAGE zeropoints (ABMAG - VEGAMAG)",
+              history=(f"abvega_offset = ABMAG - VEGAMAG of "
+                       f"mirage/config/NIRCam_zeropoints.list for {names}"
+                       + ("" if len(dets) == 1 else
+                          f"; mean over detectors, largest spread {spread:.4f} mag")
+                       + "."))
         return save_model(am, path)
+
+
+def background_adu_s(detector: Detector | str, filter: str, sky_mjysr: float) -> float:
+    """MIRAGE's ``bkgdrate`` (ADU/s/pixel) for a sky of ``sky_mjysr`` (MJy/sr): the sky
+    divided by the kit's PHOTMJSR for that detector and filter at the detector's nominal
+    pixel area (the zeropoints the pipeline calibrates with)."""
+    if sky_mjysr == 0.0:
+        return 0.0
+    pixar_sr, _ = nominal_pixel_area(detector)
+    return sky_mjysr / photmjsr(detector, filter, pixar_sr)

@@ -52,7 +52,6 @@ Spectral weighting: a source flat in f_nu (AB magnitudes) detected in photons, i
 
 from __future__ import annotations
 
-import importlib.util
 import os
 from dataclasses import dataclass
 from functools import lru_cache
@@ -61,6 +60,8 @@ from pathlib import Path
 import numpy as np
 
 from simval.atomic import atomic_path
+from simval.constants import ARCSEC_PER_RAD
+from simval.instruments.nircam import throughput_file, wheel_elements
 from simval.kit.detectors import FULL_SIZE, Detector, check_filter, get_detector
 from simval.kit.pupil import (
     GRID_DIAMETER_M,
@@ -70,8 +71,8 @@ from simval.kit.pupil import (
     wavefront_model,
 )
 from simval.kit.spec import KIT_VERSION
+from simval.offline import nircam_siaf
 
-ARCSEC_PER_RAD = 206264.80624709636
 #: Wavefront-error type and realization written in names and headers (yaml ``psfwfe`` and
 #: ``psfwfegroup`` must match).
 WFE_TYPE = "predicted"
@@ -84,35 +85,12 @@ DEFAULT_NPSF = 9
 DEFAULT_FOV_PIXELS = 41
 #: Minimum pupil sampling: pixels across GRID_DIAMETER_M (1.8 cm at 384).
 DEFAULT_PUPIL_NPIX = 384
-#: Pupil-wheel filters and the filter-wheel element they are used with
-#: (``mirage.utils.constants.NIRCAM_GO_PW_FILTER_PAIRINGS``).
-PUPIL_WHEEL_PAIRS = {"F162M": "F150W2", "F164N": "F150W2", "F323N": "F322W2",
-                     "F405N": "F444W", "F466N": "F444W", "F470N": "F444W"}
 
 
 # --------------------------------------------------------------------------- inputs
-def as_detector(detector: str | Detector) -> Detector:
-    """A kit :class:`Detector` from itself or its DMS/SIAF name."""
-    return detector if isinstance(detector, Detector) else get_detector(detector)
-
-
-def mirage_elements(filter_name: str) -> tuple[str, str]:
-    """(filter wheel, pupil wheel) names MIRAGE uses for a NIRCam filter (``F162M`` ->
-    ``('F150W2', 'F162M')``, ``F115W`` -> ``('F115W', 'CLEAR')``)."""
-    f = filter_name.upper()
-    if f in PUPIL_WHEEL_PAIRS:
-        return PUPIL_WHEEL_PAIRS[f], f
-    return f, "CLEAR"
-
-
 def throughput_path(filter_name: str, module: str) -> Path:
     """MIRAGE's filter+OTE throughput curve for ``filter_name`` in NIRCam module A or B."""
-    spec = importlib.util.find_spec("mirage")
-    if spec is None or not spec.submodule_search_locations:
-        raise ModuleNotFoundError("mirage is needed for its filter throughput curves")
-    wheel, pupil = mirage_elements(filter_name)
-    name = f"{wheel}_{pupil}_nircam_plus_ote_throughput_mod{module.lower()}_sorted.txt"
-    path = Path(next(iter(spec.submodule_search_locations))) / "config" / name
+    path = throughput_file(*wheel_elements(filter_name), module)
     if not path.is_file():
         raise FileNotFoundError(f"MIRAGE throughput curve {path} is missing")
     return path
@@ -163,10 +141,9 @@ def bandpass(filter_name: str, module: str, nlambda: int | None = None) -> Bandp
 def pixel_scale(detector_name: str) -> tuple[float, float]:
     """(x, y) pixel scale, arcsec per pixel, of a detector's full frame from pysiaf
     (XSciScale, YSciScale; e.g. NRCB1 0.0307/0.0308, NRCB5 0.0629/0.0631)."""
-    from simval.offline import import_pysiaf
 
     det = get_detector(detector_name)
-    aperture = import_pysiaf().Siaf("NIRCam")[det.full_aperture]
+    aperture = nircam_siaf()[det.full_aperture]
     return float(aperture.XSciScale), float(aperture.YSciScale)
 
 
@@ -295,7 +272,7 @@ def _odd_oversample(need: float) -> int:
     return k if k % 2 else k + 1
 
 
-def _pupil_npix_for(detector: Detector, band: Bandpass, half_width_arcsec: float) -> int:
+def _pupil_npix_for(band: Bandpass, half_width_arcsec: float) -> int:
     """Pupil pixels so the MFT's periodic replicas (every npix lambda/D) stay >= 2.5
     half-widths of the wings stamp away: 384 for F115W and longer, 640 for F070W.
 
@@ -366,7 +343,7 @@ def psf_wings(detector: str | Detector, filter: str, seed: int,
     Sampled at the smallest odd oversampling that is band-limited, pixel-integrated, then
     decimated at the native pixel centres.
     """
-    det = as_detector(detector)
+    det = get_detector(detector)
     return _psf_wings(det.name, check_filter(det, filter), int(seed), nlambda)
 
 
@@ -378,7 +355,7 @@ def _psf_wings(detector_name: str, filt: str, seed: int, nlambda: int | None) ->
     band = bandpass(filt, det.module, n)
     os_ = _odd_oversample(min_oversample(det, band))
     half = (WINGS_FOV_PIXELS / 2.0) * max(pixel_scale(det.name))
-    pupil_npix = _pupil_npix_for(det, band, half)
+    pupil_npix = _pupil_npix_for(band, half)
     centre = FULL_SIZE // 2
     opd = wavefront_model(seed, det).opd_nm(jwst_pupil(pupil_npix), centre, centre)
     opd = centred_opd(det, bandpass(filt, det.module), opd, pupil_npix)
@@ -399,7 +376,7 @@ def psf_library(detector: str | Detector, filter: str, seed: int, npsf: int = DE
     ``fov_pixels`` (odd) is the stamp side in native pixels, ``oversample`` the samples per
     native pixel, ``npsf`` the number of grid PSFs (1, 4, 9, 16, ...).
     """
-    det = as_detector(detector)
+    det = get_detector(detector)
     return _psf_library(det.name, check_filter(det, filter), int(seed), int(npsf),
                         int(fov_pixels), int(oversample), nlambda)
 
@@ -431,7 +408,7 @@ def _psf_library(detector_name: str, filt: str, seed: int, npsf: int, fov_pixels
 
 # --------------------------------------------------------------------------- files
 def _name_stem(detector: Detector, filter_name: str) -> str:
-    wheel, pupil = mirage_elements(filter_name)
+    wheel, pupil = wheel_elements(filter_name)
     return f"nircam_{detector.siaf_name.lower()}_{wheel.lower()}_{pupil.lower()}"
 
 
@@ -440,7 +417,7 @@ def library_filename(detector: str | Detector, filter: str, *, npsf: int = DEFAU
                      oversample: int = DEFAULT_OVERSAMPLE) -> str:
     """MIRAGE's library file name, e.g.
     ``nircam_nrcb1_f115w_clear_fovp41_samp4_npsf9_predicted_realization0.fits``."""
-    det = as_detector(detector)
+    det = get_detector(detector)
     return (f"{_name_stem(det, filter)}_fovp{fov_pixels}_samp{oversample}_npsf{npsf}_"
             f"{WFE_TYPE}_realization{WFE_GROUP}.fits")
 
@@ -448,7 +425,7 @@ def library_filename(detector: str | Detector, filter: str, *, npsf: int = DEFAU
 def wings_filename(detector: str | Detector, filter: str) -> str:
     """MIRAGE's wings file name, e.g.
     ``nircam_nrcb1_f115w_clear_fovp301_samp1_npsf1_predicted_realization0.fits``."""
-    det = as_detector(detector)
+    det = get_detector(detector)
     return (f"{_name_stem(det, filter)}_fovp{WINGS_FOV_PIXELS}_samp1_npsf1_"
             f"{WFE_TYPE}_realization{WFE_GROUP}.fits")
 
@@ -494,7 +471,7 @@ def write_psf_library(directory: str | os.PathLike, detector: str | Detector,
     """
     from astropy.io import fits
 
-    det = as_detector(detector)
+    det = get_detector(detector)
     lib = psf_library(det.name, filter, seed, npsf, fov_pixels, oversample, nlambda)
     sx, _ = pixel_scale(det.name)
     hdu = fits.PrimaryHDU(lib.data)
@@ -528,7 +505,7 @@ def write_psf_wings(directory: str | os.PathLike, detector: str | Detector, filt
     ``psf_wings`` folder of the library directory); return its path."""
     from astropy.io import fits
 
-    det = as_detector(detector)
+    det = get_detector(detector)
     wings = psf_wings(det.name, filter, seed)
     sx, _ = pixel_scale(det.name)
     centre = FULL_SIZE // 2

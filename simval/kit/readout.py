@@ -25,36 +25,22 @@ from __future__ import annotations
 import functools
 import math
 from dataclasses import dataclass
-from importlib import resources
 
+from simval.instruments.nircam import (
+    PIXEL_TIME_S,
+    ROW_OVERHEAD_PIXELS,
+    frame_ticks,
+    frame_time,
+    subarray_definitions,
+)
 from simval.kit.detectors import FULL_SIZE, N_AMPLIFIERS, Detector
+from simval.offline import nircam_siaf
 
-#: Time to read (or reset) one pixel, s (JDox "NIRCam Detector Readout": 10 us per pixel).
-PIXEL_TIME_S = 10e-6
-#: Overhead at the end of every row, in pixel times (JDox "NIRCam Detector Subarrays").
-ROW_OVERHEAD_PIXELS = 12
 #: Width of one output's stripe in a 4-output read, columns.
 AMP_WIDTH = FULL_SIZE // N_AMPLIFIERS
 
-
-def frame_time(xsize: int, ysize: int, namps: int) -> float:
-    """Time to read one NIRCam frame of ``xsize`` x ``ysize`` pixels through ``namps`` outputs, s.
-
-    JDox "NIRCam Detector Subarrays" (see module docstring); the extra overhead row of
-    subarrays <= 8x8 pixels follows MIRAGE's ``calc_frame_time``.
-    """
-    return frame_ticks(xsize, ysize, namps) * PIXEL_TIME_S
-
-
-def frame_ticks(xsize: int, ysize: int, namps: int) -> int:
-    """Length of one frame in pixel times (10 us ticks), including row and frame overheads."""
-    if namps not in (1, N_AMPLIFIERS):
-        raise ValueError(f"a NIRCam frame is read through 1 or 4 outputs, not {namps}")
-    row = xsize // namps + ROW_OVERHEAD_PIXELS
-    if namps == N_AMPLIFIERS:
-        return row * (ysize + 1) + 1
-    extra_rows = 3 if (xsize <= 8 and ysize <= 8) else 2
-    return row * (ysize + extra_rows)
+__all__ = ["AMP_WIDTH", "PIXEL_TIME_S", "ROW_OVERHEAD_PIXELS", "Subarray", "frame_ticks",
+           "frame_time", "get_subarray", "has_subarray", "read_axes"]
 
 
 @dataclass(frozen=True)
@@ -121,27 +107,17 @@ class Subarray:
                 for k in range(self.namps)]
 
 
-def _subarray_table() -> list[tuple[str, str, int]]:
-    """Rows ``(AperName, Name, num_amps)`` of MIRAGE's NIRCam subarray definitions."""
-    text = (resources.files("mirage") / "config" / "NIRCam_subarray_definitions.list").read_text()
-    rows = []
-    for line in text.splitlines():
-        parts = line.split()
-        if len(parts) == 3 and not line.startswith("#") and parts[2].isdigit():
-            rows.append((parts[0], parts[1].upper(), int(parts[2])))
-    return rows
-
-
 def _aperture_for(detector: Detector, name: str) -> tuple[str, int]:
     """SIAF aperture name and number of outputs of DMS subarray ``name`` on ``detector``."""
     prefix = detector.siaf_name + "_"
-    rows = [(ap, n) for ap, sub, n in _subarray_table() if ap.startswith(prefix) and sub == name]
+    rows = [(ap, n) for ap, sub, n in subarray_definitions()
+            if ap.startswith(prefix) and sub == name]
     exact = [r for r in rows if r[0] == prefix + name]
     if exact:
         return exact[0]
     if len(rows) == 1:
         return rows[0]
-    known = sorted({sub for ap, sub, _ in _subarray_table() if ap.startswith(prefix)})
+    known = sorted({sub for ap, sub, _ in subarray_definitions() if ap.startswith(prefix)})
     raise ValueError(f"subarray {name!r} is not defined for {detector.name} in MIRAGE's "
                      f"NIRCam_subarray_definitions.list; known: {', '.join(known)}")
 
@@ -157,8 +133,6 @@ def has_subarray(detector: Detector, name: str) -> bool:
 
 
 def _siaf():
-    from simval.offline import nircam_siaf
-
     return nircam_siaf()
 
 

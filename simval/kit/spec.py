@@ -10,7 +10,8 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 
-from simval.kit.detectors import Detector, check_filter, get_detector
+from simval.instruments.nircam import Detector, check_filter, get_detector
+from simval.kit.readout import has_subarray
 
 #: Bumped whenever the content of a generated file changes for the same inputs; part of
 #: every content key, so an old kit is never mistaken for a new one.
@@ -66,7 +67,6 @@ class KitSpec:
         darks = tuple(sorted({DarkNeed(str(d.subarray).upper(), int(d.nframes),
                                        bool(d.correlated_noise), int(d.realizations))
                               for d in self.darks}))
-        from simval.kit.readout import has_subarray
 
         for d in darks:
             if d.nframes < 1:
@@ -89,7 +89,6 @@ class KitSpec:
 
     def darks_for(self, detector: Detector) -> tuple[DarkNeed, ...]:
         """The spec's darks whose readout window exists on ``detector``."""
-        from simval.kit.readout import has_subarray
 
         return tuple(d for d in self.darks if has_subarray(detector, d.subarray))
 

@@ -13,13 +13,14 @@ where meaningful, sample size, and ``measurements()`` -> registry-named
 * :mod:`~simval.metrics.noise` — (sky pixel / ERR) distribution, random-aperture depth;
 * :mod:`~simval.metrics.mosaic` — holes, black lines, seams.
 
-Two conveniences run a whole family set for one filter: :func:`catalog_metrics` (matched
-catalogs) and :func:`image_metrics` (the mosaic). See docs/metrics.md for every definition.
+:func:`catalog_metrics` runs every catalog family of one filter; the mosaic families are
+run by :func:`simval.evaluate.mosaic_measurements`, group by group as the registry
+(:data:`simval.metrics_schema.REGISTRY`) declares them. See docs/metrics.md for every
+definition.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -75,7 +76,6 @@ __all__ = [
     "ErrRatio",
     "FractionResult",
     "HoleStats",
-    "ImageMetrics",
     "PhotometryResult",
     "PurityCurve",
     "SeamResult",
@@ -92,7 +92,6 @@ __all__ = [
     "footprint_from_polygons",
     "footprint_from_weight",
     "hole_statistics",
-    "image_metrics",
     "magnitude_at_completeness",
     "masks_from_context",
     "masks_from_polygons",
@@ -249,93 +248,3 @@ def catalog_metrics(truth: Any, measured: Any, match: MatchResult, *,
                 "prefer": match.prefer, "n_bright_selected": int(bright.sum()),
                 "n_blended_excluded": n_blended}
     return CatalogMetrics(comp, comp_snr, pur, phot, astro, snr, bright, settings, astro_bright)
-
-
-@dataclass(frozen=True)
-class ImageMetrics:
-    """Every mosaic metric of one filter (None where its inputs were not given)."""
-
-    background: BackgroundResidual
-    err_ratio: ErrRatio | None
-    depth: DepthResult | None
-    holes: HoleStats
-    seams: SeamResult | None
-    skymatch: SkymatchComparison | None
-
-    def measurements(self) -> dict[str, Measurement]:
-        out: dict[str, Measurement] = {}
-        for part in (self.background, self.err_ratio, self.depth, self.holes, self.seams,
-                     self.skymatch):
-            if part is not None:
-                out.update(part.measurements())
-        return out
-
-
-def image_metrics(data: ArrayLike, *, expected_mjysr: float, injected_sky_mjysr: float,
-                  err: ArrayLike | None = None, wht: ArrayLike | None = None,
-                  footprint: ArrayLike | None = None,
-                  polygons: Sequence[ArrayLike] | None = None,
-                  exposure_masks: Iterable[ArrayLike] | None = None,
-                  exposure_names: Sequence[str] | None = None,
-                  segmentation: Any = None, pixar_sr: float | None = None,
-                  aperture_radius_pix: float = 3.0, apcorr: float = 1.0,
-                  rng: np.random.Generator | None = None, n_apertures: int = 1000,
-                  skymatch_levels_mjysr: ArrayLike | None = None,
-                  skymatch_injected_mjysr: ArrayLike | float | None = None,
-                  skymethod: str = "match") -> ImageMetrics:
-    """Background, noise, depth, holes, seams (and skymatch levels) of one mosaic.
-
-    Parameters
-    ----------
-    data : array_like
-        The i2d ``data`` (MJy/sr).
-    expected_mjysr, injected_sky_mjysr : float
-        Level the mosaic should have (:func:`expected_mosaic_level`) and the injected sky.
-    err, wht : array_like, optional
-        i2d ``err`` (for the ERR ratio) and ``wht`` (holes; valid = wht > 0).
-    footprint, polygons : optional
-        Footprint (see :mod:`simval.metrics.mosaic`).
-    exposure_masks : iterable of bool arrays, optional
-        Per-exposure coverage for seams (from polygons by default, if given).
-    exposure_names : sequence of str, optional
-    segmentation : optional
-        Segmentation image for the source mask (default: thresholding).
-    pixar_sr, aperture_radius_pix, apcorr, rng, n_apertures
-        Depth (skipped without ``pixar_sr`` and ``rng``).
-    skymatch_levels_mjysr, skymatch_injected_mjysr, skymethod
-        Per-exposure skymatch levels and injected skies (skipped if not given).
-
-    Returns
-    -------
-    ImageMetrics
-    """
-    img = np.asarray(data, np.float64)
-    valid = np.isfinite(img)
-    if wht is not None:
-        w = np.asarray(wht)
-        valid &= np.isfinite(w) & (w > 0)
-    src = source_mask(img, segmentation=segmentation, valid=valid)
-    bkg = background_residual(img, mask=src, valid=valid, expected_mjysr=expected_mjysr,
-                              injected_sky_mjysr=injected_sky_mjysr)
-    ratio = None
-    if err is not None:
-        ratio = error_ratio(img, err, mask=src, valid=valid, sky_mjysr=bkg.level_mjysr)
-    depth = None
-    if pixar_sr is not None and rng is not None:
-        depth = random_aperture_depth(img, radius_pix=aperture_radius_pix, pixar_sr=pixar_sr,
-                                      rng=rng, mask=src, valid=valid, n_apertures=n_apertures,
-                                      apcorr=apcorr)
-    holes = hole_statistics(img, wht=wht, footprint=footprint, polygons=polygons)
-    if exposure_masks is None and polygons is not None:
-        exposure_masks = masks_from_polygons(polygons, img.shape)
-    seams = None
-    if exposure_masks is not None:
-        seams = seam_steps(img, exposure_masks, mask=src, valid=valid, names=exposure_names,
-                           injected_sky_mjysr=injected_sky_mjysr)
-    sky = None
-    if skymatch_levels_mjysr is not None:
-        injected = injected_sky_mjysr if skymatch_injected_mjysr is None else \
-            skymatch_injected_mjysr
-        sky = skymatch_comparison(skymatch_levels_mjysr, injected, skymethod=skymethod,
-                                  names=exposure_names)
-    return ImageMetrics(bkg, ratio, depth, holes, seams, sky)

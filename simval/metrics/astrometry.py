@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from simval.match import sky_offsets_mas
 from simval.metrics.photometry import MEDIAN_ERR_FACTOR, nmad
 from simval.metrics_schema import Measurement
 
@@ -96,7 +97,6 @@ def astrometric_offsets(measured_ra: ArrayLike, measured_dec: ArrayLike,
     AstrometryResult
         All in mas; NaN values with n = 0 for an empty sample.
     """
-    from simval.match import sky_offsets_mas
 
     dx, dy = sky_offsets_mas(measured_ra, measured_dec, true_ra, true_dec)
     dx, dy = np.atleast_1d(dx), np.atleast_1d(dy)

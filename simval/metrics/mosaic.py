@@ -37,6 +37,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from simval.metrics.background import sky_level, usable_pixels
+from simval.metrics.photometry import MEDIAN_ERR_FACTOR
 from simval.metrics_schema import Measurement
 
 __all__ = [
@@ -299,9 +301,6 @@ class SeamResult:
 
 
 def _strip_stats(vals: NDArray[np.float64]) -> tuple[float, float, int]:
-    from simval.metrics.background import sky_level
-    from simval.metrics.photometry import MEDIAN_ERR_FACTOR
-
     med, std, n = sky_level(vals)
     return med, MEDIAN_ERR_FACTOR * std / np.sqrt(n) if n else np.nan, n
 
@@ -339,7 +338,6 @@ def seam_steps(data: ArrayLike, exposure_masks: Iterable[ArrayLike], *,
     """
     from scipy.ndimage import distance_transform_edt
 
-    from simval.metrics.background import usable_pixels
 
     img = np.asarray(data, np.float64)
     use = usable_pixels(img, valid, mask)

@@ -28,12 +28,13 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from simval.constants import AB_FLUX_JY as AB_ZEROPOINT_JY
+from simval.metrics.background import sky_level, usable_pixels
 from simval.metrics.photometry import MEDIAN_ERR_FACTOR, NMAD_ERR_FACTOR, nmad
 from simval.metrics_schema import Measurement
 
 __all__ = ["DepthResult", "ErrRatio", "error_ratio", "random_aperture_depth"]
 
-AB_ZEROPOINT_JY = 3631.0
 MAG_PER_LN = 2.5 / np.log(10.0)  # 1.0857: d(mag) per relative flux error
 
 
@@ -78,7 +79,6 @@ def error_ratio(data: ArrayLike, err: ArrayLike, *, mask: ArrayLike | None = Non
     -------
     ErrRatio
     """
-    from simval.metrics.background import sky_level, usable_pixels
 
     img = np.asarray(data, np.float64)
     e = np.asarray(err, np.float64)

@@ -26,6 +26,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from simval.match import column, flag_bright_neighbours, radec_of
+from simval.metrics.completeness import as_bin_edges, fraction_with_interval
 from simval.metrics_schema import Measurement
 
 __all__ = [
@@ -167,7 +169,6 @@ def photometric_bias(measured_mag: ArrayLike, true_mag: ArrayLike, *,
     -------
     PhotometryResult
     """
-    from simval.metrics.completeness import as_bin_edges, fraction_with_interval
 
     if sample not in SAMPLES:
         raise ValueError(f"sample must be one of {', '.join(SAMPLES)}, not {sample!r}")
@@ -229,7 +230,6 @@ def select_bright_isolated_stars(truth: Any, *, mag_max: float | None = None,
     -------
     ndarray of bool
     """
-    from simval.match import column, flag_bright_neighbours, radec_of
 
     if mag_max is None and snr_min is None:
         raise ValueError("give mag_max and/or snr_min to define 'bright'")

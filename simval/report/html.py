@@ -20,9 +20,10 @@ Order of the page
 
 Inputs are files of the run directory only: ``metrics.json``,
 ``truth/<product>_truth.ecsv``, ``image3/<product>/<product>_i2d.fits``, ``_cat.ecsv``
-(and ``_segm.fits`` if present), ``manifest.json``, ``plan.json``. Matches are recomputed
-with :func:`simval.match.match_catalogs` at the radius the evaluation used. Anything
-missing or unreadable becomes a visible note in its place, never an exception.
+(and ``_segm.fits`` if present), ``evaluation/<product>_match.ecsv`` (the evaluation's
+pairs and samples: the ringed bright stars are the metric's sample), ``manifest.json``,
+``plan.json``. Anything missing or unreadable becomes a visible note in its place, never
+an exception.
 """
 
 from __future__ import annotations
@@ -33,20 +34,44 @@ import json
 import logging
 import os
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from simval.report import REPORT_FILE, RunContents, format_value, load_run, sort_verdicts
+from simval.atomic import write_text
+from simval.catalogs.validate import recovered_vs_input_counts
+from simval.layout import RunLayout
+from simval.match import column, radec_of, sky_offsets_mas
+from simval.metrics import MAG_COLUMN
+from simval.metrics.background import sky_level, source_mask
+from simval.metrics_schema import REGISTRY
+from simval.provenance import now_utc, package_version
+from simval.report.plots import (
+    astrometry_figure,
+    background_figure,
+    block_reduce,
+    completeness_figure,
+    counts_figure,
+    delta_mag_figure,
+    mosaic_figure,
+    png_data_uri,
+    smooth_nan,
+)
+from simval.report.rundir import (
+    FilterInputs,
+    RunContents,
+    filter_inputs,
+    format_value,
+    load_run,
+    sort_verdicts,
+)
 
 if TYPE_CHECKING:
     from astropy.table import Table
     from matplotlib.figure import Figure
 
-    from simval.match import MatchResult
     from simval.verdict import Verdict
 
 __all__ = ["render_report", "write_report"]
@@ -161,8 +186,6 @@ def _run_failure(run: RunContents) -> str:
 
 
 def _verdict_section(verdicts: list[Verdict], run: RunContents) -> str:
-    from simval.metrics_schema import REGISTRY
-
     out = ['<section id="verdicts"><h2>Verdicts</h2>']
     if not verdicts:
         if run.metrics is None:
@@ -197,70 +220,7 @@ def _verdict_section(verdicts: list[Verdict], run: RunContents) -> str:
 
 # --- per filter ---------------------------------------------------------------------------
 
-@dataclass
-class _FilterInputs:
-    """What one filter's plots read (None where missing; ``notes`` say why)."""
-
-    band: str
-    product: str | None
-    truth: Table | None = None
-    measured: Table | None = None
-    match: MatchResult | None = None
-    i2d: Path | None = None
-    radius_mas: float | None = None
-    notes: list[str] = field(default_factory=list)
-
-
-def _match_radius(run: RunContents, band: str) -> float:
-    from simval.match import default_match_radius
-
-    prov = ((run.metrics.provenance if run.metrics else {}).get("filters") or {}).get(band)
-    if isinstance(prov, Mapping) and prov.get("match_radius_mas"):
-        return float(prov["match_radius_mas"])
-    if run.comparison is not None and run.comparison.match_radius_mas:
-        return float(run.comparison.match_radius_mas)
-    return default_match_radius(band)
-
-
-def _read_table(path: Path | None, what: str, notes: list[str]) -> Table | None:
-    from astropy.table import Table
-
-    if path is None:
-        notes.append(f"no {what}: the run has no product for this filter.")
-        return None
-    if not path.is_file():
-        notes.append(f"no {what} ({path.name} is missing).")
-        return None
-    try:
-        return Table.read(path, format="ascii.ecsv")
-    except Exception as exc:
-        notes.append(f"{what} {path.name} cannot be read: {type(exc).__name__}: {exc}")
-        return None
-
-
-def _filter_inputs(run: RunContents, band: str) -> _FilterInputs:
-    from simval.match import match_catalogs
-
-    f = _FilterInputs(band, run.products.get(band))
-    f.truth = _read_table(run.truth_path(band), "truth table", f.notes)
-    f.measured = _read_table(run.product_path(band, "_cat.ecsv"), "source catalog", f.notes)
-    i2d = run.product_path(band, "_i2d.fits")
-    if i2d is not None and i2d.is_file():
-        f.i2d = i2d
-    else:
-        f.notes.append("no mosaic" + (f" ({i2d.name} is missing)." if i2d else "."))
-    f.radius_mas = _match_radius(run, band)
-    if f.truth is not None and f.measured is not None:
-        try:
-            f.match = match_catalogs(f.measured, f.truth, radius_mas=f.radius_mas)
-        except Exception as exc:
-            f.notes.append(f"matching failed: {type(exc).__name__}: {exc}")
-    return f
-
-
 def _col(table: Table, name: str, dtype: Any = np.float64) -> np.ndarray:
-    from simval.match import column
-
     return column(table, name, dtype)
 
 
@@ -279,7 +239,7 @@ def _metric(run: RunContents, band: str, name: str) -> tuple[float | None, dict[
     return (None, {}) if m is None else (m.value, dict(m.details or {}))
 
 
-def _need(f: _FilterInputs, *what: str) -> None:
+def _need(f: FilterInputs, *what: str) -> None:
     missing = [w for w in what if getattr(f, w) is None]
     if missing:
         raise _MissingInputError(f"needs the {' and '.join(missing)} (see the notes above)")
@@ -289,9 +249,7 @@ class _MissingInputError(Exception):
     """A plot's inputs are absent; the message says which."""
 
 
-def _completeness_plot(run: RunContents, f: _FilterInputs) -> Figure:
-    from simval.report.plots import completeness_figure
-
+def _completeness_plot(run: RunContents, f: FilterInputs) -> Figure:
     _need(f, "truth", "match")
     inside = _inside(f.truth)
     mag50, _ = _metric(run, f.band, "completeness_50_mag")
@@ -300,14 +258,11 @@ def _completeness_plot(run: RunContents, f: _FilterInputs) -> Figure:
                                _kinds(f.truth)[inside], band=f.band, mag50=mag50, mag90=mag90)
 
 
-def _matched_rows(f: _FilterInputs) -> np.ndarray:
+def _matched_rows(f: FilterInputs) -> np.ndarray:
     return np.flatnonzero(f.match.matched & _inside(f.truth))
 
 
-def _delta_mag_plot(run: RunContents, f: _FilterInputs) -> Figure:
-    from simval.metrics import MAG_COLUMN
-    from simval.report.plots import delta_mag_figure
-
+def _delta_mag_plot(run: RunContents, f: FilterInputs) -> Figure:
     _need(f, "truth", "measured", "match")
     rows = _matched_rows(f)
     kinds = _kinds(f.truth)[rows]
@@ -317,22 +272,13 @@ def _delta_mag_plot(run: RunContents, f: _FilterInputs) -> Figure:
         sel = kinds == kind
         if sel.any() and colname in f.measured.colnames:
             mmag[sel] = _col(f.measured, colname)[t2m[sel]]
-    bright = None
-    try:
-        from simval.metrics import catalog_metrics
-
-        bright = catalog_metrics(f.truth, f.measured, f.match).bright_star[rows]
-    except Exception as exc:  # the plot is still useful without the ring
-        log.info("bright-star sample not available for %s: %s", f.band, exc)
+    bright = f.bright_star[rows] if f.bright_star is not None else None
     bias, _ = _metric(run, f.band, "phot_bias_bright_star_mag")
     return delta_mag_figure(_col(f.truth, "mag_true_ab")[rows], mmag, kinds, band=f.band,
                             bright=bright, bias_bright=bias)
 
 
-def _astrometry_plot(run: RunContents, f: _FilterInputs) -> Figure:
-    from simval.match import radec_of, sky_offsets_mas
-    from simval.report.plots import astrometry_figure
-
+def _astrometry_plot(run: RunContents, f: FilterInputs) -> Figure:
     _need(f, "truth", "measured", "match")
     rows = _matched_rows(f)
     t2m = f.match.truth_to_measured[rows]
@@ -372,11 +318,9 @@ def _valid(mosaic: _Mosaic) -> np.ndarray:
     return valid
 
 
-def _counts_plot(run: RunContents, f: _FilterInputs, mosaic: _Mosaic) -> Figure:
+def _counts_plot(run: RunContents, f: FilterInputs, mosaic: _Mosaic) -> Figure:
     """Input vs recovered vs reference counts over the mosaic's valid area (the question a
     mock-catalog builder asks: do the simulated images look like the real survey?)."""
-    from simval.catalogs.validate import recovered_vs_input_counts
-    from simval.report.plots import counts_figure
 
     _need(f, "truth", "measured", "match")
     pixar = mosaic.header.get("PIXAR_SR") if mosaic.header is not None else None
@@ -406,10 +350,7 @@ def _truth_mosaic(run: RunContents, details: dict, shape: tuple[int, ...]
     return data if data.shape == shape else None
 
 
-def _background_plot(run: RunContents, f: _FilterInputs, mosaic: _Mosaic) -> Figure:
-    from simval.metrics.background import sky_level, source_mask
-    from simval.report.plots import background_figure, block_reduce, smooth_nan
-
+def _background_plot(run: RunContents, f: FilterInputs, mosaic: _Mosaic) -> Figure:
     img = mosaic.data
     valid = _valid(mosaic)
     mask = source_mask(img, valid=valid, dilate_radius_pix=MASK_GROW_PIX)
@@ -461,10 +402,7 @@ def _world_to_pixel(header: Any, ra: np.ndarray, dec: np.ndarray
     return np.asarray(x, float), np.asarray(y, float)
 
 
-def _mosaic_plot(run: RunContents, f: _FilterInputs, mosaic: _Mosaic) -> Figure:
-    from simval.match import radec_of
-    from simval.report.plots import block_reduce, mosaic_figure
-
+def _mosaic_plot(run: RunContents, f: FilterInputs, mosaic: _Mosaic) -> Figure:
     thumb, block = block_reduce(np.where(_valid(mosaic), mosaic.data, np.nan), THUMBNAIL_PIX)
     marks: dict[str, Any] = {}
     note = ""
@@ -515,7 +453,6 @@ _CAPTIONS = {
 def _figure_html(name: str, title: str, make: Callable[[], Figure]) -> str:
     from matplotlib.figure import Figure as _Figure
 
-    from simval.report.plots import png_data_uri
 
     try:
         fig = make()
@@ -532,8 +469,6 @@ def _figure_html(name: str, title: str, make: Callable[[], Figure]) -> str:
 
 
 def _metrics_details(run: RunContents, band: str) -> str:
-    from simval.metrics_schema import REGISTRY
-
     entries = (run.metrics.filters.get(band) or {}) if run.metrics else {}
     if not entries:
         return ""
@@ -551,7 +486,7 @@ def _metrics_details(run: RunContents, band: str) -> str:
 
 
 def _filter_section(run: RunContents, band: str) -> str:
-    f = _filter_inputs(run, band)
+    f = filter_inputs(run, band)
     out = [f'<section class="filter" id="filter-{_e(band)}"><h2>{_e(band)}</h2>']
     prov = ((run.metrics.provenance if run.metrics else {}).get("filters") or {}).get(band)
     facts = [f"product <code>{_e(f.product or 'unknown')}</code>"]
@@ -755,14 +690,9 @@ def render_report(run_dir: str | os.PathLike, *, verdicts: list[Verdict] | None 
     FileNotFoundError
         If ``run_dir`` is not a directory (everything else becomes a note).
     """
-    from importlib.metadata import PackageNotFoundError, version
-
     run = load_run(run_dir)
     shown = run.verdicts if verdicts is None else list(verdicts)
-    try:
-        simval_version = version("simval")
-    except PackageNotFoundError:
-        simval_version = "unknown"
+    simval_version = package_version("simval", "unknown")
     notes = [n for n in run.notes if "sets no thresholds" not in n]  # said with the verdicts
     body = [_header(run, shown), *(_note(n) for n in notes), _verdict_section(shown, run)]
     if not run.filters:
@@ -770,8 +700,8 @@ def render_report(run_dir: str | os.PathLike, *, verdicts: list[Verdict] | None 
                           "metrics.json."))
     body += [_filter_section(run, band) for band in run.filters]
     body.append(_provenance(run))
-    now = datetime.now(UTC).isoformat(timespec="seconds")
-    body.append(f'<p class="dim">written by simval {_e(simval_version)} at {_e(now)}</p>')
+    body.append(f'<p class="dim">written by simval {_e(simval_version)} at '
+                f'{_e(now_utc())}</p>')
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
             f"<title>simval report: {_e(run.scenario_name)}</title>"
@@ -787,8 +717,7 @@ def write_report(run_dir: str | os.PathLike, *, verdicts: list[Verdict] | None =
     Path
         The file written.
     """
-    from simval.atomic import write_text
 
     text = render_report(run_dir, verdicts=verdicts)
-    path = Path(output) if output is not None else Path(run_dir) / REPORT_FILE
+    path = Path(output) if output is not None else RunLayout(Path(run_dir)).report
     return write_text(path, text)

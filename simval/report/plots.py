@@ -12,11 +12,15 @@ import base64
 import functools
 import io
 from collections.abc import Callable, Sequence
-from typing import Any, ParamSpec
+from typing import TYPE_CHECKING, Any, ParamSpec
 
 import numpy as np
-from matplotlib.figure import Figure
 from numpy.typing import ArrayLike, NDArray
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+from simval.metrics.completeness import completeness_curve, mag_bins
 
 __all__ = [
     "DPI",
@@ -59,6 +63,7 @@ def _styled(func: Callable[P, Figure]) -> Callable[P, Figure]:
 
 def _figure(width_in: float = 5.6, height_in: float = 4.2) -> Figure:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
     fig = Figure(figsize=(width_in, height_in), dpi=DPI, layout="constrained")
     FigureCanvasAgg(fig)
@@ -176,7 +181,6 @@ def completeness_figure(true_mag: ArrayLike, detected: ArrayLike, kind: ArrayLik
     mag50, mag90 : float, optional
         Magnitudes of 50% / 90% completeness (from ``metrics.json``), marked if finite.
     """
-    from simval.metrics.completeness import completeness_curve, mag_bins
 
     m = np.asarray(true_mag, np.float64)
     det = np.asarray(detected, bool)

@@ -1,11 +1,14 @@
-"""Run a scenario: plan -> kit -> per exposure MIRAGE, Detector1, Image2 -> per filter Image3.
+"""Run a scenario: plan -> kit -> per exposure MIRAGE, Detector1, Image2 -> per filter Image3
+-> per filter truth and evaluation -> ``metrics.json``.
 
 Public API
 ----------
 :func:`run_scenario` (scenario file or :class:`~simval.scenario.Scenario`, run directory
--> :class:`RunResult`), :class:`RunSetupError` (the scenario cannot be run as asked).
+-> :class:`RunResult`), :class:`RunSetupError` (the scenario cannot be run as asked),
+:func:`ensure_evaluated` and :func:`evaluate_run` (:mod:`~simval.run.evaluation`: bring a
+finished run's evaluation up to date; its verdicts).
 
-Modules: :mod:`~simval.run.layout` (the run directory), :mod:`~simval.run.records` (stage
+Modules: :mod:`~simval.layout` (the run directory), :mod:`~simval.run.records` (stage
 records and the resume rule), :mod:`~simval.run.stages` (the stage functions),
 :mod:`~simval.run.graph` (scenario -> stages), :mod:`~simval.run.executor` (Dask),
 :mod:`~simval.run.manifest`, :mod:`~simval.run.progress`, :mod:`~simval.run.resources`.
@@ -22,23 +25,39 @@ import shutil
 import sys
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from simval import offline
 from simval.atomic import atomic_path, write_text
+from simval.envs.runner import env_record
+from simval.kit.build import build_kit
+from simval.kit.layout import default_kit_parent
+from simval.layout import RunLayout
+from simval.plan import make_plan
+from simval.run import executor, graph, manifest
+from simval.run.evaluation import EvaluationError, EvaluationResult, ensure_evaluated, evaluate_run
 from simval.run.graph import RunSetupError
-from simval.run.layout import RunLayout
+from simval.run.manifest import software_versions
+from simval.run.progress import RunProgress
 from simval.run.records import (
     CACHED,
     COMPLETE,
     FAILED,
     StageOutcome,
+    StageSpec,
     fingerprint,
     load_record,
+    now_utc,
+    record_complete,
+    record_failure,
     sha256_file,
-    write_record,
+    stage_output,
 )
+from simval.run.resources import measure
+from simval.run.reuse import ReuseError, adopt_simulation
+from simval.scenario import Scenario, load_scenario, normalised
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -47,7 +66,8 @@ if TYPE_CHECKING:
     from simval.plan import Plan
     from simval.scenario import Scenario
 
-__all__ = ["ProductFiles", "RunResult", "RunSetupError", "default_run_dir", "run_scenario"]
+__all__ = ["EvaluationError", "EvaluationResult", "ProductFiles", "RunResult", "RunSetupError",
+           "default_run_dir", "ensure_evaluated", "evaluate_run", "run_scenario"]
 
 
 @dataclass(frozen=True)
@@ -93,8 +113,6 @@ def default_run_dir(scenario_name: str) -> Path:
 
 
 def _load(path_or_scenario: str | os.PathLike | Scenario) -> tuple[Scenario, Path | None]:
-    from simval.scenario import Scenario, load_scenario
-
     if isinstance(path_or_scenario, Scenario):
         return path_or_scenario, None
     return load_scenario(path_or_scenario), Path(path_or_scenario)
@@ -105,7 +123,6 @@ def _write_inputs(layout: RunLayout, scenario: Scenario, source: Path | None,
     """scenario.yaml (a byte copy of the file, or the normalised scenario) and plan.json."""
     import yaml
 
-    from simval.scenario import normalised
 
     if source is not None:
         with atomic_path(layout.scenario) as tmp:
@@ -127,15 +144,12 @@ def _kit_stage(plan: Plan, layout: RunLayout, kit_dir: str | os.PathLike | None,
     """
     import traceback
 
-    from simval.kit.build import build_kit
-    from simval.kit.layout import default_kit_parent
-    from simval.run.records import now_utc, stage_output
-    from simval.run.resources import measure
 
     spec = plan.kit_spec()
     parent = Path(kit_dir).expanduser() if kit_dir is not None else default_kit_parent()
     params = {"spec": spec.to_dict(), "kit_dir": str(parent.absolute())}
     log = layout.log("kit")
+    record_spec = StageSpec("kit", "kit", str(layout.root), params=params, run_id=run_id)
 
     def progress(job_id: str, done: int, total: int) -> None:
         note(f"building kit: {done}/{total} {job_id}")
@@ -147,11 +161,7 @@ def _kit_stage(plan: Plan, layout: RunLayout, kit_dir: str | os.PathLike | None,
     except Exception as exc:
         error = f"{type(exc).__name__}: {exc}"
         write_text(layout.traceback("kit"), "".join(traceback.format_exception(exc)))
-        write_record(layout, {"schema": 1, "stage_id": "kit", "kind": "kit",
-                              "status": FAILED, "parameters": params, "error": error,
-                              "started_utc": started, "run_id": run_id,
-                              "traceback": layout.rel(layout.traceback("kit")),
-                              "log": layout.rel(log), "inputs": {}, "outputs": {}})
+        record_failure(record_spec, layout, error, layout.traceback("kit"), started=started)
         if isinstance(exc, PermissionError):  # an unwritable kit directory: a user error
             raise RunSetupError(str(exc)) from exc
         return None, StageOutcome("kit", "kit", FAILED, error=error), {}
@@ -170,12 +180,8 @@ def _kit_stage(plan: Plan, layout: RunLayout, kit_dir: str | os.PathLike | None,
                                peak_rss_mb=float(old.get("peak_rss_mb", 0.0)),
                                run_wall_s=usage.wall_s)
         return kit, outcome, {**info, "jobs_built": []}
-    write_record(layout, {
-        "schema": 1, "stage_id": "kit", "kind": "kit", "status": COMPLETE, "fingerprint": fp,
-        "inputs": {}, "outputs": {}, "parameters": params, "info": info,
-        "crds_context": kit.context, "started_utc": started, "run_id": run_id,
-        "wall_s": round(usage.wall_s, 3), "peak_rss_mb": round(usage.peak_rss_mb, 1),
-        "log": layout.rel(log), "error": None, "traceback": None})
+    record_complete(replace(record_spec, crds_context=kit.context), layout, inputs={},
+                    fp=fp, started=started, usage=usage, outputs={}, info=info)
     status = COMPLETE if kit.timings else CACHED
     return kit, StageOutcome("kit", "kit", status, info=info, wall_s=usage.wall_s,
                              peak_rss_mb=usage.peak_rss_mb, run_wall_s=usage.wall_s), info
@@ -196,7 +202,7 @@ def run_scenario(path_or_scenario: str | os.PathLike | Scenario,
     Parameters
     ----------
     path_or_scenario : a scenario YAML file or a validated Scenario.
-    run_dir : the run directory (created; see :mod:`simval.run.layout`).
+    run_dir : the run directory (created; see :mod:`simval.layout`).
     workers : Dask worker processes of the local cluster (default: ``min(cpu, memory /
         1.5 GB)``). Ignored with ``scheduler``.
     scheduler : address of an existing Dask scheduler (its workers must share the run
@@ -213,10 +219,7 @@ def run_scenario(path_or_scenario: str | os.PathLike | Scenario,
     """
     from rich.console import Console
 
-    from simval import offline
-    from simval.plan import make_plan
-    from simval.run import executor, graph, manifest
-    from simval.run.progress import RunProgress
+
 
     t0 = time.perf_counter()
     started = manifest.now_utc()
@@ -229,8 +232,6 @@ def run_scenario(path_or_scenario: str | os.PathLike | Scenario,
     _write_inputs(layout, scenario, source, plan)
     reused: dict[str, Any] = {}
     if reuse_simulation is not None:
-        from simval.run.reuse import ReuseError, adopt_simulation
-
         try:
             reused = adopt_simulation(reuse_simulation, layout)
         except ReuseError as exc:
@@ -255,7 +256,6 @@ def run_scenario(path_or_scenario: str | os.PathLike | Scenario,
             wall_s=time.perf_counter() - t0, worker_versions=versions,
             interrupted=interrupted, error=error[0] if error else None)
         if scenario.environment:  # the calibration's own jwst, crds, stcal, ...
-            from simval.envs.runner import env_record
 
             record = env_record(scenario.environment)
             doc["environment"] = {"name": record.name, "python": record.python,
@@ -303,7 +303,6 @@ def run_scenario(path_or_scenario: str | os.PathLike | Scenario,
 
 def _differing(per_worker: dict[str, Any]) -> dict[str, Any]:
     """Worker versions that differ from this process's (empty when all agree)."""
-    from simval.run.manifest import software_versions
 
     mine = software_versions()
     return {w: v for w, v in per_worker.items() if v != mine}

@@ -37,7 +37,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from simval.atomic import write_text
-from simval.run.layout import RunLayout
+from simval.layout import RunLayout
+from simval.run.graph import RunSetupError
+from simval.run.manifest import software_versions
 from simval.run.records import (
     BLOCKED,
     FAILED,
@@ -88,8 +90,6 @@ def dask_client(workers: int | None = None, scheduler: str | None = None,
         try:
             client = Client(scheduler, timeout="20s", set_as_default=False)
         except OSError as exc:
-            from simval.run.graph import RunSetupError
-
             raise RunSetupError(f"--scheduler {scheduler}: cannot connect ({exc})") from exc
         try:
             info = client.scheduler_info()
@@ -121,7 +121,6 @@ def dask_client(workers: int | None = None, scheduler: str | None = None,
 
 def worker_versions(client) -> dict[str, Any]:
     """Software versions of every worker (``{address: versions}``)."""
-    from simval.run.manifest import software_versions
 
     try:
         return client.run(software_versions)

@@ -20,16 +20,27 @@ across a SUB400P), whereas ``roll_ref_deg`` differs from ``pa_v3_deg`` by 78 arc
 from __future__ import annotations
 
 import fnmatch
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from simval.run.layout import RunLayout
+from simval.calibrate import CrdsSetup
+from simval.catalogs import catalog_spec
+from simval.envs.registry import EnvError
+from simval.envs.runner import env_record
+from simval.evaluate import settings_from_scenario
+from simval.kit.derive import Changes, derive_context
+from simval.kit.photometry import background_adu_s
+from simval.kit.registry import Registry, sha256_file
+from simval.layout import RunLayout
 from simval.run.records import StageSpec
+from simval.run.stages import STAGE_FUNCTIONS
+from simval.run.stages import STAGE_FUNCTIONS as F
+from simval.simulate.mirage_yaml import MirageExposure, MirageReferences, cosmic_ray_files
 
 if TYPE_CHECKING:
     from simval.kit.build import Kit
-    from simval.plan import Exposure, Plan
+    from simval.plan import Exposure, Plan, Product
     from simval.scenario import Scenario
 
 #: Sources within this distance of an exposure's aperture go into its MIRAGE catalogs
@@ -59,7 +70,6 @@ def check_supported(scenario: Scenario) -> None:
 def calibration_context(scenario: Scenario, kit: Kit) -> str:
     """The kit context the pipeline runs with: the scenario's (or the kit's newest), or one
     derived from it by ``crds.kit.derive`` (made now if the kit does not hold it yet)."""
-    from simval.kit.derive import Changes, derive_context
 
     cfg = scenario.crds.kit
     base = cfg.context or kit.context
@@ -77,7 +87,6 @@ def calibration_context(scenario: Scenario, kit: Kit) -> str:
 def crds_env(scenario: Scenario, kit: Kit) -> dict[str, str]:
     """CRDS environment of the calibration stages: the kit's context (the scenario's, or
     the kit's newest) or the user's real cache."""
-    from simval.calibrate import CrdsSetup
 
     if scenario.crds.kit is not None:
         try:
@@ -89,23 +98,9 @@ def crds_env(scenario: Scenario, kit: Kit) -> dict[str, str]:
     return dict(CrdsSetup.real(path, scenario.crds.context).env)
 
 
-def background_adu_s(exposure: Exposure) -> float:
-    """MIRAGE's ``bkgdrate`` (ADU/s/pixel) for the exposure's sky (MJy/sr): the sky divided
-    by the kit's PHOTMJSR for that detector and filter (same zeropoints as the pipeline)."""
-    from simval.kit.distortion import nominal_pixel_area
-    from simval.kit.photometry import photmjsr
-
-    if exposure.background_mjysr == 0.0:
-        return 0.0
-    pixar_sr, _ = nominal_pixel_area(exposure.detector)
-    return exposure.background_mjysr / photmjsr(exposure.detector, exposure.filter_name,
-                                                pixar_sr)
-
-
 def mirage_exposure(exposure: Exposure, scenario: Scenario):
     """The :class:`~simval.simulate.mirage_yaml.MirageExposure` of a plan exposure (pointing:
     see the module docstring)."""
-    from simval.simulate.mirage_yaml import MirageExposure
 
     e, fx = exposure, scenario.effects
     m = MirageExposure(
@@ -114,7 +109,8 @@ def mirage_exposure(exposure: Exposure, scenario: Scenario):
         dec_deg=e.dec_ref_deg, pa_v3_deg=e.pa_v3_deg, seed=e.seed, date_obs=e.date_obs,
         time_obs=e.time_obs, program=e.program, observation=e.observation, visit=e.visit,
         visit_group=e.visit_group, sequence=e.sequence, activity=e.activity,
-        exposure=e.exposure, background_adu_s=background_adu_s(e),
+        exposure=e.exposure,
+        background_adu_s=background_adu_s(e.detector, e.filter_name, e.background_mjysr),
         cosmic_rays=fx.cosmic_rays.scale > 0, cosmic_ray_library=fx.cosmic_rays.library,
         cosmic_ray_scale=fx.cosmic_rays.scale, ipc=fx.ipc, crosstalk=fx.crosstalk,
         primary_dither_type=e.dither_pattern, primary_dither_total=e.primary_dither_total,
@@ -135,8 +131,6 @@ def kit_file_digests(kit: Kit, references: dict[str, Path], mexp) -> dict[str, s
     The reference directories (PSF library, wings, cosmic rays) count with the files MIRAGE
     picks from them, so a kit that grows for another filter does not re-run this exposure.
     """
-    from simval.kit.registry import Registry, sha256_file
-    from simval.simulate.mirage_yaml import MirageReferences, cosmic_ray_files
 
     reg = Registry.load(kit.layout)
     root = kit.layout.root.resolve()
@@ -175,8 +169,6 @@ def pipeline_environment(scenario: Scenario) -> dict[str, Any]:
     empty for simval's own jwst."""
     if not scenario.environment:
         return {}
-    from simval.envs.registry import EnvError
-    from simval.envs.runner import env_record
 
     try:
         record = env_record(scenario.environment)
@@ -187,7 +179,8 @@ def pipeline_environment(scenario: Scenario) -> dict[str, Any]:
 
 def build_specs(plan: Plan, scenario: Scenario, kit: Kit, layout: RunLayout,
                 run_id: str) -> list[StageSpec]:
-    """Every dask-executed stage of the run, upstream before downstream."""
+    """Every dask-executed stage of the run, upstream before downstream: the calibration
+    stages, then the evaluation (:func:`evaluation_specs`)."""
     env = crds_env(scenario, kit)
     in_env = pipeline_environment(scenario)
     context = env.get("CRDS_CONTEXT")
@@ -234,13 +227,83 @@ def build_specs(plan: Plan, scenario: Scenario, kit: Kit, layout: RunLayout,
                     "pipeline": "calwebb_image3", "steps": pipeline.get("image3", {}),
                     "recipe": scenario.background_recipe, "crds_env": env, **in_env},
             uses={f"cal:{b}": (stage_id("image2", b), "cal") for b in members}))
+    specs += evaluation_specs(plan, layout, run_id, crds_context=context)
+    return with_functions(specs)
+
+
+def with_functions(specs: list[StageSpec]) -> list[StageSpec]:
+    """``specs`` with each one's stage function set from its kind
+    (:data:`simval.run.stages.STAGE_FUNCTIONS`) where it has none."""
+
+    return [s if s.func is not None else replace(s, func=STAGE_FUNCTIONS[s.kind])
+            for s in specs]
+
+
+def product_plan(plan: Plan, product: Product) -> dict[str, Any]:
+    """The plan cut to one product and its exposures, without the scenario (so a new
+    threshold, say, does not change what a truth or evaluation stage depends on)."""
+    d = plan.to_dict()
+    members = set(product.members)
+    d.update(scenario={}, scenario_hash="", scenario_source="", tiles=[],
+             exposures=[x for x in d["exposures"] if x["base_name"] in members],
+             products=[x for x in d["products"] if x["name"] == product.name])
+    return d
+
+
+def evaluation_specs(plan: Plan, layout: RunLayout, run_id: str, *,
+                     crds_context: str | None,
+                     catalog_options: dict[str, Any] | None = None) -> list[StageSpec]:
+    """The truth and evaluate stages of every product, then the ``metrics`` join.
+
+    Their parameters hold only what decides their outputs: the product's part of the plan
+    and the scenario's ``comparison`` settings (match radius, bright-star sample), never the
+    thresholds, which are applied when ``metrics.json`` is read.
+    """
+
+    settings = settings_from_scenario(plan.scenario, catalog_options).to_params()
+    run_dir = str(layout.root)
+    specs: list[StageSpec] = []
+    for product in plan.products:
+        cut = product_plan(plan, product)
+        image3 = stage_id("image3", product.name)
+        uses: dict[str, tuple[str, str]] = {"stars": ("catalog", "stars"),
+                                            "galaxies": ("catalog", "galaxies"),
+                                            "i2d": (image3, "i2d"), "asn": (image3, "asn"),
+                                            "background": (image3, "background")}
+        optional = {"background"}
+        for base in product.members:
+            sim = stage_id("simulate", base)
+            uses.update({f"cal:{base}": (stage_id("image2", base), "cal"),
+                         f"seed:{base}": (sim, "seed_image"), f"yaml:{base}": (sim, "yaml"),
+                         f"stars:{base}": (sim, "point_sources"),
+                         f"galaxies:{base}": (sim, "galaxies")})
+            optional |= {f"stars:{base}", f"galaxies:{base}", f"seed:{base}", f"yaml:{base}"}
+        truth = StageSpec(stage_id=stage_id("truth", product.name), kind="truth",
+                          run_dir=run_dir, run_id=run_id, params={"plan": cut}, uses=uses,
+                          optional=frozenset(optional), func=F["truth"])
+        evaluate = StageSpec(
+            stage_id=stage_id("evaluate", product.name), kind="evaluate", run_dir=run_dir,
+            run_id=run_id, params={"plan": cut, "settings": settings},
+            uses={"truth": (truth.stage_id, "truth"),
+                  "backgrounds": (truth.stage_id, "backgrounds"),
+                  "truth_mosaic": (truth.stage_id, "truth_mosaic"),
+                  "i2d": (image3, "i2d"), "catalog": (image3, "catalog"),
+                  "asn": (image3, "asn"), "segmentation": (image3, "segmentation")},
+            optional=frozenset({"truth_mosaic", "segmentation"}), func=F["evaluate"])
+        specs += [truth, evaluate]
+    specs.append(StageSpec(
+        stage_id="metrics", kind="metrics", run_dir=run_dir, run_id=run_id,
+        params={"scenario_name": plan.scenario_name, "scenario_hash": plan.scenario_hash,
+                "crds_context": crds_context},
+        uses={f"metrics:{p.name}": (stage_id("evaluate", p.name), "metrics")
+              for p in plan.products},
+        func=F["metrics"]))
     return specs
 
 
 def _catalog_spec(plan: Plan, scenario: Scenario, run_dir: str, run_id: str) -> StageSpec:
     """The catalog stage: :func:`simval.catalogs.catalog_spec` plus the footprint (so a new
     pointing or dither is a new catalog)."""
-    from simval.catalogs import catalog_spec
 
     params, files = catalog_spec(scenario, plan)
     params["footprint"] = [[e.aperture, e.ra_ref_deg, e.dec_ref_deg, e.roll_ref_deg]

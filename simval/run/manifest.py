@@ -33,12 +33,11 @@ import os
 import platform
 import socket
 from collections.abc import Mapping
-from datetime import UTC, datetime
-from importlib import metadata
 from typing import Any
 
 from simval.atomic import write_text
-from simval.run.layout import RunLayout
+from simval.layout import RunLayout
+from simval.provenance import now_utc, versions
 from simval.run.records import BLOCKED, FAILED, StageOutcome, load_record
 
 MANIFEST_SCHEMA = 1
@@ -50,13 +49,7 @@ PACKAGES = ("jwst", "mirage", "crds", "stcal", "stdatamodels", "stpipe", "photut
 
 def software_versions() -> dict[str, str]:
     """Installed versions (``importlib.metadata``) of :data:`PACKAGES` and Python."""
-    out = {"python": platform.python_version()}
-    for name in PACKAGES:
-        try:
-            out[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            out[name] = "not installed"
-    return out
+    return versions(PACKAGES, python=True)
 
 
 def host_info() -> dict[str, Any]:
@@ -70,10 +63,6 @@ def host_info() -> dict[str, Any]:
         pass
     return {"hostname": socket.gethostname(), "platform": platform.platform(),
             "cpu_count": os.cpu_count(), "memory_gb": mem_gb}
-
-
-def now_utc() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def _stage_entry(outcome: StageOutcome, layout: RunLayout) -> dict[str, Any]:

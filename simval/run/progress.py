@@ -19,10 +19,11 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from simval.run.layout import RunLayout
+from simval.layout import RunLayout
 from simval.run.records import BLOCKED, CACHED, COMPLETE, FAILED, StageOutcome, load_record
 
 EXPOSURE_KINDS = ("simulate", "detector1", "image2")
+PRODUCT_KINDS = ("image3", "truth", "evaluate")
 
 
 class RunProgress:
@@ -100,23 +101,25 @@ class RunProgress:
         return Text("blocked", "magenta")
 
     def render(self) -> Group:
-        n_total = len(self.plan.exposures) * 3 + len(self.plan.products) + 2
+        n_total = len(self.plan.exposures) * 3 + len(self.plan.products) * 3 + 3
         n_done = len(self.outcomes)
         head = Text(f"simval run {self.plan.scenario_name}: {n_done}/{n_total} stages, "
                     f"{time.monotonic() - self.t0:.0f} s  ({self.layout.root})", "bold")
         table = Table(show_edge=False, pad_edge=False, box=None)
         table.add_column("exposure / mosaic")
         table.add_column("filter")
-        for kind in EXPOSURE_KINDS:
+        for kind in (*EXPOSURE_KINDS, *PRODUCT_KINDS):
             table.add_column(kind, justify="right")
-        table.add_column("image3", justify="right")
-        table.add_row("kit", "", self._cell("kit"), "", "", "")
-        table.add_row("catalog", "", self._cell("catalog"), "", "", "")
+        blank = [""] * len(PRODUCT_KINDS)
+        table.add_row("kit", "", self._cell("kit"), "", "", *blank)
+        table.add_row("catalog", "", self._cell("catalog"), "", "", *blank)
         for e in self.plan.exposures:
             table.add_row(e.base_name, e.filter_name,
-                          *[self._cell(f"{k}.{e.base_name}") for k in EXPOSURE_KINDS], "")
+                          *[self._cell(f"{k}.{e.base_name}") for k in EXPOSURE_KINDS], *blank)
         for p in self.plan.products:
-            table.add_row(p.name, p.filter_name, "", "", "", self._cell(f"image3.{p.name}"))
+            table.add_row(p.name, p.filter_name, "", "", "",
+                          *[self._cell(f"{k}.{p.name}") for k in PRODUCT_KINDS])
+        table.add_row("metrics.json", "", "", "", "", "", "", self._cell("metrics"))
         parts = [head, Text(self._note, "dim")] if self._note else [head]
         return Group(*parts, table)
 

@@ -34,12 +34,13 @@ import time
 import traceback
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field, replace
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from simval import provenance
 from simval.atomic import write_text
-from simval.run.layout import RunLayout
+from simval.layout import RunLayout
+from simval.provenance import versions
 from simval.run.resources import Usage, measure
 
 RECORD_SCHEMA = 1
@@ -95,13 +96,16 @@ class StageSpec:
     """One stage of a run, decided on the client, executed anywhere.
 
     stage_id : unique in the run (``detector1.<base>``; also the record's file name).
-    kind : ``catalog``, ``simulate``, ``detector1``, ``image2``, ``image3`` (selects the
-        function in :data:`simval.run.stages.STAGE_FUNCTIONS`) or any label with ``func``.
+    kind : ``catalog``, ``simulate``, ``detector1``, ``image2``, ``image3``, ``truth``,
+        ``evaluate``, ``metrics`` (see :mod:`simval.run.stages`) or any label.
     run_dir : the run directory (must be visible to the worker).
     params : JSON parameters: everything besides the input files that decides the outputs.
     uses : local input name -> (upstream stage id, upstream output name).
     files : local input name -> path of a file no stage makes (e.g. a user's catalog).
-    func : the stage function (``func(ctx: StageContext) -> StageResult``); default by kind.
+    optional : names of ``uses`` that may be absent from the upstream stage's outputs (an
+        output a stage makes only sometimes, such as MIRAGE's truth lists).
+    func : the stage function (``func(ctx: StageContext) -> StageResult``;
+        :func:`simval.run.graph.build_specs` sets it from the kind).
     crds_context : recorded in the record (calibration stages).
     run_id : identifies the run that wrote a ``running`` record.
     """
@@ -112,6 +116,7 @@ class StageSpec:
     params: Mapping[str, Any] = field(default_factory=dict)
     uses: Mapping[str, tuple[str, str]] = field(default_factory=dict)
     files: Mapping[str, str] = field(default_factory=dict)
+    optional: frozenset[str] = frozenset()
     func: Callable[[StageContext], StageResult] | None = None
     crds_context: str | None = None
     run_id: str = ""
@@ -191,16 +196,8 @@ FINGERPRINT_PACKAGES = ("jwst", "mirage", "crds", "stcal", "stdatamodels", "stpi
 
 @functools.cache
 def software() -> dict[str, str]:
-    """Versions of :data:`FINGERPRINT_PACKAGES` in this process."""
-    from importlib import metadata
-
-    out = {}
-    for name in FINGERPRINT_PACKAGES:
-        try:
-            out[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            out[name] = ""
-    return out
+    """Versions of :data:`FINGERPRINT_PACKAGES` in this process ("" if not installed)."""
+    return versions(FINGERPRINT_PACKAGES, missing="")
 
 
 def fingerprint(kind: str, params: Mapping[str, Any], inputs: Mapping[str, FileRef],
@@ -215,8 +212,8 @@ def fingerprint(kind: str, params: Mapping[str, Any], inputs: Mapping[str, FileR
 
 
 def now_utc() -> str:
-    """Current UTC time, ISO 8601 to the second."""
-    return datetime.now(UTC).isoformat(timespec="seconds")
+    """Current UTC time, ISO 8601 to the millisecond (records of concurrent stages)."""
+    return provenance.now_utc("milliseconds")
 
 
 def _outputs_of(record: Mapping[str, Any]) -> dict[str, FileRef]:
@@ -237,6 +234,23 @@ def cached_outcome(spec: StageSpec, layout: RunLayout, fp: str) -> StageOutcome 
                         peak_rss_mb=float(record.get("peak_rss_mb", 0.0)))
 
 
+def recorded_outcome(layout: RunLayout, stage_id: str,
+                     check: tuple[str, ...] | None = None) -> StageOutcome | None:
+    """A finished stage as its record describes it (for stages downstream of a run that
+    ended earlier): ``cached`` if the record is complete and the outputs named in ``check``
+    (default: all) still have their recorded size and sha256, else ``None``."""
+    record = load_record(layout, stage_id)
+    if record is None or record.get("status") != STATUS_COMPLETE:
+        return None
+    outputs = _outputs_of(record)
+    names = outputs if check is None else [n for n in check if n in outputs]
+    if not all(outputs[n].intact(layout) for n in names):
+        return None
+    return StageOutcome(stage_id, str(record.get("kind", "")), CACHED, outputs,
+                        record.get("info", {}), wall_s=float(record.get("wall_s", 0.0)),
+                        peak_rss_mb=float(record.get("peak_rss_mb", 0.0)))
+
+
 def _resolve_inputs(spec: StageSpec, layout: RunLayout,
                     upstream: Mapping[str, StageOutcome]) -> dict[str, FileRef]:
     inputs: dict[str, FileRef] = {}
@@ -244,6 +258,8 @@ def _resolve_inputs(spec: StageSpec, layout: RunLayout,
         try:
             inputs[name] = upstream[stage_id].outputs[output]
         except KeyError:
+            if name in spec.optional and stage_id in upstream:
+                continue
             raise KeyError(f"stage {spec.stage_id}: input {name!r} needs output {output!r} "
                            f"of {stage_id}, which it did not produce") from None
     for name, path in spec.files.items():
@@ -301,11 +317,9 @@ def _base_record(spec: StageSpec, layout: RunLayout, inputs: Mapping[str, FileRe
 
 
 def _stage_function(spec: StageSpec) -> Callable[[StageContext], StageResult]:
-    if spec.func is not None:
-        return spec.func
-    from simval.run.stages import STAGE_FUNCTIONS
-
-    return STAGE_FUNCTIONS[spec.kind]
+    if spec.func is None:
+        raise ValueError(f"stage {spec.stage_id}: no stage function (StageSpec.func)")
+    return spec.func
 
 
 def _run(spec: StageSpec, layout: RunLayout, inputs: Mapping[str, FileRef],
@@ -328,12 +342,8 @@ def _run(spec: StageSpec, layout: RunLayout, inputs: Mapping[str, FileRef],
             print(f"=== simval stage {spec.stage_id} complete {now_utc()}", file=fh)
     except Exception as exc:
         return _fail(spec, layout, exc, inputs, fp, usage, started)
-    record = {**base, "status": STATUS_COMPLETE, "outputs": {k: asdict(v) for k, v in
-                                                              outputs.items()},
-              "info": info, "finished_utc": now_utc(), "wall_s": round(usage.wall_s, 3),
-              "peak_rss_mb": round(usage.peak_rss_mb, 1), "memory_method": usage.method,
-              "error": None, "traceback": None}
-    write_record(layout, record)
+    record_complete(spec, layout, inputs=inputs, fp=fp, started=started, usage=usage,
+                    outputs=outputs, info=info)
     return StageOutcome(spec.stage_id, spec.kind, COMPLETE, outputs, info,
                         wall_s=usage.wall_s, peak_rss_mb=usage.peak_rss_mb,
                         run_wall_s=usage.wall_s)
@@ -348,6 +358,18 @@ def _fail(spec: StageSpec, layout: RunLayout, exc: BaseException,
                    started=started)
     return StageOutcome(spec.stage_id, spec.kind, FAILED, wall_s=usage.wall_s,
                         peak_rss_mb=usage.peak_rss_mb, run_wall_s=usage.wall_s, error=error)
+
+
+def record_complete(spec: StageSpec, layout: RunLayout, *, inputs: Mapping[str, FileRef],
+                    fp: str, started: str, usage: Usage, outputs: Mapping[str, FileRef],
+                    info: Mapping[str, Any]) -> None:
+    """Write a ``complete`` record (also used by the client for the kit stage)."""
+    record = {**_base_record(spec, layout, inputs, fp, started), "status": STATUS_COMPLETE,
+              "outputs": {k: asdict(v) for k, v in outputs.items()}, "info": dict(info),
+              "finished_utc": now_utc(), "wall_s": round(usage.wall_s, 3),
+              "peak_rss_mb": round(usage.peak_rss_mb, 1), "memory_method": usage.method,
+              "error": None, "traceback": None}
+    write_record(layout, record)
 
 
 def record_failure(spec: StageSpec, layout: RunLayout, error: str, traceback_file: Path | None,
@@ -365,4 +387,6 @@ def record_failure(spec: StageSpec, layout: RunLayout, error: str, traceback_fil
 
 __all__ = ["BLOCKED", "CACHED", "COMPLETE", "FAILED", "FileRef", "StageContext",
            "StageOutcome", "StageResult", "StageSpec", "cached_outcome", "execute_stage",
-           "fingerprint", "load_record", "record_failure", "sha256_file", "write_record"]
+           "fingerprint", "load_record", "now_utc", "record_complete", "record_failure",
+           "recorded_outcome", "sha256_file", "stage_output",
+           "write_record"]

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from simval.atomic import write_text
-from simval.run.layout import RunLayout
+from simval.layout import RunLayout
 
 __all__ = ["REUSED_KINDS", "ReuseError", "adopt_simulation"]
 

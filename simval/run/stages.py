@@ -1,4 +1,5 @@
-"""The stage functions of a run: catalog, simulate, detector1, image2, image3.
+"""The stage functions of a run: catalog, simulate, detector1, image2, image3, then per
+mosaic truth and evaluate, and the metrics join.
 
 Each is ``func(ctx: StageContext) -> StageResult`` and runs in whatever process executes
 it (a Dask worker). Everything it needs is in ``ctx.params`` (JSON, decided by
@@ -22,7 +23,26 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from simval import calibrate, offline
+from simval.atomic import write_text
+from simval.calibrate import CrdsSetup, stage_log
+from simval.catalogs import SourceCatalog, catalog_from_spec
+from simval.envs.runner import for_stage
+from simval.evaluate import (
+    EvaluationSettings,
+    evaluate_product,
+    join_metrics,
+    write_product_evaluation,
+)
+from simval.kit.crds_cache import using_environment
+from simval.plan import Plan
+from simval.run.manifest import software_versions
 from simval.run.records import StageContext, StageResult
+from simval.simulate.mirage_backend import simulate_exposure
+from simval.simulate.mirage_yaml import MirageExposure, MirageReferences
+from simval.sky import Footprint
+from simval.truth import build_truth, true_backgrounds, write_truth
+from simval.truth_mosaic import product_truth_mosaic, write_truth_mosaic
 
 #: Header cards whose value is a file path: they change with the run directory or kit
 #: location, never with content (MIRAGE records its inputs' paths in the uncal).
@@ -46,7 +66,6 @@ def prepare_process(preload: tuple[str, ...] = ()) -> None:
     import gc
     import importlib
 
-    from simval import offline
 
     offline.configure()
     offline.import_pysiaf()
@@ -80,8 +99,6 @@ def publish(work: Path, final_dir: Path) -> dict[str, Path]:
 
 
 def _crds(params: Mapping[str, Any]):
-    from simval.calibrate import CrdsSetup
-
     return CrdsSetup(dict(params["crds_env"]))
 
 
@@ -95,8 +112,6 @@ def catalog_stage(ctx: StageContext) -> StageResult:
     """The scenario's input catalog, cut to (or generated over) the plan's footprint, as
     ``catalog/stars.ecsv`` and ``catalog/galaxies.ecsv``."""
     prepare_process()
-    from simval.catalogs import catalog_from_spec
-    from simval.plan import Plan
 
     plan = Plan.from_json(ctx.layout.plan.read_text())
     files = {k: str(v) for k, v in ctx.inputs.items()}
@@ -137,9 +152,6 @@ def content_sha256(path: str | os.PathLike) -> str:
 def _exposure_tables(ctx: StageContext, band: str, margin_arcsec: float):
     from astropy.table import Table
 
-    from simval.catalogs import SourceCatalog
-    from simval.catalogs.simple import Footprint
-    from simval.plan import Plan
 
     cat = SourceCatalog(Table.read(ctx.inputs["stars"], format="ascii.ecsv"),
                         Table.read(ctx.inputs["galaxies"], format="ascii.ecsv"))
@@ -161,8 +173,6 @@ def simulate_stage(ctx: StageContext) -> StageResult:
     aperture reference point's RA/Dec and PA_V3 (see :func:`simval.run.graph.mirage_exposure`).
     """
     prepare_process()
-    from simval.simulate.mirage_backend import simulate_exposure
-    from simval.simulate.mirage_yaml import MirageExposure, MirageReferences
 
     p = ctx.params
     exposure = MirageExposure(**p["mirage_exposure"])
@@ -198,13 +208,11 @@ def simulate_stage(ctx: StageContext) -> StageResult:
 
 def _level2(ctx: StageContext, which: str) -> StageResult:
     prepare_process(("jwst.pipeline",))
-    from simval import calibrate
 
     p = ctx.params
     base = p["base_name"]
     final_dir = ctx.layout.detector1 if which == "detector1" else ctx.layout.image2
     work = _clean_dir(ctx.layout.scratch(final_dir, base))
-    from simval.envs.runner import for_stage  # params["env"]: an isolated environment
 
     run = for_stage(p, which, calibrate.detector1 if which == "detector1" else calibrate.image2)
     src = ctx.inputs["uncal" if which == "detector1" else "rate"]
@@ -245,8 +253,6 @@ def skymatch_levels(asn: Path, crds, log: Path, params: Mapping[str, Any]
     scenario's skymatch parameters and ``subtract = False`` (nothing is changed on disk)."""
     from jwst.skymatch import SkyMatchStep
 
-    from simval.calibrate import stage_log
-    from simval.kit.crds_cache import using_environment
 
     kwargs = {k: v for k, v in params.items()
               if k not in ("skip", "save_results", "output_dir", "output_file")}
@@ -275,7 +281,6 @@ def image3_stage(ctx: StageContext) -> StageResult:
     prepare_process(("jwst.pipeline",))
     from astropy.table import Table
 
-    from simval import calibrate
 
     p = ctx.params
     name = p["product"]["name"]
@@ -299,14 +304,16 @@ def image3_stage(ctx: StageContext) -> StageResult:
             m.name: calibrate.subtract_median_background(m, m, **p.get("median_masked", {}))
             for m in members}
         steps.setdefault("skymatch", {})["skip"] = True
-    from simval.envs.runner import for_stage  # params["env"]: an isolated environment
 
     products = for_stage(p, "image3", calibrate.image3)(asn, work, crds, ctx.log, steps)
     if p["recipe"] == "skymatch":
         background["skymatch_levels_mjysr"] = dict(products.background_levels)
+    background_file = work / f"{name}_background.json"
+    write_text(background_file, json.dumps(background, indent=1, sort_keys=True) + "\n")
     moved = publish(work, final_dir)
     outputs: dict[str, Path] = {"asn": moved[asn.name], "i2d": moved[products.i2d.name],
-                                "catalog": moved[products.catalog.name]}
+                                "catalog": moved[products.catalog.name],
+                                "background": moved[background_file.name]}
     if products.segmentation is not None:
         outputs["segmentation"] = moved[products.segmentation.name]
     for member in members:
@@ -332,10 +339,77 @@ def _image3_as_run(steps: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+# --- truth, evaluation, metrics -----------------------------------------------------------
+
+def _product_plan(ctx: StageContext):
+    """The stage's plan (``params["plan"]``: the run's plan cut to one product) and product."""
+
+    plan = Plan.from_dict(ctx.params["plan"])
+    return plan, plan.products[0]
+
+
+def truth_stage(ctx: StageContext) -> StageResult:
+    """Truth of one mosaic into ``truth/``: the truth table (:func:`simval.truth.build_truth`),
+    the true backgrounds per exposure (:func:`simval.truth.true_backgrounds`) and the
+    noiseless truth mosaic (:func:`simval.truth_mosaic.product_truth_mosaic`; absent when an
+    exposure has no seed image)."""
+    prepare_process()
+    import numpy as np
+
+
+    plan, product = _product_plan(ctx)
+    layout = ctx.layout
+    i2d = ctx.inputs["i2d"]
+    truth = build_truth(layout, plan, product.filter_name, i2d=i2d, write=True)
+    backgrounds = true_backgrounds(layout, plan)
+    outputs = {"truth": layout.truth_table(product.name),
+               "backgrounds": write_truth(backgrounds, layout.backgrounds(product.name))}
+    data, note = product_truth_mosaic(layout, plan, product, i2d)
+    if data is not None:
+        outputs["truth_mosaic"] = write_truth_mosaic(data, layout.truth_mosaic(product.name))
+        note = layout.rel(outputs["truth_mosaic"])
+    info = {"band": product.filter_name, "n_truth": len(truth),
+            "n_in_footprint": int(np.sum(np.asarray(truth["in_footprint"]))),
+            "truth_mosaic": note, "skymatch_source": backgrounds.meta["skymatch_source"]}
+    return StageResult(outputs, info)
+
+
+def evaluate_stage(ctx: StageContext) -> StageResult:
+    """Match and metrics of one mosaic (:func:`simval.evaluate.evaluate_product`) into
+    ``evaluation/<product>_match.ecsv`` and ``evaluation/<product>_metrics.json``."""
+    prepare_process()
+
+    plan, product = _product_plan(ctx)
+    settings = EvaluationSettings.from_params(ctx.params["settings"])
+    note = "no truth mosaic (see the truth stage's record)"
+    ev = evaluate_product(ctx.layout, plan, product, settings, truth_mosaic_note=note)
+    outputs = write_product_evaluation(ev, ctx.layout, scenario_name=plan.scenario_name,
+                                       settings=settings)
+    info = {"band": ev.band, "n_matched": ev.match.n_pairs,
+            "n_measured": len(ev.measured), "not_computed": sorted(ev.not_computed)}
+    return StageResult(outputs, info)
+
+
+def metrics_stage(ctx: StageContext) -> StageResult:
+    """``metrics.json``: the join of every product's evaluation
+    (:func:`simval.evaluate.join_metrics`)."""
+    prepare_process()
+
+    p = ctx.params
+    parts = [ctx.inputs[k] for k in sorted(ctx.inputs)]
+    path = join_metrics(ctx.layout, parts, scenario_name=p["scenario_name"],
+                        scenario_hash=p["scenario_hash"], crds_context=p.get("crds_context"),
+                        versions=software_versions())
+    return StageResult({"metrics": path}, {"products": len(parts)})
+
+
 STAGE_FUNCTIONS = {
     "catalog": catalog_stage,
     "simulate": simulate_stage,
     "detector1": detector1_stage,
     "image2": image2_stage,
     "image3": image3_stage,
+    "truth": truth_stage,
+    "evaluate": evaluate_stage,
+    "metrics": metrics_stage,
 }

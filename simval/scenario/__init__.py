@@ -9,9 +9,11 @@ is allowed).
 
 Modules: :mod:`~simval.scenario.schema` (the pydantic model),
 :mod:`~simval.scenario.loader` (YAML, hashing), :mod:`~simval.scenario.errors`,
-:mod:`~simval.scenario.nircam` (MIRAGE's readout/subarray/filter tables, frame timing),
 :mod:`~simval.scenario.dithers` (named dither patterns with sources),
-:mod:`~simval.scenario.pipeline_params` (jwst step parameter validation).
+:mod:`~simval.scenario.pipeline_params` (jwst step parameter validation),
+:mod:`~simval.scenario.sweep` (a ``sweep`` block expanded into scenario variants).
+NIRCam facts (detectors, filters, MIRAGE's readout/subarray/filter tables, frame timing) come
+from :mod:`simval.instruments.nircam`.
 """
 
 from simval.scenario.errors import Problem, ScenarioError

@@ -11,7 +11,6 @@ Pydantic's own error text never reaches the user unconverted.
 
 from __future__ import annotations
 
-import math
 import typing
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -238,8 +237,3 @@ def _plain(msg: str) -> str:
         if msg.startswith(prefix):
             msg = msg[len(prefix):]
     return msg[:1].lower() + msg[1:] if msg else msg
-
-
-def is_finite_number(value: Any) -> bool:
-    return (isinstance(value, int | float) and not isinstance(value, bool)
-            and math.isfinite(value))

@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from pydantic import Field, ValidationInfo, field_validator, model_serializer, model_validator
 
+from simval.catalogs.bands import BANDS
 from simval.kit.spec import DEFAULT_SEED
 from simval.scenario.base import StrictModel, base_dir, or_shorthand, resolve
 from simval.scenario.errors import FieldError
@@ -114,7 +115,6 @@ class Generator(StrictModel):
     def _band(cls, v: str | None) -> str | None:
         if v is None:
             return v
-        from simval.catalogs.bands import BANDS
 
         name = v.strip().upper()
         if name not in BANDS or name == "F814W":

@@ -17,8 +17,10 @@ from pydantic import (
     model_validator,
 )
 
-from simval.kit.detectors import LW_FILTERS, SW_FILTERS
-from simval.scenario import dithers, nircam
+import simval.scenario.dithers as dithers
+from simval.instruments import nircam
+from simval.instruments.nircam import LW_FILTERS, SW_FILTERS
+from simval.offline import nircam_siaf
 from simval.scenario.base import CFG, StrictModel, or_shorthand
 from simval.scenario.errors import MISSING, FieldError
 
@@ -48,9 +50,8 @@ class Pointing(StrictModel):
     def _known(cls, v: str | None) -> str | None:
         if v is None:
             return v
-        from simval.offline import import_pysiaf
 
-        siaf = import_pysiaf().Siaf("NIRCam")
+        siaf = nircam_siaf()
         if v not in siaf.apertures:
             near = sorted(a for a in siaf.apertures if a.split("_")[0] == v.split("_")[0])
             raise FieldError("not a NIRCam SIAF aperture (pysiaf)",

@@ -32,6 +32,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from simval.atomic import write_text
 from simval.scenario.errors import FieldError, Loc
 
 #: Pipeline stages a scenario may configure, with jwst's pipeline class and command alias.
@@ -100,8 +101,6 @@ def jwst_specs() -> dict[str, Any]:
             pass
     specs = _extract()
     try:
-        from simval.atomic import write_text
-
         write_text(path, json.dumps(specs, sort_keys=True, indent=1))
     except OSError:
         pass  # a read-only cache only costs time

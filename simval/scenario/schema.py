@@ -21,8 +21,8 @@ from typing import Any, Literal
 
 from pydantic import Field, PrivateAttr, ValidationInfo, field_validator, model_validator
 
-from simval.kit.detectors import DETECTORS, LW_FILTERS, SW_FILTERS, Detector, get_detector
-from simval.scenario import nircam
+from simval.instruments import nircam
+from simval.instruments.nircam import DETECTORS, LW_FILTERS, SW_FILTERS, Detector, get_detector
 from simval.scenario.base import StrictModel, base_dir, or_shorthand, resolve
 from simval.scenario.errors import FieldError
 from simval.scenario.inputs import Catalog, Comparison, Crds, Effects, Simulator
@@ -35,6 +35,8 @@ from simval.scenario.observation import (
     Pointing,
     Readout,
 )
+from simval.scenario.pipeline_params import validate_pipeline
+from simval.scenario.sweep import check_sweep_keys
 
 #: JWST's launch: no observation (and no kit reference USEAFTER) precedes it.
 EARLIEST_START = datetime(2021, 12, 25)
@@ -269,15 +271,11 @@ class Scenario(StrictModel):
     @field_validator("pipeline")
     @classmethod
     def _pipeline(cls, v: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
-        from simval.scenario.pipeline_params import validate_pipeline
-
         return validate_pipeline(v, base_dir(info))
 
     @field_validator("sweep")
     @classmethod
     def _sweep(cls, v: dict[str, list[Any]]) -> dict[str, list[Any]]:
-        from simval.sweep import check_sweep_keys
-
         check_sweep_keys(v)
         return v
 

@@ -42,10 +42,11 @@ import sys
 import time
 import traceback
 from collections.abc import Iterator, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from simval import offline
 from simval.atomic import write_text
 from simval.simulate.mirage_catalogs import write_catalogs
 from simval.simulate.mirage_yaml import (
@@ -309,7 +310,6 @@ def _forbid_network() -> None:
 
 def _import_mirage(log_path: Path):
     """Import MIRAGE offline, then send every log record to ``log_path`` only."""
-    from simval import offline
 
     offline.configure()
     offline.import_pysiaf()
@@ -529,11 +529,6 @@ def main(argv: list[str] | None = None) -> int:
     workdir.mkdir(parents=True, exist_ok=True)
     write_text(status_path, json.dumps(status, indent=1, default=str))
     return code
-
-
-def outputs_as_dict(outputs: MirageOutputs) -> dict[str, Any]:
-    """JSON-friendly view of :class:`MirageOutputs` (for provenance records)."""
-    return {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(outputs).items()}
 
 
 if __name__ == "__main__":

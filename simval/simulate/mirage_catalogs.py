@@ -35,7 +35,6 @@ the segmentation map). :func:`write_catalogs` numbers stars ``1..N`` and galaxie
 
 from __future__ import annotations
 
-import math
 import os
 from pathlib import Path
 
@@ -305,8 +304,3 @@ def read_galaxy_list(path: str | os.PathLike) -> Table:
     positions.
     """
     return ascii.read(path, format="basic", comment="#", guess=False)
-
-
-def circularized_radius(radius_major_arcsec: float, ellipticity: float) -> float:
-    """Circularised half-light radius ``r_maj * sqrt(1 - e)`` (arcsec) of a MIRAGE galaxy."""
-    return radius_major_arcsec * math.sqrt(1.0 - ellipticity)

@@ -30,23 +30,28 @@ A ``simval:`` top-level section carries what the runner needs and MIRAGE ignores
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 import math
 import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import yaml
-from astropy.io import ascii
 from astropy.time import Time
 
 from simval.atomic import write_text
-from simval.kit.detectors import Detector, check_filter, get_detector
+from simval.instruments import nircam
+from simval.instruments.nircam import (
+    Detector,
+    base36,
+    check_filter,
+    exposure_base_name,
+    get_detector,
+    mirage_config_file,
+)
 
 #: Every ``Reffiles`` key MIRAGE 2.5.0 reads for NIRCam imaging, with what it must point to.
 REFFILES_KEYS: dict[str, str] = {
@@ -88,41 +93,6 @@ REFFILES_KEYS: dict[str, str] = {
 
 #: MIRAGE's instrument name.
 INSTRUMENT = "NIRCam"
-
-
-def mirage_package_dir() -> Path:
-    """Directory of the installed ``mirage`` package, found without importing it."""
-    spec = importlib.util.find_spec("mirage")
-    if spec is None or not spec.submodule_search_locations:
-        raise ModuleNotFoundError("the 'mirage' package is not installed")
-    return Path(next(iter(spec.submodule_search_locations)))
-
-
-def mirage_config_file(name: str) -> Path:
-    """Path of a file shipped in ``mirage/config`` (e.g. ``NIRCam_zeropoints.list``)."""
-    return mirage_package_dir() / "config" / name
-
-
-@lru_cache(maxsize=4)
-def _subarray_table(path: str) -> dict[str, int]:
-    table = ascii.read(path, data_start=1, header_start=0)
-    return {str(r["AperName"]): int(r["num_amps"]) for r in table}
-
-
-@lru_cache(maxsize=4)
-def _readout_patterns(path: str) -> dict[str, tuple[int, int, int]]:
-    table = ascii.read(path)
-    return {str(r["name"]).upper(): (int(r["nframe"]), int(r["nskip"]), int(r["maxgroups"]))
-            for r in table}
-
-
-def _base36(value: int, width: int) -> str:
-    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
-    out = ""
-    while value:
-        value, rem = divmod(value, 36)
-        out = digits[rem] + out
-    return out.rjust(width, "0")
 
 
 def derive_seeds(seed: int, base_name: str) -> dict[str, int]:
@@ -226,18 +196,17 @@ class MirageExposure:
         self._check_text()
 
     def _check_readout(self) -> None:
-        subarrays = _subarray_table(str(mirage_config_file("NIRCam_subarray_definitions.list")))
+        subarrays = nircam.subarray_amplifiers()
         if self.array_name not in subarrays:
             have = sorted(a.split("_", 1)[1] for a in subarrays
                           if a.startswith(self.siaf_detector + "_"))
             raise ValueError(f"MIRAGE has no aperture {self.array_name}; {self.detector} "
                              f"subarrays: {', '.join(have)}")
-        patterns = _readout_patterns(str(mirage_config_file(
-            "nircam_read_pattern_definitions.list")))
+        patterns = nircam.read_patterns()
         if self.readpatt not in patterns:
             raise ValueError(f"unknown readout pattern {self.readpatt!r}; "
                              f"MIRAGE knows {', '.join(patterns)}")
-        maxgroups = patterns[self.readpatt][2]
+        maxgroups = patterns[self.readpatt].maxgroups
         if not 1 <= int(self.ngroups) <= maxgroups:
             raise ValueError(f"ngroups={self.ngroups} outside 1..{maxgroups} for {self.readpatt}")
         if int(self.nints) < 1:
@@ -307,13 +276,13 @@ class MirageExposure:
     @property
     def activity_id(self) -> str:
         """Two base-36 digits, as in JWST file names."""
-        return _base36(self.activity, 2)
+        return base36(self.activity, 2)
 
     @property
     def base_name(self) -> str:
         """``jw<ppppp><ooo><vvv>_<gg><s><aa>_<eeeee>_<detector>``, detector in lower case."""
-        return (f"jw{self.visit_id}_{self.visit_group:02d}{self.sequence:d}"
-                f"{self.activity_id}_{self.exposure:05d}_{self.detector.lower()}")
+        return exposure_base_name(self.program, self.observation, self.visit, self.visit_group,
+                                  self.sequence, self.activity, self.exposure, self.detector)
 
     @property
     def uncal_name(self) -> str:
@@ -448,9 +417,8 @@ def _throughput_file(exposure: MirageExposure) -> Path | None:
     MIRAGE reads it only for the named background levels, which simval refuses; ``None`` is
     harmless otherwise.
     """
-    module = exposure.detector_info.module.lower()
-    path = mirage_config_file(f"{exposure.filter_name}_{exposure.pupil}_nircam_plus_ote_"
-                              f"throughput_mod{module}_sorted.txt")
+    path = nircam.throughput_file(exposure.filter_name, exposure.pupil,
+                                  exposure.detector_info.module)
     return path if path.is_file() else None
 
 
@@ -525,8 +493,8 @@ def check_dark(exposure: MirageExposure, refs: MirageReferences) -> None:
     """
     from astropy.io import fits
 
-    nframe, nskip, _ = _readout_patterns(str(refs.readpattdefs or mirage_config_file(
-        "nircam_read_pattern_definitions.list")))[exposure.readpatt]
+    pattern = nircam.read_patterns(refs.readpattdefs)[exposure.readpatt]
+    nframe, nskip = pattern.nframes, pattern.groupgap
     with fits.open(refs.linearized_dark) as hdul:
         readpatt = str(hdul[0].header.get("READPATT", "")).upper()
         detector = str(hdul[0].header.get("DETECTOR", "")).upper()
@@ -597,8 +565,7 @@ def mirage_parameters(
 ) -> dict[str, Any]:
     """The complete MIRAGE parameter dictionary (what :func:`write_mirage_yaml` writes)."""
     out = Path(out_dir).absolute()
-    subarrays = _subarray_table(str(refs.subarray_defs
-                                    or mirage_config_file("NIRCam_subarray_definitions.list")))
+    subarrays = nircam.subarray_amplifiers(refs.subarray_defs)
     namp = subarrays.get(exposure.array_name, 4) or 4
     seeds = exposure.seeds
     cr_on = exposure.cosmic_rays and exposure.cosmic_ray_scale > 0

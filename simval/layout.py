@@ -10,13 +10,21 @@
       exposures/<base>/          MIRAGE: yaml, catalogs, uncal, seed image, truth lists
       detector1/<base>_rate.fits
       image2/<base>_cal.fits     (+ <base>_i2d.fits when image2's resample runs)
-      image3/<product>/          asn, members (<base>_cal.fits), _i2d.fits, _cat.ecsv, ...
+      image3/<product>/          asn, members (<base>_cal.fits), _i2d.fits, _cat.ecsv,
+                                 _background.json (sky levels skymatch found / the recipe took)
+      truth/<product>_truth.ecsv         truth table of the mosaic
+      truth/<product>_truth_i2d.fits     noiseless truth mosaic on the _i2d grid
+      truth/<product>_backgrounds.ecsv   injected and recovered sky per exposure
+      evaluation/<product>_match.ecsv    truth row, measured row, separation, sample flags
+      evaluation/<product>_metrics.json  the product's metrics (metrics.json for one filter)
+      metrics.json               every product's metrics (the join), report.html
       logs/<stage_id>.log        pipeline / MIRAGE log of one stage
       logs/<stage_id>.traceback.txt   on failure
       stages/<stage_id>.json     stage record (simval.run.records)
 
 Stage ids: ``kit``, ``catalog``, ``simulate.<base>``, ``detector1.<base>``,
-``image2.<base>``, ``image3.<product>``. Scratch directories (``.work-*``) hold a stage's
+``image2.<base>``, ``image3.<product>``, ``truth.<product>``, ``evaluate.<product>``,
+``metrics``. Scratch directories (``.work-*``) hold a stage's
 files until they are complete, then the files are renamed into place.
 """
 
@@ -76,6 +84,42 @@ class RunLayout:
     def stages(self) -> Path:
         return self.root / "stages"
 
+    @property
+    def truth(self) -> Path:
+        return self.root / "truth"
+
+    @property
+    def evaluation(self) -> Path:
+        return self.root / "evaluation"
+
+    @property
+    def metrics(self) -> Path:
+        """``metrics.json``: the join of every product's evaluation."""
+        return self.root / "metrics.json"
+
+    @property
+    def report(self) -> Path:
+        return self.root / "report.html"
+
+    def truth_table(self, product_name: str) -> Path:
+        return self.truth / f"{product_name}_truth.ecsv"
+
+    def truth_mosaic(self, product_name: str) -> Path:
+        return self.truth / f"{product_name}_truth_i2d.fits"
+
+    def backgrounds(self, product_name: str) -> Path:
+        return self.truth / f"{product_name}_backgrounds.ecsv"
+
+    def match_table(self, product_name: str) -> Path:
+        return self.evaluation / f"{product_name}_match.ecsv"
+
+    def product_metrics(self, product_name: str) -> Path:
+        return self.evaluation / f"{product_name}_metrics.json"
+
+    def product_file(self, product_name: str, suffix: str) -> Path:
+        """``image3/<product>/<product><suffix>`` (``_i2d.fits``, ``_cat.ecsv``, ...)."""
+        return self.image3 / product_name / f"{product_name}{suffix}"
+
     def exposure_dir(self, base_name: str) -> Path:
         return self.exposures / base_name
 
@@ -110,5 +154,5 @@ class RunLayout:
 
     def make(self) -> None:
         for d in (self.root, self.catalog, self.exposures, self.detector1, self.image2,
-                  self.image3, self.logs, self.stages):
+                  self.image3, self.truth, self.evaluation, self.logs, self.stages):
             d.mkdir(parents=True, exist_ok=True)
