@@ -122,7 +122,7 @@ def child(path: str) -> None:
     import pyarrow.parquet  # noqa: F401
     import scipy.interpolate  # noqa: F401
 
-    from simval.catalogs.readers import get_cosmology
+    from simval.catalogs.cosmology import get_cosmology
 
     get_cosmology("Planck18")
     try:

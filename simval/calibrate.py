@@ -10,6 +10,8 @@ stage's log file, not the terminal.
 from __future__ import annotations
 
 import contextlib
+import functools
+import importlib
 import json
 import logging
 import warnings
@@ -20,6 +22,7 @@ from typing import Any
 
 from simval.atomic import atomic_path, write_text
 from simval.kit.crds_cache import SERVERLESS_URL, using_environment
+from simval.kit.crds_mappings import PIPELINES
 
 #: Loggers the pipeline writes to.
 PIPELINE_LOGGERS = ("stpipe", "jwst", "stcal", "CRDS", "py.warnings", "tweakwcs", "drizzle")
@@ -260,6 +263,33 @@ def ref_files_used(product: Path) -> dict[str, str]:
         elif isinstance(value, Mapping) and "name" in value:
             out[reftype] = str(value["name"]).removeprefix("crds://")
     return out
+
+
+def reftype_steps(pipeline_name: str) -> dict[str, list[str]]:
+    """Reference type -> the steps of a pipeline that use it, from each step class's
+    ``reference_file_types`` in the jwst of this process.
+
+    ``pipeline_name`` is a short name of :data:`simval.kit.crds_mappings.PIPELINES`
+    (``"detector1"``, ``"image2"``, ``"image3"``); ``ValueError`` for another. Computed
+    once per process; the caller gets its own copy.
+    """
+    return {reftype: list(steps) for reftype, steps in _reftype_steps(pipeline_name)}
+
+
+@functools.cache
+def _reftype_steps(pipeline_name: str) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    try:
+        dotted = PIPELINES[pipeline_name]
+    except KeyError:
+        raise ValueError(f"unknown pipeline {pipeline_name!r}; known: "
+                         f"{', '.join(PIPELINES)}") from None
+    module, _, name = dotted.rpartition(".")
+    pipeline = getattr(importlib.import_module(module), name)
+    found: dict[str, list[str]] = {}
+    for step, step_cls in pipeline.step_defs.items():
+        for reftype in getattr(step_cls, "reference_file_types", ()) or ():
+            found.setdefault(str(reftype).lower(), []).append(str(step))
+    return tuple((reftype, tuple(steps)) for reftype, steps in found.items())
 
 
 def cal_step_status(product: Path) -> dict[str, str]:

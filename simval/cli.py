@@ -20,12 +20,14 @@ from simval.kit.detectors import DETECTORS
 from simval.kit.layout import KitLayout
 from simval.kit.registry import Registry
 from simval.kit.spec import DEFAULT_SEED, KIT_VERSION, DarkNeed, KitSpec
+from simval.metrics_schema import metrics_json_schema
 from simval.plan import make_plan, plan_table
 from simval.report import print_verdicts, report_main, write_report
 from simval.report.rundir import load_run
 from simval.run import RunSetupError, default_run_dir, run_scenario
 from simval.run.evaluation import EvaluationError, ensure_evaluated, evaluate_run
 from simval.run.progress import summary_tables
+from simval.run.records import StageRecord
 from simval.scenario import ScenarioError, load_scenario, scenario_hash, scenario_json_schema
 from simval.sweep import SweepError, run_sweep
 
@@ -83,7 +85,6 @@ def _build_table(kit) -> Table:
 
 def cmd_kit_build(args) -> int:
     from rich.progress import Progress
-
 
     spec = _spec_from_args(args)
     t0 = time.perf_counter()
@@ -147,8 +148,23 @@ def cmd_kit_info(args) -> int:
 def cmd_scenario_schema(args) -> int:
     import json
 
-
     console.print_json(json.dumps(scenario_json_schema()))
+    return 0
+
+
+#: ``simval schema NAME``: the JSON Schema of each document simval writes or reads.
+SCHEMAS = {
+    "scenario": scenario_json_schema,
+    "metrics": metrics_json_schema,
+    "record": lambda: StageRecord.model_json_schema(by_alias=True),
+}
+
+
+def cmd_schema(args) -> int:
+    """``simval schema NAME``: print a JSON Schema generated from its pydantic model."""
+    import json
+
+    console.print_json(json.dumps(SCHEMAS[args.name]()))
     return 0
 
 
@@ -302,6 +318,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     sc = sub.add_parser("scenario", help="scenario files")
     sc_sub = sc.add_subparsers(dest="scenario_command", required=True)
+    sch = sub.add_parser("schema", help="print the JSON Schema of a document simval reads or "
+                                        "writes (from its pydantic model)")
+    sch.add_argument("name", choices=sorted(SCHEMAS),
+                     help="scenario YAML, metrics.json, or a stage record stages/<id>.json")
+    sch.set_defaults(func=cmd_schema)
     s_schema = sc_sub.add_parser("schema", help="print the scenario JSON schema")
     s_schema.set_defaults(func=cmd_scenario_schema)
     s_check = sc_sub.add_parser("check", help="validate a scenario file")

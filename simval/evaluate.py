@@ -441,7 +441,6 @@ def evaluate_product(layout: RunLayout, plan: Plan, product: Product,
     """
     from astropy.io import fits
 
-
     band = product.filter_name
     name = product.name
     i2d = _require(layout.product_file(name, "_i2d.fits"), f"the {band} mosaic")

@@ -65,6 +65,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from simval.constants import MAS_PER_RAD
 from simval.instruments.nircam import NIRCAM_FWHM_ARCSEC
+from simval.sky import to_tangent
 
 __all__ = [
     "MEASURED_COLUMNS",
@@ -172,15 +173,9 @@ def sky_offsets_mas(ra_deg: ArrayLike, dec_deg: ArrayLike, ra_ref_deg: ArrayLike
         ``dra_cosdec_mas > 0`` means east of the reference (RA larger, times cos Dec),
         ``ddec_mas > 0`` north. For small offsets ``xi = dRA cos(Dec)``, ``eta = dDec``.
     """
-    ra = np.radians(np.asarray(ra_deg, dtype=np.float64))
-    dec = np.radians(np.asarray(dec_deg, dtype=np.float64))
-    ra0 = np.radians(np.asarray(ra_ref_deg, dtype=np.float64))
-    dec0 = np.radians(np.asarray(dec_ref_deg, dtype=np.float64))
-    dra = ra - ra0
-    cos_c = np.sin(dec0) * np.sin(dec) + np.cos(dec0) * np.cos(dec) * np.cos(dra)
-    xi = np.cos(dec) * np.sin(dra) / cos_c
-    eta = (np.cos(dec0) * np.sin(dec) - np.sin(dec0) * np.cos(dec) * np.cos(dra)) / cos_c
-    return xi * MAS_PER_RAD, eta * MAS_PER_RAD
+    xi, eta = to_tangent(*(np.asarray(a, dtype=np.float64)
+                           for a in (ra_deg, dec_deg, ra_ref_deg, dec_ref_deg)))
+    return xi * 1e3, eta * 1e3
 
 
 @dataclass(frozen=True)

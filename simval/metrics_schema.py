@@ -1,7 +1,9 @@
 """Metric names, the :class:`Measurement` record, and ``metrics.json`` (versioned schema).
 
-This module is light (numpy only) so that scenario validation, the report and the pytest
-plugin can import the registry without the metric code.
+This module is light (numpy and pydantic) so that scenario validation, the report and the
+pytest plugin can import the registry without the metric code. The file format is the
+pydantic model :class:`MetricsFile`; its JSON Schema (:func:`metrics_json_schema`) is
+generated from it.
 
 Registry
 --------
@@ -45,9 +47,20 @@ import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import numpy as np
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    create_model,
+)
+from pydantic_core import PydanticCustomError
 
 from simval.atomic import write_text
 
@@ -58,8 +71,10 @@ __all__ = [
     "SCHEMA_NAME",
     "SCHEMA_VERSION",
     "Measurement",
+    "MetricEntry",
     "MetricSpec",
     "MetricsDocument",
+    "MetricsFile",
     "MetricsFileError",
     "UnknownMetricError",
     "check_metric_names",
@@ -424,107 +439,142 @@ def read_metrics(path: str | os.PathLike) -> MetricsDocument:
                            data.get("provenance", {}), data["schema_version"])
 
 
-def _is_number(x: Any) -> bool:
-    return isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x)
+# --- the file format, as pydantic models -----------------------------------------------------
+
+def _number(v: Any) -> Any:
+    if v is None or (isinstance(v, int | float) and not isinstance(v, bool)
+                     and math.isfinite(v)):
+        return v
+    raise PydanticCustomError("finite_number", "expected a finite number or null, got {got}",
+                              {"got": repr(v)})
+
+
+def _count(v: Any) -> Any:
+    if isinstance(v, int) and not isinstance(v, bool) and v >= 0:
+        return v
+    raise PydanticCustomError("count", "expected a non-negative integer, got {got}",
+                              {"got": repr(v)})
+
+
+def _nonempty(v: Any) -> Any:
+    if isinstance(v, str) and v:
+        return v
+    raise PydanticCustomError("nonempty", "expected a non-empty string, got {got}",
+                              {"got": repr(v)})
+
+
+class MetricEntry(BaseModel):
+    """One metric of one filter in ``metrics.json`` (see :class:`Measurement`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    value: Annotated[float | None, BeforeValidator(_number)]
+    uncertainty: Annotated[Annotated[float, Field(ge=0.0)] | None, BeforeValidator(_number)]
+    n: Annotated[int, BeforeValidator(_count)]
+    unit: str
+    details: dict[str, Any] = Field(default_factory=dict)
+
+
+def _unit_of(name: str) -> Any:
+    unit = REGISTRY[name].unit
+
+    def check(entry: MetricEntry | None) -> MetricEntry | None:
+        if entry is not None and entry.unit != unit:
+            raise PydanticCustomError("unit", "expected {unit} for {name}, got {got}",
+                                      {"unit": repr(unit), "name": name,
+                                       "got": repr(entry.unit)})
+        return entry
+
+    return check
+
+
+#: The metrics of one filter: one optional field per registered metric, nothing else.
+FilterMetrics = create_model(
+    "FilterMetrics", __config__=ConfigDict(extra="forbid"),
+    **{name: (Annotated[MetricEntry | None, AfterValidator(_unit_of(name))], None)
+       for name in REGISTRY})
+
+FilterName = Annotated[str, StringConstraints(pattern=r"^[A-Z0-9_./+-]+$")]
+
+
+class ScenarioRef(BaseModel):
+    """The scenario a ``metrics.json`` belongs to."""
+
+    name: Annotated[str, BeforeValidator(_nonempty)]
+    hash: Annotated[str, BeforeValidator(_nonempty)]
+
+
+class MetricsFile(BaseModel):
+    """``metrics.json`` (schema :data:`SCHEMA_NAME`, version :data:`SCHEMA_VERSION`)."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True,
+                              title="simval metrics.json")
+
+    schema_name: Literal["simval.metrics"] = Field(alias="schema")
+    schema_version: Literal[1]
+    scenario: ScenarioRef
+    provenance: dict[str, Any] = Field(default_factory=dict)
+    filters: dict[FilterName, FilterMetrics]  # type: ignore[valid-type]
+
+
+#: Messages for pydantic's own error types, by the last element of the location.
+_MESSAGES = {
+    "literal_error": {"schema": f"expected {SCHEMA_NAME!r}, got {{input!r}}",
+                      "schema_version": f"unsupported version {{input!r}}; this simval reads "
+                                        f"version {SCHEMA_VERSION}"},
+    "dict_type": {"filters": "expected an object: filter -> metric -> entry",
+                  "provenance": "expected an object", "details": "expected an object"},
+    "model_type": {"scenario": "expected an object {name, hash}", "": "expected a JSON object"},
+}
+
+
+def _explain_error(err: Any) -> tuple[str, str]:
+    """(dotted field, message) of one pydantic error, in this module's words."""
+    loc = [str(x) for x in err["loc"]]
+    kind = err["type"]
+    if loc and loc[-1] == "[key]":  # a filter name that is not upper case
+        return ".".join(loc[:-1]), "filter names are upper case (F115W)"
+    where = ".".join(loc)
+    if kind == "unit":
+        return f"{where}.unit", err["msg"]
+    if kind == "missing":
+        if loc[:1] == ["scenario"]:
+            return where, "expected a non-empty string, got None"
+        return where, "required key is missing"
+    if kind == "extra_forbidden":
+        if len(loc) == 1:
+            return where, ("unknown top-level key (allowed: schema, schema_version, scenario, "
+                           "provenance, filters)")
+        if len(loc) == 3:
+            return where, f"unknown metric name; known: {', '.join(REGISTRY)}"
+        return where, "unknown key (allowed: value, uncertainty, n, unit, details)"
+    if kind == "model_type" and len(loc) == 2:
+        return where, "expected an object: metric -> entry"
+    if kind == "model_type" and len(loc) == 3:
+        return where, "expected an object {value, uncertainty, n, unit, details}"
+    if kind == "greater_than_equal":
+        return where, f"must be >= 0, got {err.get('input')!r}"
+    table = _MESSAGES.get(kind, {})
+    template = table.get(loc[-1] if loc else "")
+    if template is not None:
+        return where, template.format(input=err.get("input"))
+    return where, err["msg"]
 
 
 def _validate(data: Any, src: str) -> None:
-    def fail(where: str, msg: str) -> None:
-        raise MetricsFileError(src, where, msg)
-
-    if not isinstance(data, dict):
-        fail("", "expected a JSON object")
-    if data.get("schema") != SCHEMA_NAME:
-        fail("schema", f"expected {SCHEMA_NAME!r}, got {data.get('schema')!r}")
-    version = data.get("schema_version")
-    if version != SCHEMA_VERSION:
-        fail("schema_version", f"unsupported version {version!r}; this simval reads "
-                               f"version {SCHEMA_VERSION}")
-    scen = data.get("scenario")
-    if not isinstance(scen, dict):
-        fail("scenario", "expected an object {name, hash}")
-    for key in ("name", "hash"):
-        if not isinstance(scen.get(key), str) or not scen.get(key):
-            fail(f"scenario.{key}", f"expected a non-empty string, got {scen.get(key)!r}")
-    if not isinstance(data.get("provenance", {}), dict):
-        fail("provenance", "expected an object")
-    extra = set(data) - {"schema", "schema_version", "scenario", "provenance", "filters"}
-    if extra:
-        fail(sorted(extra)[0], "unknown top-level key (allowed: schema, schema_version, "
-                               "scenario, provenance, filters)")
-    filters = data.get("filters")
-    if not isinstance(filters, dict):
-        fail("filters", "expected an object: filter -> metric -> entry")
-    for flt, metrics in filters.items():
-        if not isinstance(flt, str) or flt != flt.upper() or not flt:
-            fail(f"filters.{flt}", "filter names are upper case (F115W)")
-        if not isinstance(metrics, dict):
-            fail(f"filters.{flt}", "expected an object: metric -> entry")
-        for name, entry in metrics.items():
-            where = f"filters.{flt}.{name}"
-            if name not in REGISTRY:
-                fail(where, f"unknown metric name; known: {', '.join(REGISTRY)}")
-            if not isinstance(entry, dict):
-                fail(where, "expected an object {value, uncertainty, n, unit, details}")
-            missing = {"value", "uncertainty", "n", "unit"} - set(entry)
-            if missing:
-                fail(f"{where}.{sorted(missing)[0]}", "required key is missing")
-            extra = set(entry) - {"value", "uncertainty", "n", "unit", "details"}
-            if extra:
-                fail(f"{where}.{sorted(extra)[0]}", "unknown key (allowed: value, "
-                                                    "uncertainty, n, unit, details)")
-            for key in ("value", "uncertainty"):
-                if entry[key] is not None and not _is_number(entry[key]):
-                    fail(f"{where}.{key}", f"expected a finite number or null, got "
-                                           f"{entry[key]!r}")
-            if entry["uncertainty"] is not None and entry["uncertainty"] < 0:
-                fail(f"{where}.uncertainty", f"must be >= 0, got {entry['uncertainty']!r}")
-            n = entry["n"]
-            if not isinstance(n, int) or isinstance(n, bool) or n < 0:
-                fail(f"{where}.n", f"expected a non-negative integer, got {n!r}")
-            if entry["unit"] != REGISTRY[name].unit:
-                fail(f"{where}.unit", f"expected {REGISTRY[name].unit!r} for {name}, got "
-                                      f"{entry['unit']!r}")
-            if not isinstance(entry.get("details", {}), dict):
-                fail(f"{where}.details", "expected an object")
+    """Validate ``metrics.json`` content with :class:`MetricsFile`; the first problem is
+    raised as :class:`MetricsFileError` naming ``src`` and the dotted field."""
+    try:
+        MetricsFile.model_validate(data)
+    except ValidationError as exc:
+        field_path, message = _explain_error(exc.errors()[0])
+        raise MetricsFileError(src, field_path, message) from None
 
 
 def metrics_json_schema() -> dict[str, Any]:
-    """JSON Schema (draft 2020-12) of ``metrics.json`` version :data:`SCHEMA_VERSION`.
-
-    For editors and external tools; :func:`read_metrics` applies the same rules (and also
-    checks that each unit equals the registry's).
-    """
-    number_or_null = {"type": ["number", "null"]}
-    entry = {
-        "type": "object",
-        "required": ["value", "uncertainty", "n", "unit"],
-        "additionalProperties": False,
-        "properties": {
-            "value": number_or_null,
-            "uncertainty": {"type": ["number", "null"], "minimum": 0},
-            "n": {"type": "integer", "minimum": 0},
-            "unit": {"type": "string"},
-            "details": {"type": "object"},
-        },
-    }
-    per_filter = {"type": "object", "additionalProperties": False,
-                  "properties": {name: entry for name in REGISTRY}}
-    return {
-        "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "title": "simval metrics.json",
-        "type": "object",
-        "required": ["schema", "schema_version", "scenario", "filters"],
-        "additionalProperties": False,
-        "properties": {
-            "schema": {"const": SCHEMA_NAME},
-            "schema_version": {"const": SCHEMA_VERSION},
-            "scenario": {"type": "object", "required": ["name", "hash"],
-                         "properties": {"name": {"type": "string", "minLength": 1},
-                                        "hash": {"type": "string", "minLength": 1}}},
-            "provenance": {"type": "object"},
-            "filters": {"type": "object",
-                        "propertyNames": {"pattern": "^[A-Z0-9_./+-]+$"},
-                        "additionalProperties": per_filter},
-        },
-    }
+    """JSON Schema of ``metrics.json`` version :data:`SCHEMA_VERSION`, generated from
+    :class:`MetricsFile` (the model :func:`read_metrics` validates with)."""
+    schema = MetricsFile.model_json_schema(by_alias=True)
+    schema["properties"]["filters"]["additionalProperties"] = False  # upper-case names only
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    return schema

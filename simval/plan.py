@@ -13,9 +13,9 @@ Pointing convention
 centre (``pointing.ra``, ``pointing.dec``) and the V3 axis has position angle
 ``pointing.pa_v3`` at V1 (the PA_V3 keyword). Offsets are arcsec in the pointing aperture's
 ideal frame (pysiaf ``idl``, default planar approximation). An offset (dx, dy) is a
-small-angle manoeuvre that moves the reference point to where ideal (dx, dy) was: the
-attitude is rotated about the axis perpendicular to both directions (no roll about the
-line of sight), so sources move by (-dx, -dy) in the ideal frame. Mosaic tiles are offsets
+small-angle manoeuvre that moves the reference point to where ideal (dx, dy) was
+(:func:`simval.pointing.offset_attitude`), so sources move by (-dx, -dy) in the ideal
+frame. Mosaic tiles are offsets
 of the zero-offset pointing (step = tile size x (1 - overlap), tile size = extent of all
 detectors' apertures in the pointing aperture's ideal frame), and dithers are offsets of
 the tile's pointing.
@@ -48,10 +48,12 @@ share their times.
 from __future__ import annotations
 
 import json
+import os
 from collections import Counter
 from dataclasses import asdict, dataclass, fields
 from datetime import datetime, timedelta
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -59,8 +61,13 @@ from simval import offline
 from simval.instruments import nircam as nrc
 from simval.instruments.nircam import exposure_base_name
 from simval.kit.spec import DEFAULT_SEED, DarkNeed, KitSpec
+from simval.layout import RunLayout
+from simval.pointing import attitude_at_pa_v3, offset_attitude, tile_step
 from simval.scenario import Scenario, normalised, scenario_hash
 from simval.scenario.errors import Problem, ScenarioError
+
+if TYPE_CHECKING:
+    from rich.table import Table as RichTable
 
 PLAN_VERSION = 1
 #: Target number in product names (``t001``): a scenario observes one field.
@@ -171,7 +178,7 @@ class Exposure:
 
     def attitude_matrix(self) -> np.ndarray:
         """3x3 attitude matrix (V2/V3 -> RA/Dec unit vectors) of this exposure."""
-        rot = _rotations()
+        rot = offline.siaf_rotations()
         return rot.attitude(self.v2_ref_arcsec, self.v3_ref_arcsec, self.ra_ref_deg,
                             self.dec_ref_deg, self.roll_ref_deg)
 
@@ -321,72 +328,6 @@ class Plan:
         return cls.from_dict(json.loads(text))
 
 
-# --- geometry -----------------------------------------------------------------------------
-
-def _siaf():
-    return offline.nircam_siaf()
-
-
-def _rotations():
-    return offline.siaf_rotations()
-
-
-def _wrap180(angle: float) -> float:
-    return (angle + 180.0) % 360.0 - 180.0
-
-
-def attitude_at_pa_v3(v2_arcsec: float, v3_arcsec: float, ra_deg: float, dec_deg: float,
-                      pa_v3_deg: float) -> np.ndarray:
-    """Attitude putting (v2, v3) on (ra, dec) with V3 position angle ``pa_v3_deg`` at V1."""
-    rot = _rotations()
-    roll = pa_v3_deg
-    att = rot.attitude(v2_arcsec, v3_arcsec, ra_deg, dec_deg, roll)
-    for _ in range(50):
-        err = _wrap180(pa_v3_deg - rot.posangle(att, 0.0, 0.0))
-        if abs(err) < 1e-11:
-            break
-        roll += err
-        att = rot.attitude(v2_arcsec, v3_arcsec, ra_deg, dec_deg, roll)
-    return att
-
-
-def _rotation_between(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Rotation matrix turning unit vector ``a`` into ``b`` about the axis a x b."""
-    axis = np.cross(a, b)
-    s = float(np.linalg.norm(axis))
-    c = float(np.dot(a, b))
-    if s < 1e-15:
-        return np.eye(3)
-    k = axis / s
-    K = np.array([[0.0, -k[2], k[1]], [k[2], 0.0, -k[0]], [-k[1], k[0], 0.0]])
-    return np.eye(3) + s * K + (1.0 - c) * (K @ K)
-
-
-def offset_attitude(att: np.ndarray, aperture, x_idl: float, y_idl: float) -> np.ndarray:
-    """Attitude after a small-angle manoeuvre moving ``aperture``'s reference point to
-    where ideal (``x_idl``, ``y_idl``) arcsec lay under ``att`` (see module docstring)."""
-    if x_idl == 0.0 and y_idl == 0.0:
-        return att
-    rot = _rotations()
-    v2o, v3o = aperture.idl_to_tel(x_idl, y_idl)
-    u_ref = att @ rot.unit(aperture.V2Ref / 3600.0, aperture.V3Ref / 3600.0)
-    u_off = att @ rot.unit(float(v2o) / 3600.0, float(v3o) / 3600.0)
-    return _rotation_between(u_ref, u_off) @ att
-
-
-def _tile_step(pointing_ap, detector_aps, overlap: float) -> tuple[float, float]:
-    """Tile step (arcsec, ideal x and y): extent of the detectors' apertures x (1 - overlap)."""
-    xs, ys = [], []
-    for ap in detector_aps:
-        cx, cy = ap.corners("idl")
-        v2, v3 = ap.idl_to_tel(np.asarray(cx), np.asarray(cy))
-        x, y = pointing_ap.tel_to_idl(v2, v3)
-        xs.extend(np.atleast_1d(x))
-        ys.extend(np.atleast_1d(y))
-    return (float(max(xs) - min(xs)) * (1.0 - overlap),
-            float(max(ys) - min(ys)) * (1.0 - overlap))
-
-
 # --- naming -------------------------------------------------------------------------------
 
 def product_name(program: int, observation: int, filter_wheel: str, pupil: str) -> str:
@@ -408,8 +349,8 @@ def _plan_error(scenario: Scenario, path: str, value: Any, message: str, allowed
 
 def make_plan(scenario: Scenario) -> Plan:
     """Expand ``scenario`` into exposures, tiles and products (see the module docstring)."""
-    siaf = _siaf()
-    rot = _rotations()
+    siaf = offline.nircam_siaf()
+    rot = offline.siaf_rotations()
     dets = scenario.detector_objects()
     det_aps = {}
     for d in dets:
@@ -429,7 +370,7 @@ def make_plan(scenario: Scenario) -> Plan:
     mosaic = scenario.mosaic
     step_x, step_y = (0.0, 0.0)
     if mosaic.rows > 1 or mosaic.cols > 1:
-        step_x, step_y = _tile_step(pointing_ap, list(det_aps.values()), mosaic.overlap)
+        step_x, step_y = tile_step(pointing_ap, list(det_aps.values()), mosaic.overlap)
 
     tiles: list[tuple[Tile, np.ndarray]] = []
     for row in range(mosaic.rows):
@@ -532,7 +473,28 @@ def make_plan(scenario: Scenario) -> Plan:
     )
 
 
-def plan_table(plan: Plan):
+# --- a run directory's plan --------------------------------------------------------------
+
+def load_plan(run: str | os.PathLike | RunLayout) -> Plan:
+    """The run's plan (``plan.json``); ``FileNotFoundError`` naming the file if absent."""
+
+    layout = run if isinstance(run, RunLayout) else RunLayout(Path(run))
+    if not layout.plan.is_file():
+        raise FileNotFoundError(f"{layout.plan}: no plan.json in the run directory")
+    return Plan.from_json(layout.plan.read_text())
+
+
+def product_for(plan: Plan, band: str) -> Product:
+    """The plan's mosaic of ``band`` (case-insensitive); ``KeyError`` lists the bands."""
+    wanted = band.strip().upper()
+    for p in plan.products:
+        if p.filter_name.upper() == wanted:
+            return p
+    raise KeyError(f"the plan has no product for filter {band!r}; filters: "
+                   f"{', '.join(p.filter_name for p in plan.products)}")
+
+
+def plan_table(plan: Plan) -> RichTable:
     """A ``rich.table.Table`` of the plan's exposures (for ``simval plan SCENARIO``)."""
     from rich.table import Table
 
@@ -553,5 +515,6 @@ def plan_table(plan: Plan):
     return table
 
 
-__all__ = ["Exposure", "Plan", "Product", "Tile", "exposure_base_name", "make_plan",
-           "plan_table", "product_name"]
+__all__ = ["Exposure", "Plan", "Product", "Tile", "attitude_at_pa_v3", "exposure_base_name",
+           "load_plan", "make_plan", "offset_attitude", "plan_table", "product_for",
+           "product_name"]

@@ -79,7 +79,6 @@ def run_sweep(scenario_path: str | os.PathLike, out_dir: str | os.PathLike, *,
     value per filter)."""
     import yaml
 
-
     scenario_path = Path(scenario_path)
     base = load_scenario(scenario_path)  # the file itself must be valid
     data = yaml.safe_load(scenario_path.read_text(encoding="utf-8"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+from pathlib import Path
 
 import pytest
 
@@ -163,3 +164,39 @@ def small_exposure(quickstart_kit, tmp_path_factory):
                          pa_v3_deg=pa, seed=7, background_adu_s=0.5, cosmic_rays=False)
     out = tmp_path_factory.mktemp("sim")
     return kit, simulate_exposure(exp, refs, stars, None, out, timeout_s=900), out
+
+
+def mini_scenario(tmp: Path, name: str = "mini", recipe: str = "skymatch") -> Path:
+    """A reduced quickstart: F115W, 2 dithers, 6 groups, 25 simple sources, skymatch with
+    skystat median (so skymatch levels are recorded), one threshold."""
+    import yaml
+
+    from tests.scenario_data import quickstart_data
+
+    data = quickstart_data()
+    data.update(name=name, filters=["F115W"], background_mjysr=0.22,
+                background_recipe=recipe, dither={"offsets": [[0.0, 0.0], [1.03, 0.97]]})
+    data["readout"]["ngroups"] = 6
+    data["pipeline"]["image3"]["skymatch"] = {"skystat": "median"}  # exercise skymatch
+    data["catalog"] = {"generator": {"kind": "simple", "n_stars": 15, "n_galaxies": 10,
+                                     "mag_range": [18, 26]}}
+    data["comparison"] = {"match_radius_mas": 100,
+                          "thresholds": {"astrom_offset_mas": {"max": 5.0}}}
+    path = tmp / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+@pytest.fixture(scope="session")
+def mini_run(tmp_path_factory):
+    """One reduced quickstart (:func:`mini_scenario`) simulated, calibrated and evaluated
+    on 2 workers with its own kit, shared by the end-to-end tests of the run and the
+    evaluation: ``{"tmp", "scenario", "kit_dir", "result"}``. Tests that change it leave
+    it complete again (they re-run it)."""
+    from simval.run import run_scenario
+
+    tmp = tmp_path_factory.mktemp("mini_run")
+    scenario = mini_scenario(tmp)
+    result = run_scenario(scenario, tmp / "run", workers=2, kit_dir=tmp / "kits")
+    assert result.ok, [(o.stage_id, o.error) for o in result.failed]
+    return {"tmp": tmp, "scenario": scenario, "kit_dir": tmp / "kits", "result": result}

@@ -25,6 +25,7 @@ from simval.cli import main
 from simval.compare import CompareInputError, compare_runs, load_runs, write_compare
 from simval.metrics_schema import Measurement
 from simval.testing import write_evaluation
+from tests.test_report import parse_html
 
 pytest_plugins = ["pytester"]
 
@@ -387,16 +388,41 @@ def test_compare_html_is_self_contained_headline_first(base: Path, scaled: Path,
                           tolerances={"phot_bias_star_mag": 0.01}, fail_on_flux_ratio=0.01)
     text = write_compare(result, tmp_path / "out")["compare.html"].read_text()
     assert "http://" not in text and "https://" not in text and "<script" not in text
-    assert text.count("data:image/png;base64,") == 5  # 3 overlays, flux ratio, difference
-    order = [text.index(s) for s in ('id="headline"', 'id="filter-F115W"',
-                                     'id="provenance"')]
+    page = parse_html(text)
+    assert not page.find_all("script") and not page.find_all("link")
+    imgs = page.find_all("img")
+    assert len(imgs) == 5  # 3 overlays, flux ratio, difference
+    assert all(i.attrs["src"].startswith("data:image/png;base64,") for i in imgs)
+    headline, band, provenance = (page.find("section", id=i) for i in
+                                  ("headline", "filter-F115W", "provenance"))
+    order = [page.index(s) for s in (headline, band, provenance)]
     assert order == sorted(order)
-    headline = text[order[0]:order[1]]
-    assert headline.count('class="fail"') == 2 and "photom" in headline
-    assert "1.05000 ± " in headline
-    assert "jwst_0001.pmap → jwst_0002.pmap" in headline
-    assert "phot_bias_star_mag" in text[order[1]:order[2]]
-    assert PHOTOM.replace(".fits", "_derived1234.fits") in text[order[2]:]
+    checks = headline.find("table", cls="verdicts").find("tbody").find_all("tr")
+    assert [tr.attrs["class"] for tr in checks] == ["fail", "fail"]
+    assert [tr.find("td", cls="result").text for tr in checks] == ["FAIL", "FAIL"]
+    assert "photom" in headline.text
+    assert "1.05000 ± " in headline.text
+    assert "jwst_0001.pmap → jwst_0002.pmap" in headline.text
+    metrics = [tr.find("td").text for tr in band.find("details").find("tbody").find_all("tr")]
+    assert "phot_bias_star_mag" in metrics
+    moved = band.find("details").find_all("tr", cls="moved")
+    assert "phot_bias_star_mag" in [tr.find("td").text for tr in moved]
+    assert PHOTOM.replace(".fits", "_derived1234.fits") in provenance.text
+
+
+def test_compare_html_escapes_values_from_the_runs(base: Path, tmp_path: Path):
+    evil = '<script>alert("x")</script>'
+    result = compare_runs([base, base], n_boot=0, pixels=False)
+    result.notes.append(f"note: {evil}")
+    result.runs[1].name = evil
+    text = write_compare(result, tmp_path / "out")["compare.html"].read_text()
+    assert "<script" not in text.lower()
+    page = parse_html(text)
+    assert not page.find_all("script")
+    assert page.find("title").text == f"simval compare: base vs {evil}"
+    assert page.find("h1").text == f"simval compare: base vs {evil}"
+    assert any(n.text == f"note: {evil}" for n in page.find_all("div", cls="note"))
+    assert evil in [td.text for td in page.find("table").find_all("td")]
 
 
 def test_load_runs_labels_and_unique_names(base: Path):

@@ -30,7 +30,6 @@ from simval.metrics_schema import REGISTRY, read_metrics
 from simval.run import EvaluationError, evaluate_run
 from simval.testing import record_finished_run
 from simval.truth import read_truth
-from tests.scenario_data import quickstart_data
 from tests.test_truth import (
     MOSAIC_SHAPE,
     exposure_coverage,
@@ -326,26 +325,8 @@ def test_missing_product_names_the_file(tmp_path):
 # ---------------------------------------------------------------------------------------
 
 @pytest.mark.slow
-def test_e2e_evaluation_of_a_real_run(tmp_path, monkeypatch):
-    import yaml
-
-    from simval.run import run_scenario
-
-    data = quickstart_data()
-    data.update(name="eval_mini", filters=["F115W"], background_mjysr=0.22,
-                dither={"offsets": [[0.0, 0.0], [1.03, 0.97]]})
-    data["catalog"] = {"generator": {"kind": "simple", "n_stars": 15, "n_galaxies": 10,
-                                     "mag_range": [18, 26]}}
-    data["readout"]["ngroups"] = 6
-    data["pipeline"]["image3"]["skymatch"] = {"skystat": "median"}  # exercise skymatch
-    data["comparison"] = {"match_radius_mas": 100,
-                          "thresholds": {"astrom_offset_mas": {"max": 5.0}}}
-    scenario = tmp_path / "eval_mini.yaml"
-    scenario.write_text(yaml.safe_dump(data, sort_keys=False))
-    monkeypatch.setenv("SIMVAL_KIT_DIR", str(tmp_path / "kits"))
-    run = run_scenario(scenario, tmp_path / "run", workers=2)
-    assert run.ok, run.failed
-
+def test_e2e_evaluation_of_a_real_run(mini_run):
+    run = mini_run["result"]
     res = evaluate_run(run.run_dir)
     assert all(o.status == "cached" for o in res.outcomes.values())  # the run evaluated it
     doc = read_metrics(run.run_dir / "metrics.json")

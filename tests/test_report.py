@@ -14,6 +14,9 @@ import json
 import re
 import shutil
 import subprocess
+import sys
+from dataclasses import dataclass, field
+from html.parser import HTMLParser
 from pathlib import Path
 
 import astropy.units as u
@@ -147,6 +150,8 @@ def manifest(status: str = "complete") -> dict:
         "background_recipe": "skymatch", "stages": stages,
         "reference_files": {"jw00001001001_01101_00001_nrcb1": refs,
                             "jw00001001001_01101_00002_nrcb1": refs},
+        "reftype_steps": {"detector1": {"flat": ["clean_flicker_noise"], "dark": ["dark_current"]},
+                          "image2": {"flat": ["flat_field"], "photom": ["photom"]}},
         "products": {b: {"name": product(b)} for b in BANDS},
     }
 
@@ -164,11 +169,9 @@ def write_json(path: Path, data: dict) -> None:
     path.write_text(json.dumps(data, indent=1))
 
 
-@pytest.fixture
-def run_dir(tmp_path: Path) -> Path:
-    """A finished, evaluated fake run of two filters."""
+def make_run_dir(root: Path) -> Path:
+    """A finished, evaluated fake run of two filters in ``root``."""
     rng = np.random.default_rng(7)
-    root = tmp_path / "run"
     for k, band in enumerate(BANDS):
         pdir = root / "image3" / product(band)
         pdir.mkdir(parents=True)
@@ -188,14 +191,99 @@ def run_dir(tmp_path: Path) -> Path:
     return root
 
 
-def images(text: str) -> list[str]:
-    return re.findall(r"<img\b[^>]*>", text)
+@pytest.fixture
+def run_dir(tmp_path: Path) -> Path:
+    """A finished, evaluated fake run of two filters."""
+    return make_run_dir(tmp_path / "run")
+
+
+# --- reading the pages back ---------------------------------------------------------------
+
+#: Elements without an end tag.
+VOID = frozenset({"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta",
+                  "source", "track", "wbr"})
+
+
+@dataclass(eq=False)
+class Node:
+    """An element of a parsed page: tag, attributes, children (elements and text)."""
+
+    tag: str
+    attrs: dict[str, str]
+    children: list = field(default_factory=list)
+
+    def iter(self):
+        """This element and every element inside it, in document order."""
+        yield self
+        for child in self.children:
+            if isinstance(child, Node):
+                yield from child.iter()
+
+    def find_all(self, tag: str | None = None, cls: str | None = None, **attrs: str
+                 ) -> list[Node]:
+        """Elements inside (and including) this one with ``tag``, CSS class ``cls`` and
+        the given attribute values."""
+        return [n for n in self.iter()
+                if (tag is None or n.tag == tag)
+                and (cls is None or cls in n.attrs.get("class", "").split())
+                and all(n.attrs.get(k) == v for k, v in attrs.items())]
+
+    def find(self, tag: str | None = None, cls: str | None = None, **attrs: str) -> Node:
+        found = self.find_all(tag, cls, **attrs)
+        assert found, f"no <{tag or '*'}> with class {cls} and {attrs}"
+        return found[0]
+
+    @property
+    def text(self) -> str:
+        """The text content (entities decoded)."""
+        return "".join(c if isinstance(c, str) else c.text for c in self.children)
+
+    def index(self, node: Node) -> int:
+        """Position of ``node`` in document order."""
+        return next(i for i, n in enumerate(self.iter()) if n is node)
+
+
+class _TreeBuilder(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.root = Node("#document", {})
+        self.stack = [self.root]
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        node = Node(tag, {k: v or "" for k, v in attrs})
+        self.stack[-1].children.append(node)
+        if tag not in VOID:
+            self.stack.append(node)
+
+    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.stack[-1].children.append(Node(tag, {k: v or "" for k, v in attrs}))
+
+    def handle_endtag(self, tag: str) -> None:
+        if any(n.tag == tag for n in self.stack[1:]):
+            while self.stack.pop().tag != tag:
+                pass
+
+    def handle_data(self, data: str) -> None:
+        self.stack[-1].children.append(data)
+
+
+def parse_html(text: str) -> Node:
+    """The element tree of an HTML page (:mod:`html.parser`)."""
+    builder = _TreeBuilder()
+    builder.feed(text)
+    builder.close()
+    return builder.root
+
+
+def images(text: str) -> list[Node]:
+    return parse_html(text).find_all("img")
 
 
 def verdict_rows(text: str) -> list[tuple[str, str]]:
-    """(row class, first cell text) of the verdict table, in page order."""
-    table = re.search(r'<table class="verdicts">(.*?)</table>', text, re.S).group(1)
-    return re.findall(r'<tr class="(pass|fail)"><td[^>]*><code>([^<]+)</code>', table)
+    """(row class, metric) of the verdict table, in page order."""
+    table = parse_html(text).find("table", cls="verdicts")
+    return [(tr.attrs["class"], tr.find("td").find("code").text)
+            for tr in table.find("tbody").find_all("tr")]
 
 
 # --- content ------------------------------------------------------------------------------
@@ -204,9 +292,10 @@ def test_report_verdicts_first_failures_first_and_self_contained(run_dir: Path):
     path = write_report(run_dir)
     assert path == run_dir / "report.html"
     text = path.read_text()
+    page = parse_html(text)
 
     # the verdict table comes before the first plot
-    assert text.index('<table class="verdicts">') < text.index("<img")
+    assert page.index(page.find("table", cls="verdicts")) < page.index(page.find("img"))
     rows = verdict_rows(text)
     # completeness x 2 filters + astrometry x 2 + phot bias F115W
     assert len(rows) == 5
@@ -216,34 +305,52 @@ def test_report_verdicts_first_failures_first_and_self_contained(run_dir: Path):
     assert "FAIL" in text and "PASS" in text
     assert "≥" not in text  # limits in the verdict's own words
     assert "&gt;= 0.95" in text
+    limits = [tr.find_all("td")[3].text for tr in page.find("table", cls="verdicts")
+              .find("tbody").find_all("tr")]
+    assert limits[:2] == [">= 0.95", ">= 0.95"]
     assert re.search(r"0\.667 ± 0\.0\d\d fraction", text)  # the completeness is 40/60
 
     # every plot is an embedded PNG: 6 per filter
     imgs = images(text)
     assert len(imgs) == 6 * len(BANDS)
-    for tag in imgs:
-        src = re.search(r'src="([^"]+)"', tag).group(1)
+    for img in imgs:
+        src = img.attrs["src"]
         assert src.startswith("data:image/png;base64,")
         png = base64.b64decode(src.split(",", 1)[1])
         assert png[:8] == b"\x89PNG\r\n\x1a\n"
-        w, h = (int(re.search(rf'{k}="(\d+)"', tag).group(1)) for k in ("width", "height"))
+        w, h = (int(img.attrs[k]) for k in ("width", "height"))
         assert w > 100 and h > 100
     for kind in ("completeness", "photometry", "astrometry", "background", "mosaic",
                  "counts"):
-        assert text.count(f'class="plot-{kind}"') == len(BANDS)
+        figures = page.find_all("figure", cls=f"plot-{kind}")
+        assert len(figures) == len(BANDS)
+        assert all(f.find("figcaption").text and f.find("img").attrs["alt"] for f in figures)
 
     # nothing from the network, no script
     assert not re.search(r"https?://", text)
     assert "<script" not in text.lower() and "<link" not in text.lower()
+    assert not page.find_all("script") and not page.find_all("link")
     assert "url(" not in text
     assert path.stat().st_size < 3_000_000
 
     # provenance from the manifest
+    provenance = page.find("section", id="provenance")
     for needle in ("jwst_0002.pmap", "3.0.0", "simval_nircam_flat_nrcb1_f115w.fits",
-                   "skystat", "&quot;median&quot;", "image3.x", "12.1", "image2.flat_field"):
-        assert needle in text, needle
-    assert text.index('id="verdicts"') < text.index('id="filter-F115W"') < \
-        text.index('id="filter-F150W"') < text.index('id="provenance"')
+                   'skystat = "median"', "image3.x", "12.1"):
+        assert needle in provenance.text, needle
+    assert 'skystat = "median"' not in text  # the quotes are escaped in the markup
+    # the steps that use each reference type: from the manifest's record, every pipeline
+    refs = [t for t in provenance.find_all("table")
+            if [th.text for th in t.find_all("th")] == ["reference type", "file",
+                                                       "used by step"]]
+    assert len(refs) == 1
+    assert [[td.text for td in tr.find_all("td")] for tr in refs[0].find("tbody").find_all("tr")
+            ] == [["flat", "simval_nircam_flat_nrcb1_f115w.fits",
+                   "detector1.clean_flicker_noise, image2.flat_field"]]
+    assert "predates" not in text
+    sections = [page.index(page.find("section", id=i)) for i in
+                ("verdicts", "filter-F115W", "filter-F150W", "provenance")]
+    assert sections == sorted(sections)
     assert "N/A" not in re.sub(r"data:image/png;base64,[^\"]+", "", text)  # unused reftypes
 
 
@@ -264,12 +371,61 @@ def test_report_of_an_unevaluated_failed_run_is_notes_not_a_crash(tmp_path: Path
     write_json(root / "manifest.json", manifest("failed"))
     text = write_report(root).read_text()
     assert "no metrics.json" in text
-    assert "resample found no valid pixels" in text  # the failed stage's error, up front
-    assert text.index("resample found no valid pixels") < text.index('id="verdicts"')
-    assert "<img" not in text
+    page = parse_html(text)
+    error = page.find("div", cls="error")  # the failed stage's error, up front
+    assert "resample found no valid pixels" in error.text
+    assert page.index(error) < page.index(page.find("section", id="verdicts"))
+    assert not page.find_all("img")
     assert "truth table" in text and "source catalog" in text and "no mosaic" in text
     for band in BANDS:
-        assert f'id="filter-{band}"' in text
+        assert page.find("section", id=f"filter-{band}")
+
+
+def test_report_of_a_run_without_the_reftype_record(run_dir: Path):
+    """A manifest written before ``reftype_steps`` was recorded: the reference files are
+    listed without the step column, with a note, and jwst is not imported to guess."""
+    doc = json.loads((run_dir / "manifest.json").read_text())
+    del doc["reftype_steps"]
+    write_json(run_dir / "manifest.json", doc)
+    code = ("import sys; from simval.report import write_report; "
+            f"write_report({str(run_dir)!r}); print('jwst' in sys.modules)")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=300, check=False)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.split() == ["False"]  # no jwst import at render time
+    provenance = parse_html((run_dir / "report.html").read_text()).find("section",
+                                                                        id="provenance")
+    heads = [[th.text for th in t.find_all("th")] for t in provenance.find_all("table")]
+    assert ["reference type", "file"] in heads
+    assert not any("used by step" in h for h in heads)
+    assert any("predates the record" in n.text for n in provenance.find_all("div", cls="note"))
+    assert "simval_nircam_flat_nrcb1_f115w.fits" in provenance.text
+
+
+def test_values_from_the_run_are_escaped(tmp_path: Path):
+    """A scenario name, an error and a note holding markup show as text, never as markup."""
+    evil = '<script>alert("x")</script>'
+    root = tmp_path / "run"
+    root.mkdir()
+    doc = plan()
+    doc["scenario_name"] = doc["scenario"]["name"] = evil
+    write_json(root / "plan.json", doc)
+    doc = manifest("failed")
+    doc["scenario"]["name"] = evil
+    doc["stages"]["image3.x"]["error"] = f"ValueError: {evil}"
+    doc["worker_versions"] = {"jwst": evil}
+    write_json(root / "manifest.json", doc)
+    text = write_report(root).read_text()
+    assert "<script" not in text.lower()
+    page = parse_html(text)
+    assert not page.find_all("script")
+    assert page.find("title").text == f"simval report: {evil}"
+    assert page.find("h1").text == f"simval report: {evil}"
+    assert evil in page.find("div", cls="meta").find("b").text
+    assert f"ValueError: {evil}" in page.find("div", cls="error").text
+    assert any("Dask workers" in n.text and "<script>" in n.text
+               for n in page.find_all("div", cls="note"))
+    assert json.loads((root / "report.json").read_text())["title"] == evil
 
 
 def test_report_of_an_empty_directory(tmp_path: Path):
@@ -363,10 +519,9 @@ def test_report_renders_in_headless_chromium(run_dir: Path, tmp_path: Path):
     dom = chromium(tmp_path, "--virtual-time-budget=10000", "--dump-dom", probe.as_uri())
     assert dom.returncode == 0, dom.stderr[-2000:]
     html = dom.stdout
-    assert '<table class="verdicts">' in html
+    assert parse_html(html).find("table", cls="verdicts")
     assert len(verdict_rows(html)) == 5
-    sizes = json.loads(re.search(r"data-sizes=\"([^\"]*)\"", html).group(1)
-                       .replace("&quot;", '"'))
+    sizes = json.loads(parse_html(html).find("body").attrs["data-sizes"])
     assert len(sizes) == 6 * len(BANDS)
     assert all(w > 100 and h > 100 for w, h in sizes), sizes
 

@@ -30,6 +30,7 @@ from simval.run.records import (
     execute_stage,
     load_record,
 )
+from tests.conftest import mini_scenario
 from tests.scenario_data import quickstart_data
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -95,6 +96,26 @@ def test_stage_runs_then_is_reused_with_unchanged_record(tmp_path):
     assert (oa.status, ob.status) == (CACHED, CACHED) and CALLS == []
     assert {p.name: p.read_bytes() for p in layout.stages.iterdir()} == before
     assert ob.wall_s == rec["wall_s"]  # the recorded time of the run that made it
+
+
+def test_records_follow_their_schema_and_a_foreign_record_is_not_trusted(tmp_path, capsys):
+    from simval.cli import main
+    from simval.run.records import StageRecord
+
+    CALLS.clear()
+    layout = RunLayout(tmp_path)
+    _run_both(tmp_path)
+    assert main(["schema", "record"]) == 0
+    schema = json.loads(capsys.readouterr().out)
+    assert schema == StageRecord.model_json_schema(by_alias=True)
+    jsonschema = pytest.importorskip("jsonschema")
+    rec = json.loads(layout.record("up").read_text())
+    jsonschema.validate(rec, schema)
+    rec["schema"] = 0  # a record of another schema version: read as absent, the stage reruns
+    layout.record("up").write_text(json.dumps(rec))
+    CALLS.clear()
+    _, ob = _run_both(tmp_path)
+    assert ob.status == COMPLETE and CALLS == ["up"]
 
 
 def test_changed_parameters_rerun_the_stage_and_downstream(tmp_path):
@@ -336,33 +357,15 @@ def test_cli_run_unsupported_setting_exits_2(tmp_path, capsys):
 # End to end: MIRAGE + calwebb_detector1/image2/image3 on 2 Dask workers
 # ---------------------------------------------------------------------------------------
 
-def _mini(tmp: Path, name: str, recipe: str) -> Path:
-    data = quickstart_data()
-    data.update(name=name, filters=["F115W"], background_mjysr=0.22,
-                background_recipe=recipe,
-                dither={"offsets": [[0.0, 0.0], [1.03, 0.97]]})
-    data["readout"]["ngroups"] = 3
-    data["pipeline"]["image3"]["skymatch"] = {"skystat": "median"}  # exercise skymatch
-    data["catalog"] = {"generator": {"kind": "simple", "n_stars": 15, "n_galaxies": 10,
-                                     "mag_range": [18, 26]}}
-    path = tmp / f"{name}.yaml"
-    path.write_text(yaml.safe_dump(data, sort_keys=False))
-    return path
-
-
 def _records(run_dir: Path) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in sorted((run_dir / "stages").iterdir())}
 
 
 @pytest.fixture(scope="module")
-def e2e(tmp_path_factory):
-    from simval.run import run_scenario
-
-    tmp = tmp_path_factory.mktemp("e2e")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("SIMVAL_KIT_DIR", str(tmp / "kits"))
-        first = run_scenario(_mini(tmp, "mini", "skymatch"), tmp / "run_a", workers=2)
-        yield {"tmp": tmp, "first": first, "mp": mp}
+def e2e(mini_run):
+    """The session's reduced quickstart (tests/conftest.py ``mini_run``)."""
+    return {"tmp": mini_run["tmp"], "scenario": mini_run["scenario"],
+            "kit_dir": mini_run["kit_dir"], "first": mini_run["result"]}
 
 
 @pytest.mark.slow
@@ -427,7 +430,7 @@ def test_e2e_second_run_redoes_nothing(e2e):
 
     res = e2e["first"]
     before = _records(res.run_dir)
-    again = run_scenario(e2e["tmp"] / "mini.yaml", res.run_dir, workers=2)
+    again = run_scenario(e2e["scenario"], res.run_dir, workers=2, kit_dir=e2e["kit_dir"])
     assert again.ok
     assert {o.status for o in again.outcomes.values()} == {CACHED}
     assert _records(res.run_dir) == before
@@ -443,7 +446,7 @@ def test_e2e_deleted_rate_reruns_that_exposure_only(e2e):
     plan = json.loads((res.run_dir / "plan.json").read_text())
     victim = plan["exposures"][1]["base_name"]
     (res.run_dir / "detector1" / f"{victim}_rate.fits").unlink()
-    again = run_scenario(e2e["tmp"] / "mini.yaml", res.run_dir, workers=2)
+    again = run_scenario(e2e["scenario"], res.run_dir, workers=2, kit_dir=e2e["kit_dir"])
     assert again.ok
     ran = {s for s, o in again.outcomes.items() if o.status == COMPLETE}
     product = plan["products"][0]["name"]
@@ -465,8 +468,8 @@ def test_e2e_same_seed_same_uncal_and_median_masked_recipe(e2e):
     from simval.run.stages import PATH_CARDS
 
     first = e2e["first"]
-    second = run_scenario(_mini(e2e["tmp"], "mini_mm", "median_masked"),
-                          e2e["tmp"] / "run_b", workers=2)
+    second = run_scenario(mini_scenario(e2e["tmp"], "mini_mm", "median_masked"),
+                          e2e["tmp"] / "run_b", workers=2, kit_dir=e2e["kit_dir"])
     assert second.ok, [(o.stage_id, o.error) for o in second.failed]
     plan = json.loads((first.run_dir / "plan.json").read_text())
     for e in plan["exposures"]:

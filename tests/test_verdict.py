@@ -217,11 +217,17 @@ def test_unknown_name_in_document_and_measurement():
 
 def test_json_schema_agrees_with_the_registry(tmp_path):
     schema = metrics_json_schema()
-    per_filter = schema["properties"]["filters"]["additionalProperties"]
+    (ref,) = schema["properties"]["filters"]["patternProperties"].values()
+    per_filter = schema["$defs"][ref["$ref"].rsplit("/", 1)[-1]]
     assert set(per_filter["properties"]) == set(REGISTRY)
+    assert per_filter["additionalProperties"] is False
     jsonschema = pytest.importorskip("jsonschema")
     path = write_metrics(tmp_path / "metrics.json", _doc())
-    jsonschema.validate(json.loads(path.read_text()), schema)
+    data = json.loads(path.read_text())
+    jsonschema.validate(data, schema)
+    data["filters"]["f200w"] = {}
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(data, schema)
 
 
 def test_docs_describe_every_metric_and_the_schema():

@@ -326,7 +326,6 @@ def _read_mirage(path: Path, bands: list[str], filter_pupils: dict[str, tuple[st
     from astropy.io import ascii
     from astropy.table import Table
 
-
     try:
         raw = ascii.read(path)
     except Exception as exc:

@@ -289,7 +289,6 @@ def _write_table(table, path: Path) -> None:
 def _validate(args) -> int:
     from rich.table import Table as RichTable
 
-
     cat, bands = read_for_cli(args)
     area = args.area_arcmin2 if args.area_arcmin2 is not None else file_area_arcmin2(
         args.catalog)
@@ -319,7 +318,6 @@ def to_dream_table(cat, centre: tuple[float, float], cosmology: str = "Planck18"
     written: CatalogError)."""
     import numpy as np
     from astropy.table import Table
-
 
     rows = []
     mags = sorted({c for t in (cat.stars, cat.galaxies) for c in t.colnames

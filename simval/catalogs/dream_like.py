@@ -76,7 +76,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from simval.catalogs.bands import DEFAULT_BANDS, normalise_band, pivot_um, width_um
-from simval.catalogs.readers import Field, ReadOptions, angular_diameter_distance_mpc, read_dream
+from simval.catalogs.cosmology import angular_diameter_distance_mpc
+from simval.catalogs.readers import Field, ReadOptions, read_dream
 from simval.sky import Footprint, from_tangent, to_tangent, uniform_positions
 
 if TYPE_CHECKING:

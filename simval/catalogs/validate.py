@@ -76,7 +76,6 @@ def build_counts_reference(path: str | os.PathLike | None = None) -> Table:
     """The H-band differential counts reference (what ``number_counts_h.ecsv`` holds)."""
     from astropy.table import Table
 
-
     lo, hi = MAG_BINS[:-1], MAG_BINS[1:]
     n = np.array([np.mean(differential_counts(np.linspace(a, b, 51)))
                   for a, b in itertools.pairwise(MAG_BINS)])
@@ -108,7 +107,6 @@ def build_model_relations(path: str | os.PathLike | None = None, *, area_arcmin2
                           seed: int = 20240611, bands: Sequence[str] | None = None) -> Table:
     """Median relations of a large ``dream_like`` draw (what ``model_relations.ecsv`` holds)."""
     from astropy.table import Table
-
 
     bands = list(bands or (*DEFAULT_BANDS, "F770W"))
     side = math.sqrt(area_arcmin2) * 60.0
@@ -351,7 +349,6 @@ def validate_catalog(cat: SourceCatalog, *, area_arcmin2: float | None = None,
     """
     from astropy.table import Table
 
-
     counts_ref, model = load_references()
     g = cat.galaxies
     if bands is None:
@@ -512,7 +509,6 @@ def _plots(cat, bands, bins_table, model, out: Path, label: str) -> dict[str, Pa
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-
 
     files: dict[str, Path] = {}
     g = cat.galaxies

@@ -73,7 +73,6 @@ def add_compare_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentPars
 def _summary(result, console) -> None:
     from rich.table import Table
 
-
     for pair in result.pairs:
         table = Table(title=f"{pair.b.label} {pair.b.name} vs {pair.a.label} {pair.a.name}",
                       title_justify="left", header_style="bold")

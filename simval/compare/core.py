@@ -429,7 +429,6 @@ def write_compare(result: CompareResult, out_dir: str | os.PathLike, *,
     runs) into ``out_dir``, each atomically. Returns name -> path."""
     import json
 
-
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     written: dict[str, Path] = {}

@@ -187,7 +187,6 @@ def compare_mosaics(path_a: str | os.PathLike, path_b: str | os.PathLike, *,
     """
     import warnings
 
-
     a, b = _read(Path(path_a)), _read(Path(path_b))
     ok, reason, offset = same_grid(a.data.shape, a.header, b.data.shape, b.header)
     if not ok:
@@ -235,7 +234,6 @@ def write_difference_fits(path: str | os.PathLike, comparison: PixelComparison, 
 
     from astropy.io import fits
     from astropy.wcs import WCS, FITSFixedWarning
-
 
     if comparison.difference is None:
         raise ValueError("no difference image: the mosaics are not on the same grid")

@@ -33,11 +33,11 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 import simval
 from simval.envs.registry import EnvError, EnvRecord, EnvRegistry, check_name
+from simval.provenance import now_utc
 
 #: What the worker needs beside jwst's own dependencies: photutils and scipy are jwst
 #: dependencies in every release this was tried with (1.20.2, 3.0.0) and are listed so that a
@@ -334,7 +334,7 @@ def dir_size(path: Path) -> int:
 
 
 def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
+    return now_utc()
 
 
 # ----------------------------------------------------------------------------- public API

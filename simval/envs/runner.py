@@ -25,13 +25,16 @@ from pathlib import Path
 from typing import Any
 
 from simval.atomic import write_text
-from simval.calibrate import CalibrationError, CrdsSetup, Image3Products
+from simval.calibrate import CalibrationError, CrdsSetup, Image3Products, reftype_steps
 from simval.envs.registry import EnvError, EnvRecord, EnvRegistry
 from simval.envs.worker import KINDS, SCHEMA
 
 #: Variables of this process not passed to the worker (besides every ``CRDS_*``).
 _DROPPED = ("PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP", "VIRTUAL_ENV", "CONDA_PREFIX")
 CONSOLE_TAIL_LINES = 20
+#: (environment, kind) -> reference type -> steps, as that environment's worker last reported
+#: it (``reftype_steps`` of its result): the mapping of the environment's own jwst.
+_REFTYPE_STEPS: dict[tuple[str, str], dict[str, list[str]]] = {}
 
 
 class EnvRunError(CalibrationError):
@@ -168,6 +171,8 @@ def run_in_env(env_name: str, kind: str, input_path: str | os.PathLike,
         traceback=Path(raw["traceback"]) if raw.get("traceback") else None,
         seconds=float(raw.get("seconds") or 0.0), wall_s=round(wall, 3),
         peak_rss_mb=raw.get("peak_rss_mb"), log=log, raw=raw)
+    if raw.get("reftype_steps"):
+        _REFTYPE_STEPS[(env_name, kind)] = raw["reftype_steps"]
     if check and not result.ok:
         raise EnvRunError(f"{what} failed on {input_path}: {result.error} "
                           f"(traceback: {result.traceback}; log: {log})")
@@ -205,3 +210,15 @@ def for_stage(params: Mapping[str, Any], kind: str, in_process: Callable[..., An
     named by ``params["env"]`` when the stage's params carry one."""
     name = params.get("env")
     return calibrate_function(str(name), kind) if name else in_process
+
+
+def stage_reftype_steps(params: Mapping[str, Any], kind: str) -> dict[str, list[str]] | None:
+    """Reference type -> the steps of pipeline ``kind`` that use it, from the jwst that ran
+    the stage: the environment named by ``params["env"]`` (as its worker reported it in
+    this process; None if it did not) or this process's
+    (:func:`simval.calibrate.reftype_steps`)."""
+    name = params.get("env")
+    if not name:
+        return reftype_steps(kind)
+    found = _REFTYPE_STEPS.get((str(name), kind))
+    return None if found is None else {k: list(v) for k, v in found.items()}

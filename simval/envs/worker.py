@@ -21,6 +21,7 @@ The result JSON (written atomically, also on failure)::
     {"schema": 1, "kind", "status": "ok" | "failed", "outputs": {...paths...},
      "versions": {jwst, crds, stcal, stdatamodels, ...}, "python", "simval",
      "seconds", "peak_rss_mb", "ref_files": {reftype: file}, "cal_step": {...},
+     "reftype_steps": {reftype: [steps of this pipeline that use it]} (this jwst's),
      "prefetch": {reftype: what CRDS returned, as the pipeline logged it},
      "network_attempts": [connections refused], "error": "Type: message" | null,
      "traceback": path | null}
@@ -126,7 +127,6 @@ def _prepare() -> None:
     import gc
     import importlib.util
 
-
     offline.configure()
     if importlib.util.find_spec("pysiaf") is not None:
         offline.import_pysiaf()
@@ -181,8 +181,8 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
     result: dict[str, Any] = {
         "schema": SCHEMA, "kind": spec.get("kind"), "status": "failed", "outputs": {},
         "versions": {}, "python": sys.version.split()[0], "executable": sys.executable,
-        "simval": None, "ref_files": {}, "cal_step": {}, "prefetch": {}, "error": None,
-        "traceback": None, "network_attempts": [],
+        "simval": None, "ref_files": {}, "reftype_steps": {}, "cal_step": {}, "prefetch": {},
+        "error": None, "traceback": None, "network_attempts": [],
     }
     attempts: list[str] = result["network_attempts"]
     try:
@@ -202,6 +202,12 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
 
         result["ref_files"] = calibrate.ref_files_used(product)
         result["cal_step"] = calibrate.cal_step_status(product)
+        try:  # a record of the provenance: it must not fail a calibration that worked
+            result["reftype_steps"] = calibrate.reftype_steps(spec["kind"])
+        except Exception as err:
+            result["reftype_steps"] = {}
+            print(f"simval.envs.worker: reftype_steps: {type(err).__name__}: {err}",
+                  file=sys.stderr)
         result["status"] = "ok"
     except (Exception, SystemExit) as err:  # CRDS calls sys.exit() on some cache errors
         result["error"] = f"{type(err).__name__}: {err}"

@@ -7,7 +7,7 @@ Definitions
   ``expected`` the sky the mosaic should still contain (:func:`expected_mosaic_level`:
   0 when the recipe removes the sky, the injected sky when skymatch only equalises).
   When the run kept MIRAGE's noiseless seed images, the truth is the noiseless mosaic
-  (:mod:`simval.truth_mosaic`) and the residual is the clipped median of
+  (:mod:`simval.truth.mosaic`) and the residual is the clipped median of
   ``mosaic - truth + injected - expected``: the light of faint undetected galaxies in
   "sky" pixels (+0.4% to +6.6% of the quickstart's sky in MIRAGE's own source-free seed
   pixels) is then signal the mosaic must keep, not a sky error.
@@ -196,7 +196,7 @@ def background_residual(data: ArrayLike, *, mask: ArrayLike | None = None,
     """Residual sky of a mosaic against the expected level.
 
     Without ``truth`` the residual is ``level - expected_mjysr``. With ``truth`` (the
-    noiseless mosaic, :mod:`simval.truth_mosaic`, which holds the injected sky plus the
+    noiseless mosaic, :mod:`simval.truth.mosaic`, which holds the injected sky plus the
     light of every source) the mosaic is compared pixel by pixel with what it should be,
     ``truth - injected + expected``: the residual is the sigma-clipped median of
     ``data - truth + injected - expected`` over the same pixels, so faint undetected

@@ -338,7 +338,6 @@ def seam_steps(data: ArrayLike, exposure_masks: Iterable[ArrayLike], *,
     """
     from scipy.ndimage import distance_transform_edt
 
-
     img = np.asarray(data, np.float64)
     use = usable_pixels(img, valid, mask)
     reach = gap_pix + strip_width_pix + 1

@@ -84,7 +84,8 @@ def print_verdicts(verdicts: list[Verdict], console: Console) -> None:
 
 def write_report(run_dir: str | os.PathLike, *, verdicts: list[Verdict] | None = None,
                  output: str | os.PathLike | None = None) -> Path:
-    """Write ``report.html`` of a run (see :mod:`simval.report.html`); return its path.
+    """Write ``report.html`` of a run and ``report.json`` beside it (see
+    :mod:`simval.report.html`); return the HTML file's path.
 
     Parameters
     ----------

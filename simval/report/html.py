@@ -1,5 +1,6 @@
 """``report.html``: one self-contained page per run (inline CSS, PNGs as ``data:`` URIs,
-no script, no external resource), readable in any browser and in a mail attachment.
+no script, no external resource), readable in any browser and in a mail attachment; and
+``report.json`` beside it, the same content for programs.
 
 Order of the page
 -----------------
@@ -16,7 +17,8 @@ Order of the page
    metric of ``metrics.json`` for that filter (folded);
 4. provenance from ``manifest.json`` and ``plan.json``: scenario, software versions, CRDS
    context, step parameters as run, reference files per stage (with the jwst steps that
-   use each reference type, from the steps' ``reference_file_types``), stage times.
+   use each reference type, as the calibration stages recorded them in the manifest's
+   ``reftype_steps``; a run made before that record shows the files alone), stage times.
 
 Inputs are files of the run directory only: ``metrics.json``,
 ``truth/<product>_truth.ecsv``, ``image3/<product>/<product>_i2d.fits``, ``_cat.ecsv``
@@ -24,20 +26,31 @@ Inputs are files of the run directory only: ``metrics.json``,
 pairs and samples: the ringed bright stars are the metric's sample), ``manifest.json``,
 ``plan.json``. Anything missing or unreadable becomes a visible note in its place, never
 an exception.
+
+Construction
+------------
+Python builds a view-model (:class:`ReportView`: dataclasses of text, numbers and PNG data
+URIs); the jinja2 templates in ``simval/report/templates`` (``report.html.j2`` on
+``base.html.j2``, with the pieces shared with ``compare.html`` in ``_macros.html.j2``)
+turn it into HTML with autoescape on, so every value from a run is escaped.
+``report.json`` is the view-model as JSON without the PNGs (each figure keeps its title,
+caption and ``drawn``).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
-import html
 import json
 import logging
+import math
 import os
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import jinja2
 import numpy as np
 
 from simval.atomic import write_text
@@ -74,7 +87,8 @@ if TYPE_CHECKING:
 
     from simval.verdict import Verdict
 
-__all__ = ["render_report", "write_report"]
+__all__ = ["Cell", "Fact", "FigureView", "ReportView", "TableView", "build_report_view",
+           "figure_view", "render_report", "render_template", "report_json", "write_report"]
 
 log = logging.getLogger(__name__)
 
@@ -86,86 +100,248 @@ BACKGROUND_PIX = 280
 #: (mosaic pixels; at least 1.5 map pixels).
 MASK_GROW_PIX = 8
 SMOOTH_PIX = 6.0
-
-CSS = """
-body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,Helvetica,Arial,sans-serif;
- margin:0 auto;max-width:1240px;padding:0 18px 40px;color:#1b1b1b;background:#fff}
-h1{font-size:22px;margin:18px 0 4px}h2{font-size:18px;margin:28px 0 8px;
- border-bottom:2px solid #ddd;padding-bottom:3px}h3{font-size:15px;margin:18px 0 6px}
-.meta{color:#555;font-size:13px}.meta code{font-size:12px}
-nav{font-size:13px;margin:8px 0}nav a{margin-right:10px}
-table{border-collapse:collapse;margin:6px 0 12px;font-size:13px}
-th,td{border:1px solid #d4d4d4;padding:3px 8px;text-align:left;vertical-align:top}
-th{background:#f1f1f1}td.num{text-align:right;font-variant-numeric:tabular-nums;
- white-space:nowrap}
-tr.fail td{background:#fde2e1}tr.pass td{background:#e6f4e6}
-td.result{font-weight:700}tr.fail td.result{color:#a50f15}tr.pass td.result{color:#1a7431}
-.summary span{display:inline-block;padding:2px 10px;border-radius:10px;margin-right:6px;
- font-weight:600}.summary .nfail{background:#fde2e1;color:#a50f15}
-.summary .npass{background:#e6f4e6;color:#1a7431}.summary .nnone{background:#eee}
-.note{background:#fff6d6;border-left:4px solid #e0b000;padding:6px 10px;margin:8px 0;
- font-size:13px}.error{background:#fde2e1;border-left:4px solid #c0392b;padding:6px 10px;
- margin:8px 0;font-size:13px;white-space:pre-wrap}
-.figs{display:flex;flex-wrap:wrap;gap:14px}figure{margin:0;border:1px solid #e3e3e3;
- padding:6px;background:#fafafa}figure img{display:block;max-width:100%;height:auto}
-figcaption{font-size:12px;color:#444;max-width:520px;margin-top:4px}
-details{margin:8px 0}summary{cursor:pointer;font-weight:600}
-code,.mono{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:12px}
-.dim{color:#777}
-"""
+#: Schema of ``report.json``.
+REPORT_JSON_SCHEMA = "simval.report"
+REPORT_JSON_VERSION = 1
+#: Pipelines in the order their reference-file tables are shown.
+_PIPELINES = ("detector1", "image2", "image3")
 
 
-def _e(value: Any) -> str:
-    return html.escape(str(value), quote=True)
+# --- view-model pieces shared with compare.html -------------------------------------------
+
+@dataclass(frozen=True)
+class Cell:
+    """One table cell: ``text``, its CSS class (``"num"``: right-aligned number), a hover
+    ``title``, shown as ``code``, and a dim ``note`` in parentheses after it."""
+
+    text: Any
+    cls: str = ""
+    title: str | None = None
+    code: bool = False
+    note: str | None = None
 
 
-def _note(text: str, cls: str = "note") -> str:
-    return f'<div class="{cls}">{_e(text)}</div>'
+@dataclass
+class TableView:
+    """A plain table: column ``head``, ``rows`` of values, the ``numeric`` column indices
+    (right-aligned) and the table's CSS class."""
+
+    head: list[str]
+    rows: list[list[Any]]
+    numeric: list[int] = field(default_factory=list)
+    cls: str = ""
 
 
-def _table(head: Iterable[str], rows: Iterable[Iterable[Any]], *, cls: str = "",
-           numeric: Iterable[int] = ()) -> str:
-    num = set(numeric)
-    out = [f'<table class="{cls}">' if cls else "<table>", "<thead><tr>"]
-    out += [f"<th>{_e(h)}</th>" for h in head]
-    out.append("</tr></thead><tbody>")
-    for row in rows:
-        out.append("<tr>" + "".join(
-            f'<td class="num">{_e(c)}</td>' if i in num else f"<td>{_e(c)}</td>"
-            for i, c in enumerate(row)) + "</tr>")
-    out.append("</tbody></table>")
-    return "".join(out)
+@dataclass
+class FigureView:
+    """A plot: ``uri`` is its PNG as a ``data:`` URI (``width`` x ``height`` pixels), or
+    None with ``note`` saying why it is not drawn."""
+
+    name: str
+    title: str
+    caption: str
+    uri: str | None = None
+    width: int = 0
+    height: int = 0
+    note: str | None = None
+    cls: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        """The figure without its PNG."""
+        return {"name": self.name, "title": self.title, "caption": self.caption,
+                "drawn": self.uri is not None, "width": self.width, "height": self.height,
+                "note": self.note}
+
+
+@dataclass(frozen=True)
+class Fact:
+    """One item of a header line: ``label``, then ``value`` as ``style`` (``"b"``: bold,
+    ``"code"``, ``""``: plain; no value: the label alone)."""
+
+    label: str
+    value: Any = None
+    style: str = ""
+
+
+class _MissingInputError(Exception):
+    """A plot's inputs are absent; the message says which."""
+
+
+def figure_view(name: str, title: str, caption: str, make: Callable[[], Figure], *,
+                cls: str = "") -> FigureView:
+    """Draw ``make()`` as an embedded PNG; a failure becomes the figure's note (logged)."""
+    from matplotlib.figure import Figure as _Figure
+
+    try:
+        fig = make()
+        if not isinstance(fig, _Figure):
+            raise TypeError(f"expected a Figure, got {type(fig).__name__}")
+        uri, w, h = png_data_uri(fig)
+    except _MissingInputError as exc:
+        return FigureView(name, title, caption, note=f"{title}: not available: {exc}.")
+    except Exception as exc:  # a plot problem must not lose the page
+        log.warning("plot %s failed", title, exc_info=True)
+        return FigureView(name, title, caption,
+                          note=f"{title}: could not be drawn: {type(exc).__name__}: {exc}")
+    return FigureView(name, title, caption, uri, w, h, cls=cls)
+
+
+@functools.cache
+def _environment() -> jinja2.Environment:
+    return jinja2.Environment(loader=jinja2.PackageLoader("simval.report", "templates"),
+                              autoescape=True, undefined=jinja2.StrictUndefined,
+                              trim_blocks=True, lstrip_blocks=True)
+
+
+def render_template(name: str, **context: Any) -> str:
+    """Render ``simval/report/templates/<name>`` (autoescaped) with ``context``."""
+    return _environment().get_template(name).render(**context)
+
+
+# --- the report's view-model --------------------------------------------------------------
+
+@dataclass
+class VerdictRow:
+    """One row of the verdict table (value and uncertainty in ``unit``)."""
+
+    metric: str
+    filter: str
+    kind: str
+    passed: bool
+    value: float | None
+    uncertainty: float | None
+    unit: str
+    n: int
+    limit: str
+    value_text: str
+    message: str
+    definition: str
+
+    title = None  # no hover text on the row itself
+
+    @property
+    def cells(self) -> list[Cell]:
+        tip = f"{self.definition}. {self.message}" if self.definition else self.message
+        return [Cell(self.metric, title=tip, code=True,
+                     note=None if self.kind == "threshold" else self.kind),
+                Cell(self.filter), Cell(self.value_text, "num"), Cell(self.limit),
+                Cell(self.n, "num")]
+
+
+@dataclass
+class VerdictsView:
+    """The verdict table (failures first), the failures' messages, or why there is none."""
+
+    rows: list[VerdictRow]
+    failures: list[str]
+    empty_reason: str | None
+
+
+@dataclass
+class HeaderView:
+    """The page's header: facts, counts, links (section id, label), a failed run's errors."""
+
+    facts: list[Fact]
+    n_fail: int
+    n_pass: int
+    nav: list[tuple[str, str]]
+    run_failure: str | None
+
+
+@dataclass
+class MetricRow:
+    """One metric of ``metrics.json`` for one filter (value and uncertainty in ``unit``)."""
+
+    name: str
+    value: float | None
+    uncertainty: float | None
+    unit: str
+    n: int
+    value_text: str
+    definition: str
+    not_computed: str | None = None
+
+    cls = ""
+
+    @property
+    def cells(self) -> list[Cell]:
+        what = f"not computed: {self.not_computed}" if self.not_computed else self.definition
+        return [Cell(self.name), Cell(self.value_text, "num"), Cell(self.n, "num"),
+                Cell(what)]
+
+
+@dataclass
+class FilterView:
+    """One filter's section: facts, notes, figures, every metric of ``metrics.json``."""
+
+    band: str
+    product: str | None
+    facts: list[Fact]
+    notes: list[str]
+    figures: list[FigureView]
+    metrics: list[MetricRow]
+
+
+@dataclass
+class RefGroupView:
+    """The reference files of one stage shared by a group of exposures or products."""
+
+    stage: str
+    names: list[str]
+    shown: str
+    context: str
+    table: TableView
+
+
+@dataclass
+class ProvenanceView:
+    """Run facts (key, value), versions, step parameters, reference files, stage times."""
+
+    manifest_missing: bool
+    run: list[tuple[str, Any]]
+    versions: TableView | None
+    worker_versions: str | None
+    step_parameters: TableView | None
+    reference_files: list[RefGroupView]
+    steps_recorded: bool
+    stage_times: TableView | None
+    stage_total_s: float
+
+
+@dataclass
+class ReportView:
+    """Everything ``report.html`` shows (``report.json``: the same without the PNGs)."""
+
+    title: str
+    run_dir: str
+    status: str
+    header: HeaderView
+    notes: list[str]
+    verdicts: VerdictsView
+    filters: list[FilterView]
+    provenance: ProvenanceView
+    simval_version: str
+    written_utc: str
 
 
 # --- header and verdicts ------------------------------------------------------------------
 
-def _header(run: RunContents, verdicts: list[Verdict]) -> str:
+def _header(run: RunContents, verdicts: list[Verdict]) -> HeaderView:
     failed = sum(not v.passed for v in verdicts)
-    passed = len(verdicts) - failed
     prov = run.metrics.provenance if run.metrics else {}
-    bits = [f"scenario <b>{_e(run.scenario_name)}</b>"]
+    facts = [Fact("scenario", run.scenario_name, "b")]
     digest = (run.metrics.scenario_hash if run.metrics else
               ((run.manifest or {}).get("scenario") or {}).get("hash"))
     if digest:
-        bits.append(f"hash <code>{_e(digest)}</code>")
-    bits.append(f"run status <b>{_e(run.status)}</b>")
+        facts.append(Fact("hash", digest, "code"))
+    facts.append(Fact("run status", run.status, "b"))
     if prov.get("evaluated_utc"):
-        bits.append(f"evaluated {_e(prov['evaluated_utc'])}")
-    bits.append(f"run directory <code>{_e(run.run_dir)}</code>")
-    if verdicts:
-        chips = (f'<span class="nfail">{failed} FAIL</span>' if failed else "") + \
-                f'<span class="npass">{passed} PASS</span>'
-    else:
-        chips = '<span class="nnone">no verdicts</span>'
-    nav = ['<a href="#verdicts">verdicts</a>']
-    nav += [f'<a href="#filter-{_e(b)}">{_e(b)}</a>' for b in run.filters]
-    nav.append('<a href="#provenance">provenance</a>')
-    out = [f"<h1>simval report: {_e(run.scenario_name)}</h1>",
-           f'<div class="meta">{" · ".join(bits)}</div>',
-           f'<p class="summary">{chips}</p>', f"<nav>{''.join(nav)}</nav>"]
-    if run.status not in ("complete", "unknown"):
-        out.append(_run_failure(run))
-    return "".join(out)
+        facts.append(Fact("evaluated", prov["evaluated_utc"]))
+    facts.append(Fact("run directory", str(run.run_dir), "code"))
+    nav = [("verdicts", "verdicts"), *((f"filter-{b}", b) for b in run.filters),
+           ("provenance", "provenance")]
+    failure = _run_failure(run) if run.status not in ("complete", "unknown") else None
+    return HeaderView(facts, failed, len(verdicts) - failed, nav, failure)
 
 
 def _run_failure(run: RunContents) -> str:
@@ -182,11 +358,10 @@ def _run_failure(run: RunContents) -> str:
     blocked = m.get("blocked_stages") or []
     if blocked:
         lines.append(f"{len(blocked)} stage(s) not run because of it: {', '.join(blocked)}")
-    return _note("\n".join(lines), "error")
+    return "\n".join(lines)
 
 
-def _verdict_section(verdicts: list[Verdict], run: RunContents) -> str:
-    out = ['<section id="verdicts"><h2>Verdicts</h2>']
+def _verdicts(verdicts: list[Verdict], run: RunContents) -> VerdictsView:
     if not verdicts:
         if run.metrics is None:
             why = "there is no valid metrics.json (see the note above)."
@@ -194,28 +369,17 @@ def _verdict_section(verdicts: list[Verdict], run: RunContents) -> str:
             why = "the scenario sets no thresholds (comparison.thresholds)."
         else:
             why = "the thresholds could not be applied (see the note above)."
-        out.append(_note(f"No verdicts: {why}"))
-        return "".join(out) + "</section>"
-    out.append('<table class="verdicts"><thead><tr><th>metric</th><th>filter</th>'
-               "<th>value ± unc</th><th>limit</th><th>n</th><th>result</th></tr></thead>"
-               "<tbody>")
+        return VerdictsView([], [], why)
+    rows = []
     for v in sort_verdicts(verdicts):
         spec = REGISTRY.get(v.metric)
-        tip = f"{spec.description}. {v.message}" if spec else v.message
-        kind = "" if v.kind == "threshold" else f' <span class="dim">({_e(v.kind)})</span>'
-        cls = "pass" if v.passed else "fail"
-        out.append(f'<tr class="{cls}"><td title="{_e(tip)}"><code>{_e(v.metric)}</code>{kind}'
-                   f"</td><td>{_e(v.filter)}</td>"
-                   f'<td class="num">{_e(format_value(v.value, v.uncertainty, v.unit))}</td>'
-                   f"<td>{_e(v.limit)}</td><td class=\"num\">{v.n}</td>"
-                   f'<td class="result">{"PASS" if v.passed else "FAIL"}</td></tr>')
-    out.append("</tbody></table>")
-    reasons = [v for v in verdicts if not v.passed and "(" in v.message]
-    if reasons:
-        out.append("<details open><summary>why each failure failed</summary><ul>")
-        out += [f"<li class=\"mono\">{_e(v.message)}</li>" for v in sort_verdicts(reasons)]
-        out.append("</ul></details>")
-    return "".join(out) + "</section>"
+        rows.append(VerdictRow(v.metric, v.filter, v.kind, bool(v.passed), v.value,
+                               v.uncertainty, v.unit, int(v.n), v.limit,
+                               format_value(v.value, v.uncertainty, v.unit), v.message,
+                               spec.description if spec else ""))
+    failures = [v.message for v in sort_verdicts(verdicts)
+                if not v.passed and "(" in v.message]
+    return VerdictsView(rows, failures, None)
 
 
 # --- per filter ---------------------------------------------------------------------------
@@ -243,10 +407,6 @@ def _need(f: FilterInputs, *what: str) -> None:
     missing = [w for w in what if getattr(f, w) is None]
     if missing:
         raise _MissingInputError(f"needs the {' and '.join(missing)} (see the notes above)")
-
-
-class _MissingInputError(Exception):
-    """A plot's inputs are absent; the message says which."""
 
 
 def _completeness_plot(run: RunContents, f: FilterInputs) -> Figure:
@@ -450,86 +610,74 @@ _CAPTIONS = {
 }
 
 
-def _figure_html(name: str, title: str, make: Callable[[], Figure]) -> str:
-    from matplotlib.figure import Figure as _Figure
+_PLOTS = (("completeness", "completeness"), ("photometry", "photometry"),
+          ("astrometry", "astrometry"))
+_MOSAIC_PLOTS = (("background", "background residual map"), ("mosaic", "mosaic thumbnail"),
+                 ("counts", "number counts"))
 
 
-    try:
-        fig = make()
-        if not isinstance(fig, _Figure):
-            raise TypeError(f"expected a Figure, got {type(fig).__name__}")
-        uri, w, h = png_data_uri(fig)
-    except _MissingInputError as exc:
-        return _note(f"{title}: not available: {exc}.")
-    except Exception as exc:
-        log.warning("report plot %s failed", title, exc_info=True)
-        return _note(f"{title}: could not be drawn: {type(exc).__name__}: {exc}")
-    return (f'<figure class="plot-{name}"><img src="{uri}" width="{w}" height="{h}" '
-            f'alt="{_e(title)}"><figcaption>{_e(_CAPTIONS[name])}</figcaption></figure>')
+def _figure(name: str, title: str, make: Callable[[], Figure]) -> FigureView:
+    return figure_view(name, title, _CAPTIONS[name], make, cls=f"plot-{name}")
 
 
-def _metrics_details(run: RunContents, band: str) -> str:
+def _metric_rows(run: RunContents, band: str) -> list[MetricRow]:
     entries = (run.metrics.filters.get(band) or {}) if run.metrics else {}
-    if not entries:
-        return ""
     rows = []
     for name in [n for n in REGISTRY if n in entries] + sorted(set(entries) - set(REGISTRY)):
         m = entries[name]
         spec = REGISTRY.get(name)
         why = (m.details or {}).get("not_computed")
-        rows.append((name, format_value(m.value, m.uncertainty, m.unit), m.n,
-                     f"not computed: {why}" if why else (spec.description if spec else "")))
-    return ("<details><summary>all metrics of this filter "
-            f"({len(rows)})</summary>"
-            + _table(("metric", "value ± unc", "n", "definition"), rows, numeric=(1, 2))
-            + "</details>")
+        rows.append(MetricRow(name, m.value, m.uncertainty, m.unit, int(m.n),
+                              format_value(m.value, m.uncertainty, m.unit),
+                              spec.description if spec else "",
+                              None if not why else str(why)))
+    return rows
 
 
-def _filter_section(run: RunContents, band: str) -> str:
+def _filter(run: RunContents, band: str) -> FilterView:
     f = filter_inputs(run, band)
-    out = [f'<section class="filter" id="filter-{_e(band)}"><h2>{_e(band)}</h2>']
     prov = ((run.metrics.provenance if run.metrics else {}).get("filters") or {}).get(band)
-    facts = [f"product <code>{_e(f.product or 'unknown')}</code>"]
+    facts = [Fact("product", f.product or "unknown", "code")]
     if f.truth is not None:
-        facts.append(f"truth {len(f.truth)} ({int(_inside(f.truth).sum())} in the footprint)")
+        facts.append(Fact(f"truth {len(f.truth)} ({int(_inside(f.truth).sum())} in the "
+                          "footprint)"))
     if f.measured is not None:
-        facts.append(f"detections {len(f.measured)}")
+        facts.append(Fact(f"detections {len(f.measured)}"))
     if f.match is not None:
-        facts.append(f"matched {f.match.n_pairs} within {f.match.radius_mas:g} mas")
+        facts.append(Fact(f"matched {f.match.n_pairs} within {f.match.radius_mas:g} mas"))
     if isinstance(prov, Mapping) and prov.get("not_computed"):
-        facts.append(f"{len(prov['not_computed'])} metric(s) not computed")
-    out.append(f'<div class="meta">{" · ".join(facts)}</div>')
-    out += [_note(n) for n in f.notes]
-    figs = [_figure_html("completeness", "completeness", lambda: _completeness_plot(run, f)),
-            _figure_html("photometry", "photometry", lambda: _delta_mag_plot(run, f)),
-            _figure_html("astrometry", "astrometry", lambda: _astrometry_plot(run, f))]
+        facts.append(Fact(f"{len(prov['not_computed'])} metric(s) not computed"))
+    notes = list(f.notes)
+    makers = {"completeness": _completeness_plot, "photometry": _delta_mag_plot,
+              "astrometry": _astrometry_plot}
+    figures = [_figure(name, title, lambda m=makers[name]: m(run, f))
+               for name, title in _PLOTS]
     mosaic = None
     if f.i2d is not None:
         try:
             mosaic = _read_mosaic(f.i2d)
         except Exception as exc:
-            out.append(_note(f"the mosaic cannot be read: {type(exc).__name__}: {exc}"))
-    for name, title, make in (("background", "background residual map", _background_plot),
-                              ("mosaic", "mosaic thumbnail", _mosaic_plot),
-                              ("counts", "number counts", _counts_plot)):
+            notes.append(f"the mosaic cannot be read: {type(exc).__name__}: {exc}")
+    mosaic_makers = {"background": _background_plot, "mosaic": _mosaic_plot,
+                     "counts": _counts_plot}
+    for name, title in _MOSAIC_PLOTS:
         if mosaic is None:
-            figs.append(_note(f"{title}: not available: no readable mosaic."))
+            figures.append(FigureView(name, title, _CAPTIONS[name],
+                                      note=f"{title}: not available: no readable mosaic."))
         else:
-            figs.append(_figure_html(name, title, lambda m=make: m(run, f, mosaic)))
-    out.append(f'<div class="figs">{"".join(figs)}</div>')
-    out.append(_metrics_details(run, band))
-    return "".join(out) + "</section>"
+            figures.append(_figure(name, title,
+                                   lambda m=mosaic_makers[name]: m(run, f, mosaic)))
+    return FilterView(band, f.product, facts, notes, figures, _metric_rows(run, band))
 
 
 # --- provenance ---------------------------------------------------------------------------
 
-def _kv(mapping: Mapping[str, Any]) -> str:
-    rows = [(k, json.dumps(v) if isinstance(v, dict | list) else v)
+def _kv_rows(mapping: Mapping[str, Any]) -> list[tuple[str, Any]]:
+    return [(k, json.dumps(v) if isinstance(v, dict | list) else v)
             for k, v in mapping.items() if v not in (None, "", {}, [])]
-    return _table(("key", "value"), rows) if rows else '<p class="dim">none recorded</p>'
 
 
-def _run_summary(run: RunContents) -> str:
+def _run_summary(run: RunContents) -> list[tuple[str, Any]]:
     m = run.manifest or {}
     scen = m.get("scenario") or {}
     plan = run.plan or {}
@@ -558,67 +706,61 @@ def _run_summary(run: RunContents) -> str:
                                 f"{len(plan.get('products') or [])}" if plan else None),
         "evaluated (UTC)": prov.get("evaluated_utc"),
     }
-    return _kv(rows)
+    return _kv_rows(rows)
 
 
-def _versions(run: RunContents) -> str:
+def _versions(run: RunContents) -> tuple[TableView | None, str | None]:
     m = run.manifest or {}
     versions = dict(m.get("versions") or {})
     if not versions and run.metrics:
         versions = dict(run.metrics.provenance.get("versions") or {})
-    out = [_table(("package", "version"), sorted(versions.items())) if versions else
-           '<p class="dim">no versions recorded</p>']
-    if m.get("worker_versions"):
-        out.append(_note("Dask workers ran other versions: "
-                         + json.dumps(m["worker_versions"], sort_keys=True)))
-    return "".join(out)
+    table = TableView(["package", "version"], [list(kv) for kv in sorted(versions.items())]) \
+        if versions else None
+    workers = json.dumps(m["worker_versions"], sort_keys=True) \
+        if m.get("worker_versions") else None
+    return table, workers
 
 
-def _step_parameters(run: RunContents) -> str:
+def _step_parameters(run: RunContents) -> TableView | None:
     params = (run.manifest or {}).get("pipeline_parameters")
     if params is None:
         params = ((run.plan or {}).get("scenario") or {}).get("pipeline")
     if not params:
-        return '<p class="dim">no step parameters recorded (pipeline defaults)</p>'
-    rows = []
-    for stage in ("detector1", "image2", "image3", *sorted(set(params) - {"detector1",
-                                                                          "image2", "image3"})):
-        steps = params.get(stage)
+        return None
+    rows: list[list[Any]] = []
+    for stage in (*_PIPELINES, *sorted(set(params) - set(_PIPELINES))):
         if stage not in params:
             continue
+        steps = params.get(stage)
         if not steps:
-            rows.append((stage, "(all steps)", "pipeline defaults"))
+            rows.append([stage, "(all steps)", "pipeline defaults"])
             continue
         for step, values in steps.items():
             text = ", ".join(f"{k} = {json.dumps(v)}" for k, v in values.items()) \
                 if isinstance(values, Mapping) else json.dumps(values)
-            rows.append((stage, step, text))
-    return _table(("pipeline", "step", "parameters as run"), rows)
+            rows.append([stage, step, text])
+    return TableView(["pipeline", "step", "parameters as run"], rows)
 
 
-@functools.lru_cache(maxsize=1)
-def _reftype_steps() -> dict[str, tuple[str, ...]]:
-    """Reference type -> the ``pipeline.step`` s that use it, from jwst's own pipeline
-    classes (``Step.reference_file_types``); empty if jwst cannot be imported."""
-    try:
-        from jwst.pipeline import Detector1Pipeline, Image2Pipeline, Image3Pipeline
-    except Exception:  # the table is still useful without the step names
-        return {}
+def _recorded_reftype_steps(run: RunContents) -> dict[str, list[str]] | None:
+    """Reference type -> ``pipeline.step`` s that use it, from the manifest's
+    ``reftype_steps`` (recorded by the calibration stages); None for a run without it."""
+    recorded = (run.manifest or {}).get("reftype_steps")
+    if not isinstance(recorded, Mapping) or not recorded:
+        return None
     out: dict[str, list[str]] = {}
-    for name, pipeline in (("detector1", Detector1Pipeline), ("image2", Image2Pipeline),
-                           ("image3", Image3Pipeline)):
-        for step, cls in pipeline.step_defs.items():
-            for reftype in getattr(cls, "reference_file_types", ()) or ():
-                out.setdefault(str(reftype), []).append(f"{name}.{step}")
-    return {k: tuple(v) for k, v in out.items()}
+    for pipeline in (*_PIPELINES, *sorted(set(recorded) - set(_PIPELINES))):
+        for reftype, steps in (recorded.get(pipeline) or {}).items():
+            out.setdefault(str(reftype).lower(), []).extend(
+                f"{pipeline}.{s}" for s in steps or ())
+    return out
 
 
-def _reference_files(run: RunContents) -> str:
+def _reference_files(run: RunContents) -> tuple[list[RefGroupView], bool]:
     refs = (run.manifest or {}).get("reference_files") or {}
-    if not refs:
-        return '<p class="dim">no reference files recorded</p>'
+    steps = _recorded_reftype_steps(run)
     out = []
-    for stage in ("detector1", "image2", "image3"):
+    for stage in _PIPELINES:
         groups: dict[tuple[tuple[str, str], ...], list[str]] = {}
         for name, per_stage in refs.items():
             files = (per_stage or {}).get(stage)
@@ -634,49 +776,47 @@ def _reference_files(run: RunContents) -> str:
                                             else "")
             ctx = f" · CRDS {context}" + (f" (crds {version})" if version else "") \
                 if context else ""
-            steps = _reftype_steps()
-            rows = [(k, v, ", ".join(steps.get(k, ()))) for k, v in used]
-            out.append(f"<h3>{_e(stage)}: {_e(shown)}<span class=\"dim\">{_e(ctx)}</span></h3>"
-                       + _table(("reference type", "file", "used by step"), rows))
-    return "".join(out)
+            if steps is None:
+                table = TableView(["reference type", "file"], [[k, v] for k, v in used])
+            else:
+                table = TableView(["reference type", "file", "used by step"],
+                                  [[k, v, ", ".join(steps.get(k.lower(), ()))]
+                                   for k, v in used])
+            out.append(RefGroupView(stage, names, shown, ctx, table))
+    return out, steps is not None
 
 
-def _stage_times(run: RunContents) -> str:
+def _stage_times(run: RunContents) -> tuple[TableView | None, float]:
     stages = (run.manifest or {}).get("stages") or {}
     if not stages:
-        return '<p class="dim">no stage records</p>'
+        return None, 0.0
     rows = []
     total = 0.0
     for sid, s in stages.items():
         wall = s.get("wall_s")
         total += float(wall or 0.0) if s.get("status") == "complete" else 0.0
-        rows.append((sid, s.get("kind", ""), s.get("status", ""),
+        rows.append([sid, s.get("kind", ""), s.get("status", ""),
                      "" if wall is None else f"{float(wall):.1f}",
                      "" if s.get("peak_rss_mb") is None else f"{float(s['peak_rss_mb']):.0f}",
                      s.get("error") or (f"blocked by {s['blocked_by']}" if s.get("blocked_by")
-                                        else ""), s.get("log") or ""))
-    note = ('<p class="dim">wall time of the run that made each output (cached stages: '
-            f'the recorded time); stages run now: {total:.1f} s in total.</p>')
-    return _table(("stage", "kind", "status", "wall (s)", "peak RSS (MiB)", "error", "log"),
-                  rows, numeric=(3, 4)) + note
+                                        else ""), s.get("log") or ""])
+    return TableView(["stage", "kind", "status", "wall (s)", "peak RSS (MiB)", "error", "log"],
+                     rows, [3, 4]), total
 
 
-def _provenance(run: RunContents) -> str:
-    out = ['<section id="provenance"><h2>Provenance</h2>']
-    if run.manifest is None:
-        out.append(_note("no manifest.json: the run has not finished (it is written last)."))
-    out += ["<h3>Run</h3>", _run_summary(run), "<h3>Software versions</h3>", _versions(run),
-            "<h3>Step parameters</h3>", _step_parameters(run),
-            "<h3>Reference files per stage</h3>", _reference_files(run),
-            "<h3>Stage times</h3>", _stage_times(run)]
-    return "".join(out) + "</section>"
+def _provenance(run: RunContents) -> ProvenanceView:
+    versions, workers = _versions(run)
+    refs, recorded = _reference_files(run)
+    times, total = _stage_times(run)
+    return ProvenanceView(run.manifest is None, _run_summary(run), versions, workers,
+                          _step_parameters(run), refs, recorded, times, total)
 
 
 # --- the document -------------------------------------------------------------------------
 
-def render_report(run_dir: str | os.PathLike, *, verdicts: list[Verdict] | None = None
-                  ) -> str:
-    """The HTML text of a run's report (see the module docstring).
+def build_report_view(run_dir: str | os.PathLike, *, verdicts: list[Verdict] | None = None
+                      ) -> ReportView:
+    """What the report of a run shows (see the module docstring); draws the figures.
 
     Parameters
     ----------
@@ -692,32 +832,57 @@ def render_report(run_dir: str | os.PathLike, *, verdicts: list[Verdict] | None 
     """
     run = load_run(run_dir)
     shown = run.verdicts if verdicts is None else list(verdicts)
-    simval_version = package_version("simval", "unknown")
     notes = [n for n in run.notes if "sets no thresholds" not in n]  # said with the verdicts
-    body = [_header(run, shown), *(_note(n) for n in notes), _verdict_section(shown, run)]
-    if not run.filters:
-        body.append(_note("No filter to show: the run has no plan.json products and no "
-                          "metrics.json."))
-    body += [_filter_section(run, band) for band in run.filters]
-    body.append(_provenance(run))
-    body.append(f'<p class="dim">written by simval {_e(simval_version)} at '
-                f'{_e(now_utc())}</p>')
-    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-            "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
-            f"<title>simval report: {_e(run.scenario_name)}</title>"
-            f"<style>{CSS}</style></head>\n<body>\n" + "\n".join(body) + "\n</body></html>\n")
+    return ReportView(
+        title=run.scenario_name, run_dir=str(run.run_dir), status=run.status,
+        header=_header(run, shown), notes=notes, verdicts=_verdicts(shown, run),
+        filters=[_filter(run, band) for band in run.filters], provenance=_provenance(run),
+        simval_version=package_version("simval", "unknown"), written_utc=now_utc())
+
+
+def _jsonable(obj: Any) -> Any:
+    if isinstance(obj, FigureView):
+        return obj.to_json()
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {f.name: _jsonable(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, Mapping):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, np.generic):
+        obj = obj.item()
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if obj is None or isinstance(obj, str | int | float | bool):
+        return obj
+    return str(obj)
+
+
+def report_json(view: ReportView) -> dict[str, Any]:
+    """``report.json``: the view-model as JSON, figures without their PNG (``drawn``
+    says whether the page shows one). Values and uncertainties in each row's ``unit``."""
+    return {"schema": REPORT_JSON_SCHEMA, "schema_version": REPORT_JSON_VERSION,
+            **_jsonable(view)}
+
+
+def render_report(run_dir: str | os.PathLike, *, verdicts: list[Verdict] | None = None
+                  ) -> str:
+    """The HTML text of a run's report (see :func:`build_report_view`)."""
+    return render_template("report.html.j2", v=build_report_view(run_dir, verdicts=verdicts))
 
 
 def write_report(run_dir: str | os.PathLike, *, verdicts: list[Verdict] | None = None,
                  output: str | os.PathLike | None = None) -> Path:
-    """Write the report (atomically) to ``output`` (default ``run_dir/report.html``).
+    """Write the report (atomically) to ``output`` (default ``run_dir/report.html``), and
+    ``report.json`` beside it (same directory, same stem).
 
     Returns
     -------
     Path
-        The file written.
+        The HTML file written.
     """
-
-    text = render_report(run_dir, verdicts=verdicts)
+    view = build_report_view(run_dir, verdicts=verdicts)
     path = Path(output) if output is not None else RunLayout(Path(run_dir)).report
-    return write_text(path, text)
+    write_text(path.with_suffix(".json"),
+               json.dumps(report_json(view), indent=1, allow_nan=False) + "\n")
+    return write_text(path, render_template("report.html.j2", v=view))

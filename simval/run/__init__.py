@@ -48,8 +48,8 @@ from simval.run.records import (
     StageOutcome,
     StageSpec,
     fingerprint,
-    load_record,
     now_utc,
+    read_record,
     record_complete,
     record_failure,
     sha256_file,
@@ -123,7 +123,6 @@ def _write_inputs(layout: RunLayout, scenario: Scenario, source: Path | None,
     """scenario.yaml (a byte copy of the file, or the normalised scenario) and plan.json."""
     import yaml
 
-
     if source is not None:
         with atomic_path(layout.scenario) as tmp:
             shutil.copyfile(source, tmp)
@@ -143,7 +142,6 @@ def _kit_stage(plan: Plan, layout: RunLayout, kit_dir: str | os.PathLike | None,
     checks when nothing is missing). The record is rewritten only when the kit changed.
     """
     import traceback
-
 
     spec = plan.kit_spec()
     parent = Path(kit_dir).expanduser() if kit_dir is not None else default_kit_parent()
@@ -173,12 +171,10 @@ def _kit_stage(plan: Plan, layout: RunLayout, kit_dir: str | os.PathLike | None,
             "registry_sha256": sha256_file(kit.layout.registry)}
     fp = fingerprint("kit", {**params, "root": info["root"], "context": kit.context,
                              "registry_sha256": info["registry_sha256"]}, {})
-    old = load_record(layout, "kit")
-    if old and old.get("status") == COMPLETE and old.get("fingerprint") == fp:
-        outcome = StageOutcome("kit", "kit", CACHED, info=old.get("info", {}),
-                               wall_s=float(old.get("wall_s", 0.0)),
-                               peak_rss_mb=float(old.get("peak_rss_mb", 0.0)),
-                               run_wall_s=usage.wall_s)
+    old = read_record(layout, "kit")
+    if old is not None and old.status == COMPLETE and old.fingerprint == fp:
+        outcome = StageOutcome("kit", "kit", CACHED, info=old.info, wall_s=old.wall_s,
+                               peak_rss_mb=old.peak_rss_mb, run_wall_s=usage.wall_s)
         return kit, outcome, {**info, "jobs_built": []}
     record_complete(replace(record_spec, crds_context=kit.context), layout, inputs={},
                     fp=fp, started=started, usage=usage, outputs={}, info=info)
@@ -218,8 +214,6 @@ def run_scenario(path_or_scenario: str | os.PathLike | Scenario,
     result's ``status`` is ``failed`` and ``manifest.json`` names the stage.
     """
     from rich.console import Console
-
-
 
     t0 = time.perf_counter()
     started = manifest.now_utc()

@@ -23,8 +23,9 @@ from typing import TYPE_CHECKING, Any
 from simval.evaluate import comparison_of
 from simval.layout import RunLayout
 from simval.metrics_schema import MetricsDocument, read_metrics
+from simval.run.executor import run_graph
 from simval.run.graph import evaluation_specs, with_functions
-from simval.run.records import StageOutcome, execute_stage, load_record, recorded_outcome
+from simval.run.records import StageOutcome, execute_stage, read_record, recorded_outcome
 from simval.truth import load_plan
 from simval.verdict import compare_to_baseline, evaluate_thresholds
 
@@ -48,8 +49,8 @@ def _crds_context(layout: RunLayout) -> str | None:
 
 
 def ensure_evaluated(run_dir: str | os.PathLike | RunLayout, *,
-                     catalog_options: Mapping[str, Any] | None = None
-                     ) -> dict[str, StageOutcome]:
+                     catalog_options: Mapping[str, Any] | None = None,
+                     client: Any = None) -> dict[str, StageOutcome]:
     """Run (or reuse) the evaluation stages of a finished run; ``metrics.json`` is then
     current. Returns the stage outcomes (``cached`` for those reused).
 
@@ -60,6 +61,9 @@ def ensure_evaluated(run_dir: str | os.PathLike | RunLayout, *,
     catalog_options : mapping, optional
         Override :func:`simval.metrics.catalog_metrics` options (``bright_snr_min``,
         ``min_exposures``, ...); a different value is a different evaluation stage.
+    client : distributed.Client, optional
+        Run the stages on this Dask cluster (products in parallel; its workers must see
+        the run directory); default: one after the other in this process.
 
     Raises
     ------
@@ -88,9 +92,12 @@ def ensure_evaluated(run_dir: str | os.PathLike | RunLayout, *,
             raise EvaluationError(_why_not_usable(layout, sid, names))
         outcomes[sid] = got
     layout.make()
+    if client is not None:
+        outcomes.update(run_graph(client, specs, layout, finished=outcomes))
     for spec in specs:
-        outcome = execute_stage(spec, *[outcomes[s] for s in spec.upstream])
-        outcomes[spec.stage_id] = outcome
+        if spec.stage_id not in outcomes:
+            outcomes[spec.stage_id] = execute_stage(spec, *[outcomes[s] for s in spec.upstream])
+        outcome = outcomes[spec.stage_id]
         if not outcome.ok:
             raise EvaluationError(
                 f"stage {spec.stage_id} {outcome.status}: "
@@ -103,15 +110,15 @@ def ensure_evaluated(run_dir: str | os.PathLike | RunLayout, *,
 def _why_not_usable(layout: RunLayout, stage_id: str, names: list[str]) -> str:
     """Why a stage's recorded outputs cannot be read (the file, or the record)."""
 
-    record = load_record(layout, stage_id)
-    if record is None or record.get("status") != "complete":
-        status = "no record" if record is None else f"status {record.get('status')}"
+    record = read_record(layout, stage_id)
+    if record is None or record.status != "complete":
+        status = "no record" if record is None else f"status {record.status}"
         return (f"{layout.record(stage_id)}: stage {stage_id} has not completed ({status}); "
                 "run the scenario again (`simval run`) to finish it")
     for name in names:
-        entry = (record.get("outputs") or {}).get(name)
-        if entry is not None and not layout.abs(entry["path"]).is_file():
-            return (f"{layout.abs(entry['path'])}: output {name!r} of stage {stage_id} is "
+        entry = record.outputs.get(name)
+        if entry is not None and not layout.abs(entry.path).is_file():
+            return (f"{layout.abs(entry.path)}: output {name!r} of stage {stage_id} is "
                     "missing; run the scenario again (`simval run`) to remake it")
     return (f"{layout.record(stage_id)}: the outputs of stage {stage_id} changed since its "
             "record; run the scenario again (`simval run`) to remake them")

@@ -32,7 +32,7 @@ import os
 import time
 import traceback
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -130,18 +130,23 @@ def worker_versions(client) -> dict[str, Any]:
 
 def run_graph(client, specs: Sequence[StageSpec], layout: RunLayout,
               on_done: Callable[[StageOutcome], None] | None = None,
-              on_poll: Callable[[list[str]], None] | None = None) -> dict[str, StageOutcome]:
-    """Submit every stage (dependencies as futures) and collect the outcomes."""
+              on_poll: Callable[[list[str]], None] | None = None,
+              finished: Mapping[str, StageOutcome] | None = None) -> dict[str, StageOutcome]:
+    """Submit every stage (dependencies as futures) and collect the outcomes;
+    ``finished``: outcomes of upstream stages that are not part of ``specs`` (an
+    evaluation of a run whose calibration ended earlier)."""
     from distributed import as_completed
 
+    done = dict(finished or {})
     futures: dict[str, Any] = {}
     by_key: dict[str, StageSpec] = {}
     token = uuid.uuid4().hex[:8]  # a key Dask has seen before would return the old result
     for spec in specs:
-        missing = [s for s in spec.upstream if s not in futures]
+        missing = [s for s in spec.upstream if s not in futures and s not in done]
         if missing:
             raise ValueError(f"stage {spec.stage_id} submitted before {missing}")
-        fut = client.submit(execute_stage, spec, *[futures[s] for s in spec.upstream],
+        args = [futures[s] if s in futures else done[s] for s in spec.upstream]
+        fut = client.submit(execute_stage, spec, *args,
                             key=f"{spec.kind}-{spec.stage_id}-{token}", retries=0)
         futures[spec.stage_id] = fut
         by_key[fut.key] = spec

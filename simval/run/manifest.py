@@ -16,6 +16,9 @@ Keys::
                        blocked_by}},
     reference_files {exposure base: {detector1: {...}, image2: {...}},
                      product: {image3: {...}}},   # reftype -> file, plus crds_context
+    reftype_steps {detector1: {reftype: [step, ...]}, image2: {...}, image3: {...}},
+                  # the steps of each pipeline that use a reference type, recorded by the
+                  # stages from the jwst that ran them (a `simval env`'s, when one did)
     background {product: {recipe, skymatch_levels_mjysr, subtracted_levels_mjysr}},
     products {band: {name, i2d, catalog, asn, members, n_sources}},
     peak_rss_mb_max,
@@ -87,6 +90,7 @@ def build_manifest(*, layout: RunLayout, plan, scenario_source: str, outcomes:
     status = ("interrupted" if interrupted else
               "failed" if failed or blocked or error or not outcomes else "complete")
     refs: dict[str, dict[str, Any]] = {}
+    reftype_steps: dict[str, dict[str, list[str]]] = {}
     background: dict[str, Any] = {}
     products: dict[str, Any] = {}
     image3_steps = None
@@ -94,6 +98,9 @@ def build_manifest(*, layout: RunLayout, plan, scenario_source: str, outcomes:
         kind, _, name = sid.partition(".")
         if kind in ("detector1", "image2", "image3") and outcome.ok:
             refs.setdefault(name, {})[kind] = dict(outcome.info.get("ref_files", {}))
+            if outcome.info.get("reftype_steps") and kind not in reftype_steps:
+                reftype_steps[kind] = {str(k): list(v) for k, v in
+                                       outcome.info["reftype_steps"].items()}
         if kind == "image3" and outcome.ok:
             info = outcome.info
             background[name] = info.get("background", {})
@@ -119,7 +126,9 @@ def build_manifest(*, layout: RunLayout, plan, scenario_source: str, outcomes:
         "versions": software_versions(),
         "execution": dict(execution), "kit": dict(kit_info), "crds": dict(crds),
         "pipeline_parameters": steps, "background_recipe": background_recipe,
-        "stages": stages, "reference_files": refs, "background": background,
+        "stages": stages, "reference_files": refs,
+        "reftype_steps": {k: reftype_steps[k] for k in sorted(reftype_steps)},
+        "background": background,
         "products": products,
         "peak_rss_mb_max": max((o.peak_rss_mb for o in outcomes.values()), default=0.0),
     }

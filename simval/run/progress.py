@@ -20,7 +20,7 @@ from rich.table import Table
 from rich.text import Text
 
 from simval.layout import RunLayout
-from simval.run.records import BLOCKED, CACHED, COMPLETE, FAILED, StageOutcome, load_record
+from simval.run.records import BLOCKED, CACHED, COMPLETE, FAILED, StageOutcome, read_record
 
 EXPOSURE_KINDS = ("simulate", "detector1", "image2")
 PRODUCT_KINDS = ("image3", "truth", "evaluate")
@@ -66,9 +66,9 @@ class RunProgress:
         for sid in pending:
             if sid in self.running:
                 continue
-            rec = load_record(self.layout, sid)
-            if rec and rec.get("status") == "running" and rec.get("run_id") == self.run_id:
-                started = rec.get("started_utc")
+            rec = read_record(self.layout, sid)
+            if rec is not None and rec.status == "running" and rec.run_id == self.run_id:
+                started = rec.started_utc
                 try:
                     age = (datetime.now().astimezone() - datetime.fromisoformat(started)
                            ).total_seconds()

@@ -35,7 +35,9 @@ import traceback
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from simval import provenance
 from simval.atomic import write_text
@@ -174,18 +176,58 @@ class StageContext:
 
 # --- records ------------------------------------------------------------------------------
 
-def load_record(layout: RunLayout, stage_id: str) -> dict[str, Any] | None:
-    """The stage's record, or ``None`` if absent or unreadable (a torn write is impossible:
-    records are written atomically, but a user may have edited one)."""
+class StageRecord(BaseModel):
+    """``stages/<stage_id>.json`` (module docstring): what a stage did, and the evidence
+    the resume rule checks. Unknown keys are kept (a newer simval may add some)."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+    schema_version: Literal[1] = Field(RECORD_SCHEMA, alias="schema")
+    stage_id: str
+    kind: str
+    status: Literal["running", "complete", "failed"]
+    fingerprint: str = ""
+    inputs: dict[str, FileRef] = Field(default_factory=dict)
+    outputs: dict[str, FileRef] = Field(default_factory=dict)
+    parameters: dict[str, Any] = Field(default_factory=dict)
+    software: dict[str, str] = Field(default_factory=dict)
+    info: dict[str, Any] = Field(default_factory=dict)
+    crds_context: str | None = None
+    started_utc: str | None = None
+    finished_utc: str | None = None
+    wall_s: float = 0.0
+    peak_rss_mb: float = 0.0
+    memory_method: str | None = None
+    host: str | None = None
+    pid: int | None = None
+    run_id: str = ""
+    log: str | None = None
+    error: str | None = None
+    traceback: str | None = None
+
+
+def read_record(layout: RunLayout, stage_id: str) -> StageRecord | None:
+    """The stage's record, or ``None`` if absent, unreadable or not a valid record (of
+    another schema version, say): the stage then runs again. Records are written
+    atomically, so a torn one is impossible, but a user may have edited one."""
     try:
-        return json.loads(layout.record(stage_id).read_text())
-    except (OSError, ValueError):
+        return StageRecord.model_validate_json(layout.record(stage_id).read_bytes())
+    except (OSError, ValidationError):
         return None
 
 
+def load_record(layout: RunLayout, stage_id: str) -> dict[str, Any] | None:
+    """:func:`read_record` as JSON (``None`` likewise)."""
+    record = read_record(layout, stage_id)
+    return None if record is None else record.model_dump(mode="json", by_alias=True)
+
+
 def write_record(layout: RunLayout, record: Mapping[str, Any]) -> Path:
-    text = json.dumps(record, indent=1, sort_keys=True, default=str, allow_nan=False)
-    return write_text(layout.record(record["stage_id"]), text + "\n")
+    """Write a record (validated as :class:`StageRecord`), atomically."""
+    model = StageRecord.model_validate(json.loads(json.dumps(record, default=str)))
+    text = json.dumps(model.model_dump(mode="json", by_alias=True), indent=1, sort_keys=True,
+                      allow_nan=False)
+    return write_text(layout.record(model.stage_id), text + "\n")
 
 
 #: Distributions whose versions are part of every stage's fingerprint: a new jwst (say)
@@ -216,22 +258,15 @@ def now_utc() -> str:
     return provenance.now_utc("milliseconds")
 
 
-def _outputs_of(record: Mapping[str, Any]) -> dict[str, FileRef]:
-    return {k: FileRef(**v) for k, v in record.get("outputs", {}).items()}
-
-
 def cached_outcome(spec: StageSpec, layout: RunLayout, fp: str) -> StageOutcome | None:
     """The recorded outcome if the resume rule holds (module docstring), else ``None``."""
-    record = load_record(layout, spec.stage_id)
-    if (record is None or record.get("status") != STATUS_COMPLETE
-            or record.get("fingerprint") != fp):
+    record = read_record(layout, spec.stage_id)
+    if record is None or record.status != STATUS_COMPLETE or record.fingerprint != fp:
         return None
-    outputs = _outputs_of(record)
-    if not all(ref.intact(layout) for ref in outputs.values()):
+    if not all(ref.intact(layout) for ref in record.outputs.values()):
         return None
-    return StageOutcome(spec.stage_id, spec.kind, CACHED, outputs, record.get("info", {}),
-                        wall_s=float(record.get("wall_s", 0.0)),
-                        peak_rss_mb=float(record.get("peak_rss_mb", 0.0)))
+    return StageOutcome(spec.stage_id, spec.kind, CACHED, record.outputs, record.info,
+                        wall_s=record.wall_s, peak_rss_mb=record.peak_rss_mb)
 
 
 def recorded_outcome(layout: RunLayout, stage_id: str,
@@ -239,16 +274,15 @@ def recorded_outcome(layout: RunLayout, stage_id: str,
     """A finished stage as its record describes it (for stages downstream of a run that
     ended earlier): ``cached`` if the record is complete and the outputs named in ``check``
     (default: all) still have their recorded size and sha256, else ``None``."""
-    record = load_record(layout, stage_id)
-    if record is None or record.get("status") != STATUS_COMPLETE:
+    record = read_record(layout, stage_id)
+    if record is None or record.status != STATUS_COMPLETE:
         return None
-    outputs = _outputs_of(record)
+    outputs = record.outputs
     names = outputs if check is None else [n for n in check if n in outputs]
     if not all(outputs[n].intact(layout) for n in names):
         return None
-    return StageOutcome(stage_id, str(record.get("kind", "")), CACHED, outputs,
-                        record.get("info", {}), wall_s=float(record.get("wall_s", 0.0)),
-                        peak_rss_mb=float(record.get("peak_rss_mb", 0.0)))
+    return StageOutcome(stage_id, record.kind, CACHED, outputs, record.info,
+                        wall_s=record.wall_s, peak_rss_mb=record.peak_rss_mb)
 
 
 def _resolve_inputs(spec: StageSpec, layout: RunLayout,
@@ -385,8 +419,27 @@ def record_failure(spec: StageSpec, layout: RunLayout, error: str, traceback_fil
     write_record(layout, record)
 
 
-__all__ = ["BLOCKED", "CACHED", "COMPLETE", "FAILED", "FileRef", "StageContext",
-           "StageOutcome", "StageResult", "StageSpec", "cached_outcome", "execute_stage",
-           "fingerprint", "load_record", "now_utc", "record_complete", "record_failure",
-           "recorded_outcome", "sha256_file", "stage_output",
-           "write_record"]
+__all__ = [
+    "BLOCKED",
+    "CACHED",
+    "COMPLETE",
+    "FAILED",
+    "FileRef",
+    "StageContext",
+    "StageOutcome",
+    "StageRecord",
+    "StageResult",
+    "StageSpec",
+    "cached_outcome",
+    "execute_stage",
+    "fingerprint",
+    "load_record",
+    "now_utc",
+    "read_record",
+    "record_complete",
+    "record_failure",
+    "recorded_outcome",
+    "sha256_file",
+    "stage_output",
+    "write_record",
+]

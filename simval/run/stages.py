@@ -27,7 +27,7 @@ from simval import calibrate, offline
 from simval.atomic import write_text
 from simval.calibrate import CrdsSetup, stage_log
 from simval.catalogs import SourceCatalog, catalog_from_spec
-from simval.envs.runner import for_stage
+from simval.envs.runner import for_stage, stage_reftype_steps
 from simval.evaluate import (
     EvaluationSettings,
     evaluate_product,
@@ -42,7 +42,7 @@ from simval.simulate.mirage_backend import simulate_exposure
 from simval.simulate.mirage_yaml import MirageExposure, MirageReferences
 from simval.sky import Footprint
 from simval.truth import build_truth, true_backgrounds, write_truth
-from simval.truth_mosaic import product_truth_mosaic, write_truth_mosaic
+from simval.truth.mosaic import product_truth_mosaic, write_truth_mosaic
 
 #: Header cards whose value is a file path: they change with the run directory or kit
 #: location, never with content (MIRAGE records its inputs' paths in the uncal).
@@ -65,7 +65,6 @@ def prepare_process(preload: tuple[str, ...] = ()) -> None:
     """
     import gc
     import importlib
-
 
     offline.configure()
     offline.import_pysiaf()
@@ -152,7 +151,6 @@ def content_sha256(path: str | os.PathLike) -> str:
 def _exposure_tables(ctx: StageContext, band: str, margin_arcsec: float):
     from astropy.table import Table
 
-
     cat = SourceCatalog(Table.read(ctx.inputs["stars"], format="ascii.ecsv"),
                         Table.read(ctx.inputs["galaxies"], format="ascii.ecsv"))
     stars, galaxies = cat.for_band(band)
@@ -222,6 +220,7 @@ def _level2(ctx: StageContext, which: str) -> StageResult:
     outputs = {name.removeprefix(base + "_").removesuffix(".fits"): path
                for name, path in moved.items()}
     info = {"product": ctx.layout.rel(main), "ref_files": calibrate.ref_files_used(main),
+            "reftype_steps": stage_reftype_steps(p, which),
             "cal_step": calibrate.cal_step_status(main)}
     return StageResult(outputs, info)
 
@@ -253,7 +252,6 @@ def skymatch_levels(asn: Path, crds, log: Path, params: Mapping[str, Any]
     scenario's skymatch parameters and ``subtract = False`` (nothing is changed on disk)."""
     from jwst.skymatch import SkyMatchStep
 
-
     kwargs = {k: v for k, v in params.items()
               if k not in ("skip", "save_results", "output_dir", "output_file")}
     kwargs["subtract"] = False
@@ -280,7 +278,6 @@ def image3_stage(ctx: StageContext) -> StageResult:
     """
     prepare_process(("jwst.pipeline",))
     from astropy.table import Table
-
 
     p = ctx.params
     name = p["product"]["name"]
@@ -324,7 +321,9 @@ def image3_stage(ctx: StageContext) -> StageResult:
     i2d = outputs["i2d"]
     info = {
         "filter": p["product"]["filter_name"], "members": list(p["members"]),
-        "ref_files": calibrate.ref_files_used(i2d), "cal_step": calibrate.cal_step_status(i2d),
+        "ref_files": calibrate.ref_files_used(i2d),
+        "reftype_steps": stage_reftype_steps(p, "image3"),
+        "cal_step": calibrate.cal_step_status(i2d),
         "background": background, "steps_as_run": _image3_as_run(steps),
         "n_sources": len(Table.read(outputs["catalog"], format="ascii.ecsv")),
     }
@@ -355,7 +354,6 @@ def truth_stage(ctx: StageContext) -> StageResult:
     exposure has no seed image)."""
     prepare_process()
     import numpy as np
-
 
     plan, product = _product_plan(ctx)
     layout = ctx.layout

@@ -1,7 +1,9 @@
 """Simulator backends: each turns an exposure description into raw ramps plus truth.
 
+:mod:`~simval.simulate.mirage_inputs`
+    :class:`MirageExposure`, :class:`MirageReferences` and the checks of MIRAGE's inputs.
 :mod:`~simval.simulate.mirage_yaml`
-    :class:`MirageExposure`, :class:`MirageReferences`, :func:`write_mirage_yaml`.
+    :func:`write_mirage_yaml`: the MIRAGE input yaml of one exposure.
 :mod:`~simval.simulate.mirage_catalogs`
     MIRAGE point-source and galaxy catalogs from astropy Tables; truth-list readers.
 :mod:`~simval.simulate.mirage_backend`
@@ -27,9 +29,9 @@ _EXPORTS = {
     "read_mirage_catalog": "mirage_catalogs",
     "read_point_source_list": "mirage_catalogs",
     "write_catalogs": "mirage_catalogs",
-    "REFFILES_KEYS": "mirage_yaml",
-    "MirageExposure": "mirage_yaml",
-    "MirageReferences": "mirage_yaml",
+    "REFFILES_KEYS": "mirage_inputs",
+    "MirageExposure": "mirage_inputs",
+    "MirageReferences": "mirage_inputs",
     "write_mirage_yaml": "mirage_yaml",
 }
 

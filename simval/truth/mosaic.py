@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from simval.atomic import atomic_path
-from simval.truth import file_ending
+from simval.truth.rundir import file_ending
 
 if TYPE_CHECKING:
     from simval.layout import RunLayout
