@@ -14,7 +14,8 @@ Side by side, in one run of this script (the machines are noisy; compare the rat
 4. ``thresholds only``: the scenario's thresholds changed in plan.json (the metrics join
    re-runs, truth and evaluation are reused).
 
-Each line prints the wall time (median of ``--repeat``) and the stage statuses. The script
+Each line prints the wall time (median of ``--repeat``, after one untimed warm-up) and the
+stage statuses. The script
 restores plan.json and leaves the run evaluated.
 """
 
@@ -40,6 +41,11 @@ def _clear(layout: RunLayout) -> None:
 
 
 def _timed(fn, repeat: int, before=None) -> tuple[float, Counter]:
+    """Median wall time of ``repeat`` calls after one untimed warm-up (imports of jwst and
+    the metric code in each process), and the stage statuses of the last."""
+    if before is not None:
+        before()
+    fn()
     times, statuses = [], Counter()
     for _ in range(repeat):
         if before is not None:

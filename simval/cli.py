@@ -7,6 +7,7 @@ import sys
 import time
 from pathlib import Path
 
+from rich.markup import escape
 from rich.table import Table
 
 from simval import offline
@@ -20,8 +21,9 @@ from simval.kit.detectors import DETECTORS
 from simval.kit.layout import KitLayout
 from simval.kit.registry import Registry
 from simval.kit.spec import DEFAULT_SEED, KIT_VERSION, DarkNeed, KitSpec
+from simval.manifest_schema import Manifest
 from simval.metrics_schema import metrics_json_schema
-from simval.plan import make_plan, plan_table
+from simval.plan import make_plan, plan_adapter, plan_table
 from simval.report import print_verdicts, report_main, write_report
 from simval.report.rundir import load_run
 from simval.run import RunSetupError, default_run_dir, run_scenario
@@ -157,6 +159,8 @@ SCHEMAS = {
     "scenario": scenario_json_schema,
     "metrics": metrics_json_schema,
     "record": lambda: StageRecord.model_json_schema(by_alias=True),
+    "manifest": lambda: Manifest.model_json_schema(by_alias=True),
+    "plan": lambda: plan_adapter().json_schema(),
 }
 
 
@@ -222,14 +226,10 @@ def cmd_run(args) -> int:
         console.print(f"[bold green]run complete[/] in {result.wall_s:.1f} s: "
                       f"{result.run_dir}  (manifest {result.manifest})")
         return _evaluate_and_report(result.run_dir)
-    for sid in doc["failed_stages"]:
-        entry = doc["stages"][sid]
-        err_console.print(f"[bold red]stage {sid} failed:[/] {entry.get('error')}\n"
-                          f"  log: {result.run_dir / str(entry.get('log'))}\n"
-                          f"  traceback: {result.run_dir / str(entry.get('traceback'))}")
+    for line in Manifest.model_validate(doc).failure_lines(result.run_dir):
+        err_console.print(f"[bold red]{escape(line)}[/]")
     if doc["blocked_stages"]:
-        err_console.print(f"{len(doc['blocked_stages'])} stage(s) not run because of "
-                          "the failure; fix it and run the same command again to resume")
+        err_console.print("fix it and run the same command again to resume")
     err_console.print(f"[bold red]run failed[/] (manifest {result.manifest})")
     return 1
 
@@ -321,7 +321,8 @@ def build_parser() -> argparse.ArgumentParser:
     sch = sub.add_parser("schema", help="print the JSON Schema of a document simval reads or "
                                         "writes (from its pydantic model)")
     sch.add_argument("name", choices=sorted(SCHEMAS),
-                     help="scenario YAML, metrics.json, or a stage record stages/<id>.json")
+                     help="scenario YAML, plan.json, metrics.json, manifest.json, or a "
+                          "stage record stages/<id>.json")
     sch.set_defaults(func=cmd_schema)
     s_schema = sc_sub.add_parser("schema", help="print the scenario JSON schema")
     s_schema.set_defaults(func=cmd_scenario_schema)

@@ -206,33 +206,41 @@ def _require(path: Path | None, what: str) -> Path:
 
 @dataclass(frozen=True)
 class Mosaic:
-    """The arrays of an ``_i2d.fits`` the metrics use (None where the extension is absent);
-    ``pixar_sr``: the SCI header's PIXAR_SR, sr."""
+    """The arrays of an ``_i2d.fits`` the metrics use (None where the extension is absent
+    or was not asked for); ``pixar_sr``: the SCI header's PIXAR_SR, sr; ``header``: the
+    SCI header (its WCS)."""
 
     data: np.ndarray
     err: np.ndarray | None
     wht: np.ndarray | None
     con: np.ndarray | None
     pixar_sr: float | None
+    header: Any = None
 
 
-def read_mosaic(path: Path) -> Mosaic:
-    """Read a mosaic's SCI, ERR, WHT, CON and PIXAR_SR (:class:`MissingProductError`
-    without SCI)."""
+def read_mosaic(path: Path, extensions: tuple[str, ...] = ("ERR", "WHT", "CON")) -> Mosaic:
+    """Read a mosaic's 2-D SCI (MJy/sr), its header and PIXAR_SR, and those of the ERR,
+    WHT, CON ``extensions`` it has (:class:`MissingProductError` without a 2-D SCI)."""
     from astropy.io import fits
 
-    with fits.open(path) as hdul:
+    with fits.open(path, memmap=False) as hdul:
         names = {h.name for h in hdul}
         if "SCI" not in names:
             raise MissingProductError(f"{path}: no SCI extension")
+        data = np.asarray(hdul["SCI"].data, np.float64)
+        if data.ndim != 2:
+            raise MissingProductError(f"{path}: SCI is {data.ndim}-D, expected 2-D")
 
         def get(name: str) -> np.ndarray | None:
-            return np.asarray(hdul[name].data, np.float64) if name in names else None
+            if name not in names or name not in extensions:
+                return None
+            data = hdul[name].data  # CON keeps its int32 bit planes
+            return np.asarray(data) if name == "CON" else np.asarray(data, np.float64)
 
-        pixar = hdul["SCI"].header.get("PIXAR_SR")
-        con = np.asarray(hdul["CON"].data) if "CON" in names else None
-        return Mosaic(get("SCI"), get("ERR"), get("WHT"), con,
-                      None if pixar is None else float(pixar))
+        header = hdul["SCI"].header.copy()
+        pixar = header.get("PIXAR_SR")
+        return Mosaic(data, get("ERR"), get("WHT"), get("CON"),
+                      None if pixar is None else float(pixar), header)
 
 
 def _aperture(measured: Table) -> tuple[float, float, str]:

@@ -65,7 +65,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from simval.constants import MAS_PER_RAD
 from simval.instruments.nircam import NIRCAM_FWHM_ARCSEC
-from simval.sky import to_tangent
+from simval.sky import standard_coordinates
 
 __all__ = [
     "MEASURED_COLUMNS",
@@ -173,9 +173,9 @@ def sky_offsets_mas(ra_deg: ArrayLike, dec_deg: ArrayLike, ra_ref_deg: ArrayLike
         ``dra_cosdec_mas > 0`` means east of the reference (RA larger, times cos Dec),
         ``ddec_mas > 0`` north. For small offsets ``xi = dRA cos(Dec)``, ``eta = dDec``.
     """
-    xi, eta = to_tangent(*(np.asarray(a, dtype=np.float64)
-                           for a in (ra_deg, dec_deg, ra_ref_deg, dec_ref_deg)))
-    return xi * 1e3, eta * 1e3
+    xi, eta = standard_coordinates(*(np.asarray(a, dtype=np.float64)
+                                     for a in (ra_deg, dec_deg, ra_ref_deg, dec_ref_deg)))
+    return xi * MAS_PER_RAD, eta * MAS_PER_RAD
 
 
 @dataclass(frozen=True)

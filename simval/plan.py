@@ -47,15 +47,17 @@ share their times.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from collections import Counter
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from pydantic import TypeAdapter, ValidationError
 
 from simval import offline
 from simval.instruments import nircam as nrc
@@ -312,20 +314,27 @@ class Plan:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Plan:
+        """A plan from its JSON form (``ValueError`` naming the version, or the first
+        field that is not what :class:`Plan` declares)."""
         if d.get("version") != PLAN_VERSION:
             raise ValueError(f"plan version {d.get('version')!r} is not {PLAN_VERSION}; "
                              "re-make the plan from its scenario")
-        names = {f.name for f in fields(cls)}
-        kw = {k: v for k, v in d.items() if k in names}
-        kw["exposures"] = tuple(Exposure(**e) for e in d["exposures"])
-        kw["tiles"] = tuple(Tile(**t) for t in d["tiles"])
-        kw["products"] = tuple(Product(**{**p, "members": tuple(p["members"])})
-                               for p in d["products"])
-        return cls(**kw)
+        try:
+            return plan_adapter().validate_python(d)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            where = ".".join(str(x) for x in err["loc"])
+            raise ValueError(f"plan: {where}: {err['msg']}") from None
 
     @classmethod
     def from_json(cls, text: str) -> Plan:
         return cls.from_dict(json.loads(text))
+
+
+@functools.cache
+def plan_adapter() -> TypeAdapter[Plan]:
+    """pydantic's validator (and JSON Schema: ``simval schema plan``) of :class:`Plan`."""
+    return TypeAdapter(Plan)
 
 
 # --- naming -------------------------------------------------------------------------------

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from simval.plan import Plan
 
 __all__ = ["DEFAULT_MARGIN_ARCSEC", "Footprint", "angular_distance_deg", "from_tangent",
-           "move_offsets", "to_tangent", "uniform_positions"]
+           "move_offsets", "standard_coordinates", "to_tangent", "uniform_positions"]
 
 #: Default growth of a footprint beyond the apertures, arcsec (PSF wings of sources just off
 #: an edge still fall on it).
@@ -39,14 +39,22 @@ def _rotations():
 
 # --- tangent plane ------------------------------------------------------------------------
 
-def to_tangent(ra_deg: ArrayLike, dec_deg: ArrayLike, ra0_deg: float, dec0_deg: float
-               ) -> tuple[np.ndarray, np.ndarray]:
-    """Gnomonic projection about (ra0, dec0): sky (deg) -> (xi, eta) in arcsec."""
+def standard_coordinates(ra_deg: ArrayLike, dec_deg: ArrayLike, ra0_deg: ArrayLike,
+                         dec0_deg: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
+    """Gnomonic projection about (ra0, dec0) (scalars, or one tangent point per position):
+    sky (deg) -> standard coordinates (xi, eta) in radians, xi east, eta north."""
     ra, dec = np.radians(ra_deg), np.radians(dec_deg)
     ra0, dec0 = np.radians(ra0_deg), np.radians(dec0_deg)
     cosc = np.sin(dec0) * np.sin(dec) + np.cos(dec0) * np.cos(dec) * np.cos(ra - ra0)
     xi = np.cos(dec) * np.sin(ra - ra0) / cosc
     eta = (np.cos(dec0) * np.sin(dec) - np.sin(dec0) * np.cos(dec) * np.cos(ra - ra0)) / cosc
+    return xi, eta
+
+
+def to_tangent(ra_deg: ArrayLike, dec_deg: ArrayLike, ra0_deg: float, dec0_deg: float
+               ) -> tuple[np.ndarray, np.ndarray]:
+    """Gnomonic projection about (ra0, dec0): sky (deg) -> (xi, eta) in arcsec."""
+    xi, eta = standard_coordinates(ra_deg, dec_deg, ra0_deg, dec0_deg)
     return xi * ARCSEC_PER_RAD, eta * ARCSEC_PER_RAD
 
 

@@ -1,11 +1,12 @@
 """simval compare: metric differences, flux and pixel ratios, provenance, checks, outputs.
 
-Fast tests use synthetic run directories with the files a real run holds (truth and
-catalog ECSV, an i2d with SCI/ERR/WHT and a TAN WCS, metrics.json from the real metric
-functions, plan.json, manifest.json); a copy "calibrated" with a known scale factor must
-read that factor. The slow tests make a real pair: a reduced quickstart (F115W, 2
-dithers) simulated and calibrated once, then calibrated again with a kit context whose
-photom reference is scaled by 1.05 (``crds.kit.derive``, the simulation reused).
+Fast tests use synthetic run directories with the files a real run holds
+(:func:`simval.testing.make_fake_run`: truth and catalog ECSV, an i2d with a TAN WCS,
+metrics.json from the real metric functions, plan.json, manifest.json); a copy
+"calibrated" with a known scale factor must read that factor. The slow tests make a real
+pair: a reduced quickstart (F115W, 2 dithers) simulated and calibrated once, then
+calibrated again with a kit context whose photom reference is scaled by 1.05
+(``crds.kit.derive``, the simulation reused).
 """
 
 from __future__ import annotations
@@ -18,155 +19,42 @@ from pathlib import Path
 import numpy as np
 import pytest
 from astropy.io import fits
-from astropy.table import Table
 from astropy.wcs import WCS
 
 from simval.cli import main
 from simval.compare import CompareInputError, compare_runs, load_runs, write_compare
-from simval.metrics_schema import Measurement
-from simval.testing import write_evaluation
+from simval.testing import FIELD_CENTRE_DEG, PHOTOM_REFERENCE, make_fake_run, product_name
+from simval.truth import read_truth
 from tests.test_report import parse_html
 
 pytest_plugins = ["pytester"]
 
 ROOT = Path(__file__).resolve().parents[1]
 QUICKSTART = ROOT / "scenarios" / "quickstart.yaml"
-RA0, DEC0 = 53.1625, -27.7914
-SCALE_DEG = 0.0311 / 3600.0
+RA0, DEC0 = FIELD_CENTRE_DEG
 SHAPE = (180, 200)  # ny, nx
 SKY = 0.2  # MJy/sr
 ERR = 0.01  # MJy/sr per pixel
-PHOTOM = "simval_nircam_photom_nrcb1_b9747364e40a.fits"
+F115W = product_name("F115W")
 DM_105 = -2.5 * math.log10(1.05)  # -0.05297 mag: B 5% brighter
 
 
-def product(band: str) -> str:
-    return f"jw00001-o001_t001_nircam_clear-{band.lower()}"
-
-
-def tan_wcs(crval: tuple[float, float] = (RA0, DEC0)) -> WCS:
-    w = WCS(naxis=2)
-    w.wcs.ctype = ["RA---TAN", "DEC--TAN"]
-    w.wcs.crval = list(crval)
-    w.wcs.crpix = [SHAPE[1] / 2 + 0.5, SHAPE[0] / 2 + 0.5]
-    w.wcs.cdelt = [-SCALE_DEG, SCALE_DEG]
-    w.wcs.cunit = ["deg", "deg"]
-    return w
-
-
-def make_truth(seed: int = 1, n_stars: int = 300, n_gal: int = 60) -> Table:
-    rng = np.random.default_rng(seed)
-    n = n_stars + n_gal
-    x = rng.uniform(8, SHAPE[1] - 9, n)
-    y = rng.uniform(8, SHAPE[0] - 9, n)
-    ra, dec = tan_wcs().all_pix2world(x, y, 0)
-    mag = rng.uniform(18.0, 26.0, n)
-    return Table({"id": np.arange(1, n + 1), "ra": ra, "dec": dec,
-                  "type": ["star"] * n_stars + ["galaxy"] * n_gal, "mag_true_ab": mag,
-                  "in_footprint": np.ones(n, bool), "n_exposures": np.full(n, 4),
-                  "has_bright_neighbour": np.zeros(n, bool),
-                  "snr_expected": 10 ** (0.4 * (27.0 - mag)), "x": x, "y": y})
-
-
-def make_catalog(truth: Table, *, scale: float, noise_seed: int, sigma_mag: float = 0.02
-                 ) -> Table:
-    """Detections of the sources brighter than 25.5 (positions within 5 mas, magnitudes
-    with ``sigma_mag`` noise, fluxes times ``scale``) and 6 spurious ones."""
-    rng = np.random.default_rng(noise_seed)
-    det = np.flatnonzero(np.asarray(truth["mag_true_ab"]) < 25.5)
-    mag = np.asarray(truth["mag_true_ab"])[det] + rng.normal(0, sigma_mag, det.size)
-    dec = np.asarray(truth["dec"])[det] + rng.normal(0, 5e-3 / 3600, det.size)
-    ra = np.asarray(truth["ra"])[det] + rng.normal(0, 5e-3 / 3600, det.size) / np.cos(
-        np.radians(np.asarray(truth["dec"])[det]))  # 5 mas per axis on the sky
-    gal = np.asarray(truth["type"])[det] == "galaxy"
-    mag = np.where(gal, mag + 0.4, mag)  # isophotes lose the wings
-    sx, sy = [], []
-    while len(sx) < 6:  # spurious detections away from every truth source (> 10 pixels)
-        x, y = rng.uniform(8, SHAPE[1] - 9), rng.uniform(8, SHAPE[0] - 9)
-        if np.min(np.hypot(np.asarray(truth["x"]) - x, np.asarray(truth["y"]) - y)) > 10:
-            sx.append(x)
-            sy.append(y)
-    sra, sdec = tan_wcs().all_pix2world(sx, sy, 0)
-    ra, dec = np.concatenate([ra, sra]), np.concatenate([dec, sdec])
-    mag = np.concatenate([mag, rng.uniform(25, 26, 6)])
-    flux = 3631.0 * 10 ** (-0.4 * mag) * scale
-    snr = 10 ** (0.4 * (27.0 - mag))
-    abmag = -2.5 * np.log10(flux / 3631.0)
-    return Table({"label": np.arange(1, ra.size + 1), "ra": ra, "dec": dec,
-                  "aper_total_flux": flux, "aper_total_flux_err": flux / snr,
-                  "aper_total_abmag": abmag, "isophotal_flux": flux,
-                  "isophotal_flux_err": flux / snr, "isophotal_abmag": abmag})
-
-
-def make_i2d(path: Path, truth: Table, *, scale: float, noise_seed: int,
-             crval: tuple[float, float] = (RA0, DEC0)) -> None:
-    """Sky + Gaussian sources + white noise, all times ``scale``; NaN/zero weight in a
-    corner (a hole)."""
-    rng = np.random.default_rng(noise_seed)
-    yy, xx = np.mgrid[0:SHAPE[0], 0:SHAPE[1]]
-    img = np.full(SHAPE, SKY)
-    for x, y, m in zip(truth["x"], truth["y"], truth["mag_true_ab"], strict=True):
-        peak = 10 ** (-0.4 * (m - 18.0)) * 40.0
-        if peak > 0.005:
-            sl = (slice(max(int(y) - 6, 0), int(y) + 7), slice(max(int(x) - 6, 0), int(x) + 7))
-            img[sl] += peak * np.exp(-((xx[sl] - x) ** 2 + (yy[sl] - y) ** 2) / (2 * 1.2 ** 2))
-    img = (img + rng.normal(0, ERR, SHAPE)) * scale
-    wht = np.ones(SHAPE)
-    img[:10, :10] = np.nan
-    wht[:10, :10] = 0
-    header = tan_wcs(crval).to_header()
-    header["BUNIT"] = "MJy/sr"
-    hdus = [fits.PrimaryHDU(),
-            fits.ImageHDU(img.astype(np.float32), header=header, name="SCI"),
-            fits.ImageHDU(np.full(SHAPE, ERR * scale, np.float32), name="ERR"),
-            fits.ImageHDU(wht.astype(np.float32), name="WHT")]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fits.HDUList(hdus).writeto(path)
+THRESHOLDS = {"phot_bias_star_mag": {"abs_max": 0.03}, "completeness": {"min": 0.5}}
 
 
 def make_run(root: Path, *, scale: float = 1.0, noise_seed: int = 7, truth_seed: int = 1,
-             bands: tuple[str, ...] = ("F115W",), context: str = "jwst_0001.pmap",
-             photom: str = PHOTOM, params: dict | None = None, metrics: bool = True,
-             crval: tuple[float, float] = (RA0, DEC0), sigma_mag: float = 0.02) -> Path:
-    """A finished synthetic run (see the module docstring)."""
-    root.mkdir(parents=True)
-    refs: dict[str, dict] = {}
-    for band in bands:
-        name = product(band)
-        truth = make_truth(truth_seed)
-        cat = make_catalog(truth, scale=scale, noise_seed=noise_seed, sigma_mag=sigma_mag)
-        pdir = root / "image3" / name
-        pdir.mkdir(parents=True)
-        cat.write(pdir / f"{name}_cat.ecsv")
-        make_i2d(pdir / f"{name}_i2d.fits", truth, scale=scale, noise_seed=noise_seed,
-                 crval=crval)
-        extra = {"bkg_residual_mjysr": Measurement.of("bkg_residual_mjysr", SKY * (scale - 1),
-                                                      0.0005, 20000),
-                 "hole_frac": Measurement.of("hole_frac", 0.003, None, 36000)}
-        write_evaluation(root, band=band, product=name, truth=truth, measured=cat,
-                         radius_mas=100, extra=extra, provenance={"crds_context": context})
-        for k in (1, 2):
-            refs.setdefault(f"jw00001001001_0110{k}_00001_nrcb1", {})["image2"] = {
-                "crds_context": context, "photom": photom,
-                "flat": f"simval_nircam_flat_nrcb1_{band.lower()}.fits", "area": "N/A"}
-        refs[name] = {"image3": {"crds_context": context, "photom": photom}}
-    if not metrics:
-        (root / "metrics.json").unlink()
-    plan = {"scenario_name": "synthetic",
-            "scenario": {"name": "synthetic", "comparison": {
-                "match_radius_mas": 100,
-                "thresholds": {"phot_bias_star_mag": {"abs_max": 0.03},
-                               "completeness": {"min": 0.5}}}},
-            "products": [{"name": product(b), "filter_name": b} for b in bands]}
-    (root / "plan.json").write_text(json.dumps(plan))
-    manifest = {"schema": 1, "status": "complete",
-                "scenario": {"name": "synthetic", "hash": "0123456789abcdef"},
-                "versions": {"jwst": "3.0.0", "simval": "0.1.0"},
-                "crds": {"kind": "kit", "context": context, "path": "/kits/crds"},
-                "pipeline_parameters": params or {"image3": {"skymatch": {"skip": True}}},
-                "background_recipe": "skymatch", "reference_files": refs}
-    (root / "manifest.json").write_text(json.dumps(manifest))
-    return root
+             sigma_mag: float = 0.02, **options) -> Path:
+    """A finished synthetic run of F115W (:func:`simval.testing.make_fake_run`): 300 stars
+    and 60 galaxies of 18-26 mag on 180 x 200 pixels; the catalog detects those brighter
+    than 25.5 (5 mas per axis, ``sigma_mag``) and 6 spurious ones; fluxes, mosaic and
+    errors times ``scale``."""
+    return make_fake_run(
+        root, scale=scale, truth_seed=truth_seed, noise_seed=noise_seed, shape=SHAPE,
+        thresholds=THRESHOLDS, match_radius_mas=100.0,
+        truth_options={"n_stars": 300, "n_galaxies": 60, "mag_range": (18.0, 26.0)},
+        catalog_options={"sigma_mag": sigma_mag, "sigma_mas": 5.0, "mag_limit": 25.5,
+                         "n_spurious": 6},
+        image_options={"sky_mjysr": SKY, "noise_mjysr": ERR}, **options)
 
 
 @pytest.fixture
@@ -178,7 +66,7 @@ def base(tmp_path: Path) -> Path:
 def scaled(tmp_path: Path) -> Path:
     """The same data calibrated with photom x 1.05 in a derived context."""
     return make_run(tmp_path / "photom", scale=1.05, context="jwst_0002.pmap",
-                    photom=PHOTOM.replace(".fits", "_derived1234.fits"))
+                    photom=PHOTOM_REFERENCE.replace(".fits", "_derived1234.fits"))
 
 
 # --- known answers on synthetic runs ------------------------------------------------------
@@ -193,7 +81,8 @@ def test_a_run_compared_with_itself_differs_by_nothing(base: Path, tmp_path: Pat
         if d.method == "paired bootstrap" and d.difference is not None:
             assert d.uncertainty == 0.0, name  # same sources, same detections
     assert fc.metrics["bkg_residual_mjysr"].method == "quadrature, upper bound"
-    assert fc.metrics["bkg_residual_mjysr"].uncertainty == pytest.approx(0.0005 * math.sqrt(2))
+    bkg = fc.metrics["bkg_residual_mjysr"]
+    assert bkg.uncertainty == pytest.approx(bkg.a.uncertainty * math.sqrt(2))
     assert fc.catalog.median_ratio == 1.0 and fc.catalog.uncertainty == 0.0
     assert fc.catalog.n_matched == fc.catalog.n_a == fc.catalog.n_b
     assert fc.pixels.same_grid and fc.pixels.ratio_median == 1.0
@@ -216,7 +105,8 @@ def test_fluxes_scaled_by_1_05_read_1_05_everywhere(base: Path, scaled: Path):
     fc = pair.filters["F115W"]
     # catalog: the same sources, every flux x 1.05
     cat = fc.catalog
-    n_detected = int(np.sum(make_truth()["mag_true_ab"] < 25.5))
+    n_detected = int(np.sum(read_truth(base / "truth" / f"{F115W}_truth.ecsv")
+                            ["mag_true_ab"] < 25.5))
     assert cat.n_matched == cat.n_a == n_detected + 6  # the spurious ones match too
     assert cat.median_ratio == pytest.approx(1.05, abs=1e-9)
     assert cat.uncertainty == pytest.approx(0.0, abs=1e-9)
@@ -233,7 +123,9 @@ def test_fluxes_scaled_by_1_05_read_1_05_everywhere(base: Path, scaled: Path):
         assert d.method == "paired bootstrap" and d.uncertainty < 1e-6, name
     assert fc.metrics["completeness"].difference == 0.0
     assert fc.metrics["astrom_rms_mas"].difference == pytest.approx(0.0, abs=1e-9)
-    assert fc.metrics["bkg_residual_mjysr"].difference == pytest.approx(0.05 * SKY)
+    bkg = fc.metrics["bkg_residual_mjysr"]  # B's sky level is 1.05 x A's
+    assert bkg.difference == pytest.approx(0.05 * (bkg.a.value + SKY), rel=1e-6)
+    assert bkg.difference == pytest.approx(0.05 * SKY, abs=2e-4)
     assert fc.metrics["bkg_residual_mjysr"].method == "quadrature"  # no reuse recorded
     # the threshold |phot_bias_star_mag| <= 0.03 passes in A, fails in B
     changes = [(v.metric, v.a_passed, v.b_passed) for v in pair.verdict_changes]
@@ -243,7 +135,7 @@ def test_fluxes_scaled_by_1_05_read_1_05_everywhere(base: Path, scaled: Path):
     assert prov.reftypes_changed == ["photom"]
     assert prov.crds["context"] == {"a": "jwst_0001.pmap", "b": "jwst_0002.pmap"}
     assert {c.name for c in prov.reference_files} == {
-        "jw00001001001_01101_00001_nrcb1", "jw00001001001_01102_00001_nrcb1", product("F115W")}
+        "jw00001001001_01101_00001_nrcb1", "jw00001001001_01102_00001_nrcb1", F115W}
     assert prov.parameters == {} and prov.versions == {}
     summary = prov.reftype_summary()
     assert len(summary) == 1 and summary[0]["n"] == 3
@@ -330,7 +222,7 @@ def test_bad_input_is_exit_code_2_with_a_clear_message(base: Path, tmp_path: Pat
     assert "no such directory" in error(str(base), str(tmp_path / "absent"))
     (tmp_path / "empty").mkdir()
     assert "not a run directory" in error(str(base), str(tmp_path / "empty"))
-    unevaluated = make_run(tmp_path / "unevaluated", metrics=False)
+    unevaluated = make_run(tmp_path / "unevaluated", evaluated=False)
     msg = error(str(base), str(unevaluated))
     assert "no metrics.json" in msg and f"simval report {unevaluated}" in msg
     two = make_run(tmp_path / "two", bands=("F115W", "F150W"))
@@ -352,7 +244,7 @@ def test_bad_input_is_exit_code_2_with_a_clear_message(base: Path, tmp_path: Pat
 
 def test_mosaics_on_different_grids_are_not_compared_pixel_by_pixel(base: Path,
                                                                     tmp_path: Path):
-    moved = make_run(tmp_path / "moved", crval=(RA0 + 0.2 / 3600, DEC0))
+    moved = make_run(tmp_path / "moved", mosaic_crval=(RA0 + 0.2 / 3600, DEC0))
     result = compare_runs([base, moved], n_boot=0)
     fc = result.pairs[0].filters["F115W"]
     assert not fc.pixels.same_grid and fc.pixels.ratio_median is None
@@ -407,7 +299,7 @@ def test_compare_html_is_self_contained_headline_first(base: Path, scaled: Path,
     assert "phot_bias_star_mag" in metrics
     moved = band.find("details").find_all("tr", cls="moved")
     assert "phot_bias_star_mag" in [tr.find("td").text for tr in moved]
-    assert PHOTOM.replace(".fits", "_derived1234.fits") in provenance.text
+    assert PHOTOM_REFERENCE.replace(".fits", "_derived1234.fits") in provenance.text
 
 
 def test_compare_html_escapes_values_from_the_runs(base: Path, tmp_path: Path):

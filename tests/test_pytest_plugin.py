@@ -7,19 +7,21 @@ with fakes (installed by the inner session's conftest, removed when it ends).
 
 from __future__ import annotations
 
-import json
 from importlib.metadata import entry_points
 from pathlib import Path
 
 import pytest
 import yaml
 
-from simval.metrics_schema import Measurement, MetricsDocument, write_metrics
+from simval.metrics_schema import read_metrics
+from simval.report.rundir import format_value
+from simval.testing import make_fake_run, product_name
 from tests.scenario_data import quickstart_data
 
 pytest_plugins = ["pytester"]
 
 QUICKSTART = Path(__file__).resolve().parents[1] / "scenarios" / "quickstart.yaml"
+BANDS = ("F115W", "F150W")
 THRESHOLDS = {
     "phot_bias_bright_star_mag": {"all": {"abs_max": 0.02}},
     "astrom_rms_mas": {"all": {"max": 10.0}},
@@ -35,34 +37,13 @@ def quiet_rewrite_warning(pytester: pytest.Pytester) -> None:
                      "    ignore::pytest.PytestAssertRewriteWarning\n")
 
 
-def fake_run(root: Path, *, status: str = "complete", bias150: float = -0.031,
-             with_metrics: bool = True) -> Path:
-    """A finished run: metrics.json (2 filters x 3 thresholded metrics), plan, manifest."""
-    root.mkdir(parents=True)
-    doc = MetricsDocument("quickstart", "0123456789abcdef")
-    for band, bias in (("F115W", 0.011), ("F150W", bias150)):
-        doc.add(band, {
-            "phot_bias_bright_star_mag": Measurement.of("phot_bias_bright_star_mag", bias,
-                                                        0.005, 12),
-            "astrom_rms_mas": Measurement.of("astrom_rms_mas", 4.2, 0.3, 25),
-            "completeness_snr20": Measurement.of("completeness_snr20", 0.98, 0.02, 40),
-            "hole_frac": Measurement.of("hole_frac", 0.0, None, 1000),  # no threshold
-        })
-    if with_metrics:
-        write_metrics(root / "metrics.json", doc)
-    plan = {"scenario_name": "quickstart",
-            "scenario": {"name": "quickstart",
-                         "comparison": {"match_radius_mas": 100, "thresholds": THRESHOLDS}},
-            "products": [{"name": f"jw00001-o001_t001_nircam_clear-{b.lower()}",
-                          "filter_name": b} for b in ("F115W", "F150W")]}
-    (root / "plan.json").write_text(json.dumps(plan))
-    manifest = {"status": status, "scenario": {"name": "quickstart"},
-                "failed_stages": [] if status == "complete" else ["image3.x"],
-                "stages": {"image3.x": {"status": status, "log": "logs/image3.x.log",
-                                        "error": None if status == "complete" else
-                                        "ValueError: resample found no valid pixels"}}}
-    (root / "manifest.json").write_text(json.dumps(manifest))
-    return root
+def fake_run(root: Path, *, status: str = "complete", bias150: float = -0.031) -> Path:
+    """A finished run of two filters with three thresholds
+    (:func:`simval.testing.make_fake_run`): F150W's fluxes are off by ``bias150`` mag, so
+    its bright-star bias fails ``|x| <= 0.02`` and the other 5 checks pass."""
+    return make_fake_run(root, bands=BANDS, status=status, thresholds=THRESHOLDS,
+                         scale={"F150W": 10 ** (-0.4 * bias150)},
+                         scenario=("quickstart", "0123456789abcdef"))
 
 
 def test_entry_point_is_registered():
@@ -80,9 +61,13 @@ def test_finished_run_gives_one_item_per_filter_and_metric(pytester: pytest.Pyte
         outcome = "FAILED" if nodeid == "quickstart::F150W::phot_bias_bright_star_mag" \
             else "PASSED"
         result.stdout.fnmatch_lines([f"{nodeid} {outcome}*"])
-    # the failure shows the measured value, the limit and the sample size
+    # the failure shows the measured value (the run's -0.031 mag), the limit and the
+    # sample size
+    bias = read_metrics(run / "metrics.json").get("F150W", "phot_bias_bright_star_mag")
+    assert bias.value == pytest.approx(-0.031, abs=0.006) and bias.n >= 10
+    measured = format_value(bias.value, bias.uncertainty, "mag")
     result.stdout.fnmatch_lines(["*quickstart F150W phot_bias_bright_star_mag FAILED*",
-                                 "*measured: -0.0310 ± 0.0050 mag (n = 12)*",
+                                 f"*measured: {measured} (n = {bias.n})*",
                                  "*required: |x| <= 0.02*"])
     assert "Traceback" not in result.stdout.str()
     assert not (run / "report.html").exists()  # reading a run writes nothing
@@ -107,11 +92,12 @@ def test_collect_only_lists_the_ids(pytester: pytest.Pytester):
 
 
 def test_failed_finished_run_is_one_failing_item(pytester: pytest.Pytester):
-    run = fake_run(pytester.path / "failed", status="failed", with_metrics=False)
+    run = fake_run(pytester.path / "failed", status="failed")
     result = pytester.runpytest("--simval-run", str(run), "-p", "no:cacheprovider")
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(["*stage image3.x failed: ValueError: resample found no "
-                                 "valid pixels*", "*log: *image3.x.log*",
+    stage = f"image3.{product_name('F115W')}"
+    result.stdout.fnmatch_lines([f"*stage {stage} failed: ValueError: resample found no "
+                                 f"valid pixels (log: *logs/{stage}.log)",
                                  "FAILED quickstart::run*"])
 
 

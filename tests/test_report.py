@@ -1,9 +1,10 @@
 """report.html: content, order, self-containment, size, and rendering in headless Chromium.
 
-The run directory is fake but has the files a real one holds: an i2d written like jwst's
-(SCI with a TAN WCS and BUNIT/PIXAR_SR, ERR, CON, WHT), a source catalog ECSV with a
-``sky_centroid`` column, a truth ECSV per the truth contract, ``metrics.json`` from the real
-metric functions, ``plan.json`` with thresholds and ``manifest.json``.
+The run directory is fake but has the files a real one holds
+(:func:`simval.testing.make_fake_run`): an i2d written like jwst's (SCI with a TAN WCS and
+BUNIT/PIXAR_SR, ERR, CON, WHT), a source catalog ECSV with a ``sky_centroid`` column, a
+truth ECSV per the truth contract, ``metrics.json`` from the real metric functions,
+``plan.json`` with thresholds and ``manifest.json``.
 """
 
 from __future__ import annotations
@@ -19,22 +20,13 @@ from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
 
-import astropy.units as u
 import numpy as np
 import pytest
-from astropy.coordinates import SkyCoord
-from astropy.io import fits
-from astropy.table import Table
-from astropy.wcs import WCS
 
-from simval.metrics import background_residual, source_mask
 from simval.report import load_run, print_verdicts, report_main, write_report
 from simval.report.plots import block_reduce, running_stats, smooth_nan
-from simval.testing import write_evaluation
+from simval.testing import PHOTOM_REFERENCE, make_fake_run, product_name
 
-AB_JY = 3631.0
-RA0, DEC0 = 53.1625, -27.7914
-SCALE_DEG = 0.0311 / 3600.0
 SHAPE = (260, 280)  # ny, nx
 SKY = 0.22  # MJy/sr
 BANDS = ("F115W", "F150W")
@@ -49,146 +41,32 @@ THRESHOLDS = {
 }
 
 
-def product(band: str) -> str:
-    return f"jw00001-o001_t001_nircam_clear-{band.lower()}"
+#: A finished, evaluated fake run of two filters (:func:`simval.testing.make_fake_run`): 30
+#: stars and 30 galaxies of 19-25.5 mag on 260 x 280 pixels, every third missed
+#: (completeness 40/60), three spurious detections, 3 mas and 0.03 mag of noise, F150W's
+#: positions 5 mas east.
+RUN = {"bands": BANDS, "shift_mas": {"F150W": 5.0}, "thresholds": THRESHOLDS,
+       "scenario": ("fakescen", "0123456789abcdef"), "context": "jwst_0002.pmap",
+       "shape": SHAPE, "noise_seed": 7,
+       "truth_options": {"n_stars": 30, "n_galaxies": 30, "mag_range": (19.0, 25.5),
+                         "margin_pix": 20.0},
+       "catalog_options": {"missing_every": 3, "mag_limit": None, "n_spurious": 3,
+                           "sigma_mas": 3.0, "sigma_mag": 0.03},
+       "image_options": {"sky_mjysr": SKY, "noise_mjysr": 0.01}}
 
 
-def tan_wcs() -> WCS:
-    w = WCS(naxis=2)
-    w.wcs.ctype = ["RA---TAN", "DEC--TAN"]
-    w.wcs.crval = [RA0, DEC0]
-    w.wcs.crpix = [SHAPE[1] / 2 + 0.5, SHAPE[0] / 2 + 0.5]
-    w.wcs.cdelt = [-SCALE_DEG, SCALE_DEG]
-    w.wcs.cunit = ["deg", "deg"]
-    return w
-
-
-def make_truth(rng: np.random.Generator, n: int = 60) -> Table:
-    """Sources on a jittered grid inside the image, alternating star / galaxy."""
-    side = int(np.ceil(np.sqrt(n)))
-    gx, gy = np.meshgrid(np.arange(side), np.arange(side))
-    x = 20 + gx.ravel()[:n] * (SHAPE[1] - 40) / (side - 1) + rng.uniform(-3, 3, n)
-    y = 20 + gy.ravel()[:n] * (SHAPE[0] - 40) / (side - 1) + rng.uniform(-3, 3, n)
-    ra, dec = tan_wcs().all_pix2world(x, y, 0)
-    mag = rng.uniform(19.0, 25.5, n)
-    return Table({
-        "id": np.arange(1, n + 1), "ra": ra, "dec": dec,
-        "type": np.where(np.arange(n) % 2 == 0, "star", "galaxy"),
-        "mag_true_ab": mag, "flux_true_jy": AB_JY * 10 ** (-0.4 * mag),
-        "in_footprint": np.ones(n, bool), "n_exposures": np.full(n, 4),
-        "has_bright_neighbour": np.zeros(n, bool),
-        "snr_expected": 200.0 * 10 ** (-0.4 * (mag - 21.0)),
-        "mosaic_x": x, "mosaic_y": y})
-
-
-def make_catalog(rng: np.random.Generator, truth: Table, shift_mas: float) -> Table:
-    """Every third truth source missed, three spurious detections, small noise."""
-    keep = np.arange(len(truth)) % 3 != 0
-    t = truth[keep]
-    c = SkyCoord(t["ra"] * u.deg, t["dec"] * u.deg).spherical_offsets_by(
-        (shift_mas + rng.normal(0, 3, len(t))) * u.mas, rng.normal(0, 3, len(t)) * u.mas)
-    ra = np.concatenate([c.ra.deg, RA0 + np.array([1.0, -1.5, 2.0]) / 3600])
-    dec = np.concatenate([c.dec.deg, DEC0 + np.array([1.2, 0.7, -1.9]) / 3600])
-    mag = np.concatenate([t["mag_true_ab"] + rng.normal(0.0, 0.03, len(t)), [24.0, 24.5, 25.0]])
-    flux = AB_JY * 10 ** (-0.4 * mag)
-    x, y = tan_wcs().all_world2pix(ra, dec, 0)
-    n = ra.size
-    return Table({"label": np.arange(1, n + 1), "xcentroid": x, "ycentroid": y,
-                  "sky_centroid": SkyCoord(ra * u.deg, dec * u.deg),
-                  "aper_total_flux": flux * u.Jy, "aper_total_flux_err": flux / 50 * u.Jy,
-                  "aper_total_abmag": mag, "isophotal_flux": flux * u.Jy,
-                  "isophotal_flux_err": flux / 50 * u.Jy, "isophotal_abmag": mag + 0.05,
-                  "is_extended": np.zeros(n, bool)})
-
-
-def make_i2d(path: Path, rng: np.random.Generator, truth: Table) -> np.ndarray:
-    """An i2d like calwebb_image3 writes (SCI/ERR/CON/WHT, WCS in the SCI header)."""
-    ny, nx = SHAPE
-    yy, xx = np.mgrid[0:ny, 0:nx]
-    sci = SKY + 0.004 * (xx / nx - 0.5) + rng.normal(0, 0.01, SHAPE)
-    for x, y, m in zip(truth["mosaic_x"], truth["mosaic_y"], truth["mag_true_ab"],
-                       strict=True):
-        sci += 30.0 * 10 ** (-0.4 * (m - 20.0)) * np.exp(-((xx - x) ** 2 + (yy - y) ** 2) / 4.5)
-    wht = np.full(SHAPE, 400.0)
-    wht[:, -12:] = 0.0  # an uncovered strip
-    sci[wht == 0] = np.nan
-    hdr = tan_wcs().to_header()
-    hdr["BUNIT"] = "MJy/sr"
-    hdr["PIXAR_SR"] = (0.0311 / 206264.806) ** 2
-    fits.HDUList([
-        fits.PrimaryHDU(header=fits.Header([("TELESCOP", "JWST"), ("INSTRUME", "NIRCAM")])),
-        fits.ImageHDU(sci.astype(np.float32), hdr, name="SCI"),
-        fits.ImageHDU(np.full(SHAPE, 0.01, np.float32), name="ERR"),
-        fits.ImageHDU(np.ones((1, *SHAPE), np.int32), name="CON"),
-        fits.ImageHDU(wht.astype(np.float32), name="WHT"),
-    ]).writeto(path)
-    return sci
-
-
-def manifest(status: str = "complete") -> dict:
-    stages = {
-        "kit": {"kind": "kit", "status": "cached", "wall_s": 10.1, "peak_rss_mb": 700.0,
-                "log": "logs/kit.log", "error": None},
-        "image3.x": {"kind": "image3", "status": "complete" if status == "complete" else
-                     "failed", "wall_s": 12.1, "peak_rss_mb": 390.0,
-                     "log": "logs/image3.x.log",
-                     "error": None if status == "complete" else
-                     "ValueError: resample found no valid pixels"},
-    }
-    refs = {"image2": {"flat": "simval_nircam_flat_nrcb1_f115w.fits", "fflat": "N/A",
-                       "crds_context": "jwst_0002.pmap"}}
-    return {
-        "schema": 1, "status": status,
-        "failed_stages": [] if status == "complete" else ["image3.x"], "blocked_stages": [],
-        "scenario": {"name": "fakescen", "hash": "0123456789abcdef", "source": "fake.yaml"},
-        "created_utc": "2026-01-01T00:00:00+00:00", "finished_utc": "2026-01-01T00:05:00+00:00",
-        "wall_s": 300.0, "versions": {"jwst": "3.0.0", "mirage": "2.5.0", "simval": "0.1.0"},
-        "crds": {"kind": "kit", "context": "jwst_0002.pmap", "path": "/kits/crds"},
-        "pipeline_parameters": {"detector1": {}, "image2": {},
-                                "image3": {"tweakreg": {"skip": True},
-                                           "skymatch": {"skystat": "median"}}},
-        "background_recipe": "skymatch", "stages": stages,
-        "reference_files": {"jw00001001001_01101_00001_nrcb1": refs,
-                            "jw00001001001_01101_00002_nrcb1": refs},
-        "reftype_steps": {"detector1": {"flat": ["clean_flicker_noise"], "dark": ["dark_current"]},
-                          "image2": {"flat": ["flat_field"], "photom": ["photom"]}},
-        "products": {b: {"name": product(b)} for b in BANDS},
-    }
-
-
-def plan() -> dict:
-    return {"scenario_name": "fakescen", "scenario_hash": "0123456789abcdef",
-            "ra_deg": RA0, "dec_deg": DEC0, "pa_v3_deg": 0.0,
-            "pointing_aperture": "NRCB1_SUB400P", "exposures": [],
-            "scenario": {"name": "fakescen",
-                         "comparison": {"match_radius_mas": 100.0, "thresholds": THRESHOLDS}},
-            "products": [{"name": product(b), "filter_name": b} for b in BANDS]}
+def make_run_dir(root: Path, **options) -> Path:
+    """The fake run :data:`RUN` in ``root``, with ``options`` of
+    :func:`simval.testing.make_fake_run` changed."""
+    return make_fake_run(root, **{**RUN, **options})
 
 
 def write_json(path: Path, data: dict) -> None:
     path.write_text(json.dumps(data, indent=1))
 
 
-def make_run_dir(root: Path) -> Path:
-    """A finished, evaluated fake run of two filters in ``root``."""
-    rng = np.random.default_rng(7)
-    for k, band in enumerate(BANDS):
-        pdir = root / "image3" / product(band)
-        pdir.mkdir(parents=True)
-        truth = make_truth(rng)
-        measured = make_catalog(rng, truth, shift_mas=5.0 * k)
-        measured.write(pdir / f"{product(band)}_cat.ecsv", format="ascii.ecsv")
-        sci = make_i2d(pdir / f"{product(band)}_i2d.fits", rng, truth)
-        valid = np.isfinite(sci)
-        bkg = background_residual(sci, mask=source_mask(sci, valid=valid), valid=valid,
-                                  expected_mjysr=SKY, injected_sky_mjysr=SKY)
-        write_evaluation(root, band=band, product=product(band), truth=truth,
-                         measured=measured, radius_mas=100.0, extra=bkg.measurements(),
-                         scenario=("fakescen", "0123456789abcdef"),
-                         provenance={"evaluated_utc": "2026-01-01T00:06:00+00:00"})
-    write_json(root / "plan.json", plan())
-    write_json(root / "manifest.json", manifest())
-    return root
+def read_json(path: Path) -> dict:
+    return json.loads(path.read_text())
 
 
 @pytest.fixture
@@ -336,17 +214,18 @@ def test_report_verdicts_first_failures_first_and_self_contained(run_dir: Path):
     # provenance from the manifest
     provenance = page.find("section", id="provenance")
     for needle in ("jwst_0002.pmap", "3.0.0", "simval_nircam_flat_nrcb1_f115w.fits",
-                   'skystat = "median"', "image3.x", "12.1"):
+                   'skystat = "median"', f"image3.{product_name('F115W')}", "12.1"):
         assert needle in provenance.text, needle
     assert 'skystat = "median"' not in text  # the quotes are escaped in the markup
     # the steps that use each reference type: from the manifest's record, every pipeline
     refs = [t for t in provenance.find_all("table")
             if [th.text for th in t.find_all("th")] == ["reference type", "file",
                                                        "used by step"]]
-    assert len(refs) == 1
+    assert len(refs) == 3  # image2: the exposures of each filter; image3: both products
     assert [[td.text for td in tr.find_all("td")] for tr in refs[0].find("tbody").find_all("tr")
             ] == [["flat", "simval_nircam_flat_nrcb1_f115w.fits",
-                   "detector1.clean_flicker_noise, image2.flat_field"]]
+                   "detector1.clean_flicker_noise, image2.flat_field"],
+                  ["photom", PHOTOM_REFERENCE, "image2.photom"]]
     assert "predates" not in text
     sections = [page.index(page.find("section", id=i)) for i in
                 ("verdicts", "filter-F115W", "filter-F150W", "provenance")]
@@ -367,8 +246,7 @@ def test_report_given_verdicts_replace_the_recomputed_ones(run_dir: Path):
 def test_report_of_an_unevaluated_failed_run_is_notes_not_a_crash(tmp_path: Path):
     root = tmp_path / "run"
     root.mkdir()
-    write_json(root / "plan.json", plan())
-    write_json(root / "manifest.json", manifest("failed"))
+    make_run_dir(root, status="failed")
     text = write_report(root).read_text()
     assert "no metrics.json" in text
     page = parse_html(text)
@@ -407,12 +285,9 @@ def test_values_from_the_run_are_escaped(tmp_path: Path):
     evil = '<script>alert("x")</script>'
     root = tmp_path / "run"
     root.mkdir()
-    doc = plan()
-    doc["scenario_name"] = doc["scenario"]["name"] = evil
-    write_json(root / "plan.json", doc)
-    doc = manifest("failed")
-    doc["scenario"]["name"] = evil
-    doc["stages"]["image3.x"]["error"] = f"ValueError: {evil}"
+    make_run_dir(root, status="failed", scenario=(evil, "0123456789abcdef"),
+                 error=f"ValueError: {evil}")
+    doc = read_json(root / "manifest.json")
     doc["worker_versions"] = {"jwst": evil}
     write_json(root / "manifest.json", doc)
     text = write_report(root).read_text()
@@ -436,7 +311,8 @@ def test_report_of_an_empty_directory(tmp_path: Path):
 
 
 def test_report_with_a_broken_mosaic_keeps_the_catalog_plots(run_dir: Path):
-    (run_dir / "image3" / product("F150W") / f"{product('F150W')}_i2d.fits").write_text("x")
+    (run_dir / "image3" / product_name("F150W") / f"{product_name('F150W')}_i2d.fits"
+     ).write_text("x")
     text = write_report(run_dir).read_text()
     assert len(images(text)) == 6 + 3  # F150W: the three catalog plots only
     assert "the mosaic cannot be read" in text
@@ -464,7 +340,7 @@ def test_report_main_exit_codes(run_dir: Path, tmp_path: Path):
     assert report_main(run_dir, console=Console(file=out, width=140)) == 1  # a failure
     assert "report:" in out.getvalue() and (run_dir / "report.html").is_file()
     assert report_main(tmp_path / "absent", console=Console(file=io.StringIO())) == 2
-    plan_ok = plan()
+    plan_ok = read_json(run_dir / "plan.json")
     plan_ok["scenario"]["comparison"]["thresholds"] = {"astrom_rms_mas": {"max": 10.0}}
     write_json(run_dir / "plan.json", plan_ok)
     assert report_main(run_dir, console=Console(file=io.StringIO())) == 0

@@ -17,6 +17,7 @@ from simval.layout import RunLayout
 from simval.report import write_report
 from simval.run.manifest import build_manifest
 from simval.run.records import COMPLETE, FileRef, StageOutcome
+from simval.testing import PHOTOM_REFERENCE
 from tests.test_report import BANDS, make_run_dir, parse_html
 
 
@@ -56,7 +57,8 @@ def test_report_json_holds_the_verdict_rows_and_the_metrics(run_dir: Path):
     refs = doc["provenance"]["reference_files"]
     assert doc["provenance"]["steps_recorded"]
     assert refs[0]["table"]["rows"] == [["flat", "simval_nircam_flat_nrcb1_f115w.fits",
-                                         "detector1.clean_flicker_noise, image2.flat_field"]]
+                                         "detector1.clean_flicker_noise, image2.flat_field"],
+                                        ["photom", PHOTOM_REFERENCE, "image2.photom"]]
 
 
 def test_report_json_of_an_empty_directory(tmp_path: Path):

@@ -224,6 +224,22 @@ def test_manifest_names_the_failed_stage(tmp_path):
     assert doc["stages"]["after"]["blocked_by"] == "up"
     assert doc["versions"]["jwst"] and doc["host"]["cpu_count"]
 
+    # the written manifest is a valid Manifest; its failure lines name stage, error, log
+    from simval.manifest_schema import ManifestFileError, read_manifest
+    from simval.run.manifest import write_manifest
+
+    write_manifest(layout, doc)
+    lines = read_manifest(layout.manifest).failure_lines(tmp_path)
+    assert lines[0].startswith("stage up failed: RuntimeError: stage exploded on purpose")
+    assert f"traceback: {tmp_path / 'logs/up.traceback.txt'}" in lines[0]
+    assert lines[1] == "1 stage(s) not run because of it: after"
+    # a manifest of another schema version is refused, naming file, field and version
+    layout.manifest.write_text(json.dumps({**doc, "schema": 2}))
+    with pytest.raises(ManifestFileError) as err:
+        read_manifest(layout.manifest)
+    assert str(err.value).startswith(f"{layout.manifest}: schema: schema version 2; this "
+                                     "simval reads version 1")
+
 
 # ---------------------------------------------------------------------------------------
 # The simple catalog generator

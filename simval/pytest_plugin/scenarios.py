@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from simval import run as simval_run  # through the module: tests may replace its functions
+from simval.manifest_schema import Manifest
 from simval.pytest_plugin.items import CheckItem, SimvalCheckError, unique_name
 from simval.report import format_value, load_run, write_report
 from simval.scenario import load_scenario
@@ -161,37 +162,22 @@ def scenario_sources(config: pytest.Config, used: set[str]) -> list[ScenarioSour
 # --- running and reading ------------------------------------------------------------------
 
 def _stage_errors(run_dir: Path, result: Any = None) -> str:
-    """The failed stages of a run, with their errors and log files (from the manifest)."""
-
-    lines = []
+    """The failed stages of a run, with their errors and log files (from the manifest;
+    from ``result`` when the run left none)."""
     try:
         contents = load_run(run_dir)
     except OSError:
         contents = None
-    manifest = (contents.manifest if contents else None) or {}
-    status = manifest.get("status") or getattr(result, "status", "unknown")
-    lines.append(f"the run in {run_dir} is {status}")
-    if manifest.get("error"):
-        lines.append(f"  error: {manifest['error']}")
-    stages = manifest.get("stages") or {}
-    failed = manifest.get("failed_stages")
-    if failed is None and result is not None:
-        failed = [o.stage_id for o in result.failed]
-    for sid in failed or []:
-        s = stages.get(sid) or {}
-        err = s.get("error")
-        if err is None and result is not None:
-            err = next((o.error for o in result.failed if o.stage_id == sid), None)
-        lines.append(f"  stage {sid} failed: {err or 'no error recorded'}")
-        for key in ("log", "traceback"):
-            if s.get(key):
-                lines.append(f"    {key}: {run_dir / s[key]}")
-    blocked = manifest.get("blocked_stages") or []
-    if blocked:
-        lines.append(f"  {len(blocked)} stage(s) not run because of it")
-    if not manifest:
-        lines.append("  no manifest.json: the run did not finish")
-    return "\n".join(lines)
+    manifest = contents.manifest if contents else None
+    if manifest is not None:
+        doc = Manifest.model_validate(manifest)
+        lines = [f"the run in {run_dir} is {doc.status}", *doc.failure_lines(run_dir)]
+    else:
+        lines = [f"the run in {run_dir} is {getattr(result, 'status', 'unknown')}"]
+        lines += [f"stage {o.stage_id} failed: {o.error or 'no error recorded'}"
+                  for o in getattr(result, "failed", [])]
+        lines.append("no manifest.json: the run did not finish")
+    return "\n  ".join(lines)
 
 
 def _verdict_map(verdicts: list[Verdict]) -> dict[tuple[str, str], Verdict]:

@@ -46,7 +46,7 @@ import logging
 import math
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -55,7 +55,9 @@ import numpy as np
 
 from simval.atomic import write_text
 from simval.catalogs.validate import recovered_vs_input_counts
+from simval.evaluate import MissingProductError, Mosaic, read_mosaic
 from simval.layout import RunLayout
+from simval.manifest_schema import Manifest
 from simval.match import column, radec_of, sky_offsets_mas
 from simval.metrics import MAG_COLUMN
 from simval.metrics.background import sky_level, source_mask
@@ -80,12 +82,12 @@ from simval.report.rundir import (
     load_run,
     sort_verdicts,
 )
+from simval.verdict import Verdict
 
 if TYPE_CHECKING:
     from astropy.table import Table
     from matplotlib.figure import Figure
 
-    from simval.verdict import Verdict
 
 __all__ = ["Cell", "Fact", "FigureView", "ReportView", "TableView", "build_report_view",
            "figure_view", "render_report", "render_template", "report_json", "write_report"]
@@ -200,22 +202,13 @@ def render_template(name: str, **context: Any) -> str:
 
 # --- the report's view-model --------------------------------------------------------------
 
-@dataclass
-class VerdictRow:
-    """One row of the verdict table (value and uncertainty in ``unit``)."""
+@dataclass(frozen=True)
+class VerdictRow(Verdict):
+    """One row of the verdict table: the verdict, its value as text and the metric's
+    definition (from the registry)."""
 
-    metric: str
-    filter: str
-    kind: str
-    passed: bool
-    value: float | None
-    uncertainty: float | None
-    unit: str
-    n: int
-    limit: str
-    value_text: str
-    message: str
-    definition: str
+    value_text: str = ""
+    definition: str = ""
 
     title = None  # no hover text on the row itself
 
@@ -345,19 +338,9 @@ def _header(run: RunContents, verdicts: list[Verdict]) -> HeaderView:
 
 
 def _run_failure(run: RunContents) -> str:
-    m = run.manifest or {}
     lines = [f"The run is {run.status}."]
-    if m.get("error"):
-        lines.append(f"error: {m['error']}")
-    stages = m.get("stages") or {}
-    for sid in m.get("failed_stages") or []:
-        s = stages.get(sid) or {}
-        where = ", ".join(f"{k}: {s[k]}" for k in ("log", "traceback") if s.get(k))
-        lines.append(f"{sid} failed: {s.get('error') or 'no error recorded'}"
-                     + (f" ({where})" if where else ""))
-    blocked = m.get("blocked_stages") or []
-    if blocked:
-        lines.append(f"{len(blocked)} stage(s) not run because of it: {', '.join(blocked)}")
+    if run.manifest is not None:
+        lines += Manifest.model_validate(run.manifest).failure_lines()
     return "\n".join(lines)
 
 
@@ -373,10 +356,9 @@ def _verdicts(verdicts: list[Verdict], run: RunContents) -> VerdictsView:
     rows = []
     for v in sort_verdicts(verdicts):
         spec = REGISTRY.get(v.metric)
-        rows.append(VerdictRow(v.metric, v.filter, v.kind, bool(v.passed), v.value,
-                               v.uncertainty, v.unit, int(v.n), v.limit,
-                               format_value(v.value, v.uncertainty, v.unit), v.message,
-                               spec.description if spec else ""))
+        rows.append(VerdictRow(**{f.name: getattr(v, f.name) for f in fields(Verdict)},
+                               value_text=format_value(v.value, v.uncertainty, v.unit),
+                               definition=spec.description if spec else ""))
     failures = [v.message for v in sort_verdicts(verdicts)
                 if not v.passed and "(" in v.message]
     return VerdictsView(rows, failures, None)
@@ -450,35 +432,21 @@ def _astrometry_plot(run: RunContents, f: FilterInputs) -> Figure:
                              radius_mas=f.match.radius_mas, rms_mas=rms)
 
 
-@dataclass
-class _Mosaic:
-    data: np.ndarray
-    wht: np.ndarray | None
-    header: Any
+def _read_mosaic(path: Path) -> Mosaic:
+    try:
+        return read_mosaic(path, extensions=("WHT",))
+    except MissingProductError as exc:
+        raise _MissingInputError(str(exc)) from None
 
 
-def _read_mosaic(path: Path) -> _Mosaic:
-    from astropy.io import fits
-
-    with fits.open(path, memmap=False) as hdul:
-        names = {h.name for h in hdul}
-        if "SCI" not in names:
-            raise _MissingInputError(f"{path.name} has no SCI extension")
-        data = np.asarray(hdul["SCI"].data, np.float64)
-        if data.ndim != 2:
-            raise _MissingInputError(f"{path.name}: SCI is {data.ndim}-D, expected 2-D")
-        wht = np.asarray(hdul["WHT"].data, np.float64) if "WHT" in names else None
-        return _Mosaic(data, wht, hdul["SCI"].header.copy())
-
-
-def _valid(mosaic: _Mosaic) -> np.ndarray:
+def _valid(mosaic: Mosaic) -> np.ndarray:
     valid = np.isfinite(mosaic.data)
     if mosaic.wht is not None and mosaic.wht.shape == mosaic.data.shape:
         valid &= np.isfinite(mosaic.wht) & (mosaic.wht > 0)
     return valid
 
 
-def _counts_plot(run: RunContents, f: FilterInputs, mosaic: _Mosaic) -> Figure:
+def _counts_plot(run: RunContents, f: FilterInputs, mosaic: Mosaic) -> Figure:
     """Input vs recovered vs reference counts over the mosaic's valid area (the question a
     mock-catalog builder asks: do the simulated images look like the real survey?)."""
 
@@ -510,7 +478,7 @@ def _truth_mosaic(run: RunContents, details: dict, shape: tuple[int, ...]
     return data if data.shape == shape else None
 
 
-def _background_plot(run: RunContents, f: FilterInputs, mosaic: _Mosaic) -> Figure:
+def _background_plot(run: RunContents, f: FilterInputs, mosaic: Mosaic) -> Figure:
     img = mosaic.data
     valid = _valid(mosaic)
     mask = source_mask(img, valid=valid, dilate_radius_pix=MASK_GROW_PIX)
@@ -562,7 +530,7 @@ def _world_to_pixel(header: Any, ra: np.ndarray, dec: np.ndarray
     return np.asarray(x, float), np.asarray(y, float)
 
 
-def _mosaic_plot(run: RunContents, f: FilterInputs, mosaic: _Mosaic) -> Figure:
+def _mosaic_plot(run: RunContents, f: FilterInputs, mosaic: Mosaic) -> Figure:
     thumb, block = block_reduce(np.where(_valid(mosaic), mosaic.data, np.nan), THUMBNAIL_PIX)
     marks: dict[str, Any] = {}
     note = ""

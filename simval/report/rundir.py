@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from simval.layout import RunLayout
+from simval.manifest_schema import ManifestFileError, read_manifest
 from simval.match_table import read_match_table
 from simval.metrics_schema import MetricsFileError, UnknownMetricError, read_metrics
 from simval.scenario.inputs import Comparison
@@ -125,6 +126,18 @@ def _read_json(path: Path, notes: list[str]) -> dict[str, Any] | None:
     return data
 
 
+def _read_manifest(path: Path, notes: list[str]) -> dict[str, Any] | None:
+    """``manifest.json`` validated as :class:`simval.manifest_schema.Manifest` (as JSON;
+    None with a note naming the file and field if it is absent or not valid)."""
+    if not path.is_file():
+        return None
+    try:
+        return read_manifest(path).model_dump(mode="json", by_alias=True)
+    except ManifestFileError as exc:
+        notes.append(f"manifest.json is not valid: {exc}")
+        return None
+
+
 def _comparison(root: Path, plan: dict[str, Any] | None, notes: list[str]
                 ) -> Comparison | None:
     """The scenario's comparison block: plan.json's normalised scenario, else scenario.yaml."""
@@ -165,7 +178,7 @@ def load_run(run_dir: str | os.PathLike) -> RunContents:
     if not root.is_dir():
         raise FileNotFoundError(f"{root}: no such run directory")
     out = RunContents(root)
-    out.manifest = _read_json(root / "manifest.json", out.notes)
+    out.manifest = _read_manifest(root / "manifest.json", out.notes)
     out.plan = _read_json(root / "plan.json", out.notes)
     out.comparison = _comparison(root, out.plan, out.notes)
     metrics_path = RunLayout(root).metrics

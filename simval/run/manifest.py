@@ -40,10 +40,10 @@ from typing import Any
 
 from simval.atomic import write_text
 from simval.layout import RunLayout
+from simval.manifest_schema import MANIFEST_SCHEMA, Manifest
 from simval.provenance import now_utc, versions
 from simval.run.records import BLOCKED, FAILED, StageOutcome, load_record
 
-MANIFEST_SCHEMA = 1
 #: Distributions whose versions every manifest records.
 PACKAGES = ("jwst", "mirage", "crds", "stcal", "stdatamodels", "stpipe", "photutils",
             "numpy", "astropy", "pysiaf", "gwcs", "asdf", "scipy", "dask", "distributed",
@@ -140,4 +140,9 @@ def build_manifest(*, layout: RunLayout, plan, scenario_source: str, outcomes:
 
 
 def write_manifest(layout: RunLayout, manifest: Mapping[str, Any]) -> None:
-    write_text(layout.manifest, json.dumps(manifest, indent=1, default=str) + "\n")
+    """Write ``manifest.json`` atomically, after validating it as
+    :class:`simval.manifest_schema.Manifest` (a bug that breaks the format fails here, not
+    in the reader)."""
+    text = json.dumps(manifest, indent=1, default=str)
+    Manifest.model_validate_json(text)
+    write_text(layout.manifest, text + "\n")
