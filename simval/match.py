@@ -110,12 +110,12 @@ MEASURED_COLUMNS: dict[str, str] = {
 Prefer = Literal["distance", "magnitude"]
 
 
-def default_match_radius(filter: str, factor: float = 1.0) -> float:
+def default_match_radius(band: str, factor: float = 1.0) -> float:
     """Default match radius for a NIRCam filter: ``factor`` x the PSF FWHM, in mas.
 
     Parameters
     ----------
-    filter : str
+    band : str
         NIRCam filter name (``F115W``; case-insensitive; a ``F444W/CLEAR``-style pupil
         suffix is ignored).
     factor : float
@@ -132,9 +132,9 @@ def default_match_radius(filter: str, factor: float = 1.0) -> float:
     KeyError
         For a filter not in :data:`NIRCAM_FWHM_ARCSEC` (the message lists them).
     """
-    key = filter.strip().upper().split("/")[0].split("+")[0]
+    key = band.strip().upper().split("/")[0].split("+")[0]
     if key not in NIRCAM_FWHM_ARCSEC:
-        raise KeyError(f"no NIRCam FWHM for filter {filter!r}; known: "
+        raise KeyError(f"no NIRCam FWHM for filter {band!r}; known: "
                        f"{', '.join(NIRCAM_FWHM_ARCSEC)}")
     return factor * NIRCAM_FWHM_ARCSEC[key] * 1e3
 
@@ -389,7 +389,7 @@ def radec_of(table: Any) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
 
 
 def match_catalogs(measured: Any, truth: Any, radius_mas: float | None = None, *,
-                   filter: str | None = None, prefer: Prefer = "distance",
+                   band: str | None = None, prefer: Prefer = "distance",
                    measured_mag_column: str = "aper_total_abmag",
                    truth_mag_column: str = "mag_true_ab",
                    max_dmag: float | None = None) -> MatchResult:
@@ -402,8 +402,8 @@ def match_catalogs(measured: Any, truth: Any, radius_mas: float | None = None, *
     truth : Table
         Truth table (``ra``, ``dec``, ``mag_true_ab``, ...).
     radius_mas : float, optional
-        Match radius, mas; default :func:`default_match_radius` of ``filter``.
-    filter : str, optional
+        Match radius, mas; default :func:`default_match_radius` of ``band``.
+    band : str, optional
         NIRCam filter, for the default radius.
     prefer, max_dmag
         As in :func:`match_sky`; magnitudes come from ``measured_mag_column`` and
@@ -414,9 +414,9 @@ def match_catalogs(measured: Any, truth: Any, radius_mas: float | None = None, *
     MatchResult
     """
     if radius_mas is None:
-        if filter is None:
-            raise ValueError("give radius_mas or filter (for the default radius)")
-        radius_mas = default_match_radius(filter)
+        if band is None:
+            raise ValueError("give radius_mas or band (for the default radius)")
+        radius_mas = default_match_radius(band)
     mra, mdec = radec_of(measured)
     tra, tdec = radec_of(truth)
     mags: dict[str, Any] = {}

@@ -373,13 +373,13 @@ class MetricsDocument:
     provenance: dict[str, Any] = field(default_factory=dict)
     schema_version: int = SCHEMA_VERSION
 
-    def add(self, filter: str, measurements: Mapping[str, Measurement]) -> None:
+    def add(self, band: str, measurements: Mapping[str, Measurement]) -> None:
         """Add (or replace) measurements of one filter; names must be registered."""
-        check_metric_names(measurements, where=f"filter {filter}")
-        self.filters.setdefault(filter.upper(), {}).update(measurements)
+        check_metric_names(measurements, where=f"filter {band}")
+        self.filters.setdefault(band.upper(), {}).update(measurements)
 
-    def get(self, filter: str, metric: str) -> Measurement | None:
-        return self.filters.get(filter.upper(), {}).get(metric)
+    def get(self, band: str, metric: str) -> Measurement | None:
+        return self.filters.get(band.upper(), {}).get(metric)
 
     def to_json(self) -> dict[str, Any]:
         return {

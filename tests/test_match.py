@@ -152,7 +152,7 @@ def test_match_catalogs_reads_jwst_ecsv(tmp_path, rng):
                  "aper_total_abmag": truth["mag_true_ab"][::-1]})
     path = tmp_path / "x_cat.ecsv"
     cat.write(path)
-    res = match_catalogs(Table.read(path), truth, filter="F150W")
+    res = match_catalogs(Table.read(path), truth, band="F150W")
     assert res.radius_mas == pytest.approx(49.0)
     assert res.n_pairs == 50
     assert np.all(res.measured_index == 49 - res.truth_index)

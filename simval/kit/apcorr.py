@@ -254,7 +254,7 @@ class ApcorrResult:
                 for f, r, a in zip(self.eefractions, self.radii, self.apcorr, strict=True)]
 
 
-def compute_apcorr(detector: str | Detector, filter: str, seed: int, *,
+def compute_apcorr(detector: str | Detector, band: str, seed: int, *,
                    npsf: int = DEFAULT_NPSF, fov_pixels: int = DEFAULT_FOV_PIXELS,
                    oversample: int = DEFAULT_OVERSAMPLE,
                    library_dir: str | os.PathLike | None = None,
@@ -278,7 +278,7 @@ def compute_apcorr(detector: str | Detector, filter: str, seed: int, *,
     position of the scenario's stars (e.g. a subarray centre) to remove even that.
     """
     det = get_detector(detector)
-    filt = check_filter(det, filter)
+    filt = check_filter(det, band)
     if library_dir is not None:
         model = read_psf_library(Path(library_dir) / library_filename(
             det, filt, npsf=npsf, fov_pixels=fov_pixels, oversample=oversample))

@@ -60,7 +60,7 @@ class Kit:
         (path,) = self.outputs(job_id)
         return path
 
-    def mirage_references(self, detector: str, filter: str, subarray: str, *,
+    def mirage_references(self, detector: str, band: str, subarray: str, *,
                           correlated_noise: bool = True, realization: int = 0
                           ) -> dict[str, Path]:
         """The kit files MIRAGE reads for one exposure, keyed by MIRAGE's yaml names.
@@ -72,7 +72,7 @@ class Kit:
         realizations the exposure uses (each exposure should have its own).
         """
         det = get_detector(detector).name
-        filt = filter.upper()
+        filt = band.upper()
         sub = subarray.upper()
         dark = self.output(mirage_dark_job_id(det, sub, correlated_noise, realization))
         return {

@@ -171,13 +171,13 @@ def write_ipc(path: str | os.PathLike, detector: Detector, seed: int) -> Path:
                            "the stored kernel removes it.")
 
 
-def write_flat(path: str | os.PathLike, detector: Detector, seed: int, filter: str) -> Path:
-    """Pixel flat (FlatModel data/err/dq) for ``filter`` (e.g. ``F150W``), full frame.
+def write_flat(path: str | os.PathLike, detector: Detector, seed: int, band: str) -> Path:
+    """Pixel flat (FlatModel data/err/dq) for passband ``band`` (e.g. ``F150W``), full frame.
 
     Reference pixels: data 1, DQ DO_NOT_USE | NO_FLAT_FIELD (keeps them out of resample);
     dead pixels: data 0, DQ DO_NOT_USE | NO_FLAT_FIELD.
     """
-    filter_name = check_filter(detector, filter)
+    filter_name = check_filter(detector, band)
     data = maps.flat(detector, seed, filter_name)
     dq = np.zeros(data.shape, dtype=np.uint32)
     no_flat = np.uint32(FLAG["DO_NOT_USE"] | FLAG["NO_FLAT_FIELD"])

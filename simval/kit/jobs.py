@@ -208,16 +208,16 @@ def _filter_jobs(spec: KitSpec, layout: KitLayout, det: Detector, filt: str) -> 
     key = content_key(v, seed, "flat", det.name, filt)
     flat = Job(f"flat/{det.name}/{filt}", key, detector_refs.write_flat,
                _ref(layout, "flat", det, "fits", key, filt),
-               {"detector": det, "filter": filt, "seed": seed},
+               {"detector": det, "band": filt, "seed": seed},
                "flat", {DETECTOR: det.name, FILTER: fw, PUPIL: pw})
     key = content_key(v, seed, "psf_library", det.name, filt)
     lib = Job(f"psf_library/{det.name}/{filt}", key, psf.write_psf_library,
               layout.psf_library.relative_to(layout.root).as_posix(),
-              {"detector": det, "filter": filt, "seed": seed})
+              {"detector": det, "band": filt, "seed": seed})
     key = content_key(v, seed, "psf_wings", det.name, filt)
     wings = Job(f"psf_wings/{det.name}/{filt}", key, psf.write_psf_wings,
                 layout.psf_wings.relative_to(layout.root).as_posix(),
-                {"detector": det, "filter": filt, "seed": seed})
+                {"detector": det, "band": filt, "seed": seed})
     return [flat, lib, wings]
 
 

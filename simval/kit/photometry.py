@@ -117,7 +117,7 @@ def _zeropoint_table():
     return astropy_ascii.read(str(zeropoint_file()))
 
 
-def zeropoint_row(detector: Detector | str, filter: str, pupil: str | None = None) -> ZeropointRow:
+def zeropoint_row(detector: Detector | str, band: str, pupil: str | None = None) -> ZeropointRow:
     """MIRAGE's zeropoint row for ``detector`` and a filter/pupil.
 
     ``filter`` is either a kit filter name (``F162M``; ``pupil`` omitted, resolved with
@@ -126,7 +126,7 @@ def zeropoint_row(detector: Detector | str, filter: str, pupil: str | None = Non
     row (MIRAGE would refuse to simulate it too).
     """
     det = get_detector(detector)
-    fw, pw = wheel_elements(filter) if pupil is None else (filter.upper(), pupil.upper())
+    fw, pw = wheel_elements(band) if pupil is None else (band.upper(), pupil.upper())
     table = _zeropoint_table()
     match = ((table["Detector"] == det.siaf_name) & (table["Filter"] == fw)
              & (table["Pupil"] == pw) & (table["Module"] == det.module))
@@ -151,16 +151,16 @@ def jy_to_abmag(flux_jy: ArrayLike) -> np.ndarray | float:
     return -2.5 * np.log10(np.asarray(flux_jy, dtype=float) * CGS_PER_JY) - AB_ZEROPOINT_CGS
 
 
-def mag_to_countrate(mag: ArrayLike, detector: Detector | str, filter: str,
+def mag_to_countrate(mag: ArrayLike, detector: Detector | str, band: str,
                      pupil: str | None = None) -> np.ndarray | float:
     """AB magnitude -> MIRAGE count rate, ADU/s (``10**(-0.4(m + 48.599934)) / PHOTFNU``)."""
-    return abmag_to_jy(mag) * CGS_PER_JY / zeropoint_row(detector, filter, pupil).photfnu
+    return abmag_to_jy(mag) * CGS_PER_JY / zeropoint_row(detector, band, pupil).photfnu
 
 
-def photmjsr(detector: Detector | str, filter: str, pixar_sr: float,
+def photmjsr(detector: Detector | str, band: str, pixar_sr: float,
              pupil: str | None = None) -> float:
     """PHOTMJSR, MJy sr^-1 per DN/s: ``PHOTFNU * 1e23 / 1e6 / PIXAR_SR``."""
-    return zeropoint_row(detector, filter, pupil).photfnu_jy / JY_PER_MJY / pixar_sr
+    return zeropoint_row(detector, band, pupil).photfnu_jy / JY_PER_MJY / pixar_sr
 
 
 def _rows_for(det: Detector, filters: Iterable[str] | None) -> list[str]:
@@ -271,11 +271,11 @@ def write_abvegaoffset(path: str | os.PathLike,
         return save_model(am, path)
 
 
-def background_adu_s(detector: Detector | str, filter: str, sky_mjysr: float) -> float:
+def background_adu_s(detector: Detector | str, band: str, sky_mjysr: float) -> float:
     """MIRAGE's ``bkgdrate`` (ADU/s/pixel) for a sky of ``sky_mjysr`` (MJy/sr): the sky
     divided by the kit's PHOTMJSR for that detector and filter at the detector's nominal
     pixel area (the zeropoints the pipeline calibrates with)."""
     if sky_mjysr == 0.0:
         return 0.0
     pixar_sr, _ = nominal_pixel_area(detector)
-    return sky_mjysr / photmjsr(detector, filter, pixar_sr)
+    return sky_mjysr / photmjsr(detector, band, pixar_sr)

@@ -336,7 +336,7 @@ class PsfLibrary:
         return GriddedPSFModel(NDData(np.array(self.data, dtype=float), meta=meta))
 
 
-def psf_wings(detector: str | Detector, filter: str, seed: int,
+def psf_wings(detector: str | Detector, band: str, seed: int,
               nlambda: int | None = None) -> PsfWings:
     """The wings PSF of a detector/filter at the detector centre (cached per process).
 
@@ -344,7 +344,7 @@ def psf_wings(detector: str | Detector, filter: str, seed: int,
     decimated at the native pixel centres.
     """
     det = get_detector(detector)
-    return _psf_wings(det.name, check_filter(det, filter), int(seed), nlambda)
+    return _psf_wings(det.name, check_filter(det, band), int(seed), nlambda)
 
 
 @lru_cache(maxsize=8)
@@ -367,7 +367,7 @@ def _psf_wings(detector_name: str, filt: str, seed: int, nlambda: int | None) ->
                     pupil_npix=pupil_npix, oversample_used=os_)
 
 
-def psf_library(detector: str | Detector, filter: str, seed: int, npsf: int = DEFAULT_NPSF,
+def psf_library(detector: str | Detector, band: str, seed: int, npsf: int = DEFAULT_NPSF,
                 fov_pixels: int = DEFAULT_FOV_PIXELS, oversample: int = DEFAULT_OVERSAMPLE,
                 nlambda: int | None = None) -> PsfLibrary:
     """The gridded PSF library of a detector/filter in the kit normalisation (cached per
@@ -377,7 +377,7 @@ def psf_library(detector: str | Detector, filter: str, seed: int, npsf: int = DE
     native pixel, ``npsf`` the number of grid PSFs (1, 4, 9, 16, ...).
     """
     det = get_detector(detector)
-    return _psf_library(det.name, check_filter(det, filter), int(seed), int(npsf),
+    return _psf_library(det.name, check_filter(det, band), int(seed), int(npsf),
                         int(fov_pixels), int(oversample), nlambda)
 
 
@@ -412,21 +412,21 @@ def _name_stem(detector: Detector, filter_name: str) -> str:
     return f"nircam_{detector.siaf_name.lower()}_{wheel.lower()}_{pupil.lower()}"
 
 
-def library_filename(detector: str | Detector, filter: str, *, npsf: int = DEFAULT_NPSF,
+def library_filename(detector: str | Detector, band: str, *, npsf: int = DEFAULT_NPSF,
                      fov_pixels: int = DEFAULT_FOV_PIXELS,
                      oversample: int = DEFAULT_OVERSAMPLE) -> str:
     """MIRAGE's library file name, e.g.
     ``nircam_nrcb1_f115w_clear_fovp41_samp4_npsf9_predicted_realization0.fits``."""
     det = get_detector(detector)
-    return (f"{_name_stem(det, filter)}_fovp{fov_pixels}_samp{oversample}_npsf{npsf}_"
+    return (f"{_name_stem(det, band)}_fovp{fov_pixels}_samp{oversample}_npsf{npsf}_"
             f"{WFE_TYPE}_realization{WFE_GROUP}.fits")
 
 
-def wings_filename(detector: str | Detector, filter: str) -> str:
+def wings_filename(detector: str | Detector, band: str) -> str:
     """MIRAGE's wings file name, e.g.
     ``nircam_nrcb1_f115w_clear_fovp301_samp1_npsf1_predicted_realization0.fits``."""
     det = get_detector(detector)
-    return (f"{_name_stem(det, filter)}_fovp{WINGS_FOV_PIXELS}_samp1_npsf1_"
+    return (f"{_name_stem(det, band)}_fovp{WINGS_FOV_PIXELS}_samp1_npsf1_"
             f"{WFE_TYPE}_realization{WFE_GROUP}.fits")
 
 
@@ -461,7 +461,7 @@ def _write_hdul(hdul, path: Path) -> Path:
 
 
 def write_psf_library(directory: str | os.PathLike, detector: str | Detector,
-                      filter: str, seed: int, *, npsf: int = DEFAULT_NPSF,
+                      band: str, seed: int, *, npsf: int = DEFAULT_NPSF,
                       fov_pixels: int = DEFAULT_FOV_PIXELS, oversample: int = DEFAULT_OVERSAMPLE,
                       nlambda: int | None = None) -> Path:
     """Write MIRAGE's gridded PSF library for one detector and filter; return its path.
@@ -472,7 +472,7 @@ def write_psf_library(directory: str | os.PathLike, detector: str | Detector,
     from astropy.io import fits
 
     det = get_detector(detector)
-    lib = psf_library(det.name, filter, seed, npsf, fov_pixels, oversample, nlambda)
+    lib = psf_library(det.name, band, seed, npsf, fov_pixels, oversample, nlambda)
     sx, _ = pixel_scale(det.name)
     hdu = fits.PrimaryHDU(lib.data)
     cards = [
@@ -499,14 +499,14 @@ def write_psf_library(directory: str | os.PathLike, detector: str | Detector,
     return _write_hdul(fits.HDUList([hdu]), path)
 
 
-def write_psf_wings(directory: str | os.PathLike, detector: str | Detector, filter: str,
+def write_psf_wings(directory: str | os.PathLike, detector: str | Detector, band: str,
                     seed: int) -> Path:
     """Write MIRAGE's PSF wings file (``DET_DIST`` extension) into ``directory`` (the
     ``psf_wings`` folder of the library directory); return its path."""
     from astropy.io import fits
 
     det = get_detector(detector)
-    wings = psf_wings(det.name, filter, seed)
+    wings = psf_wings(det.name, band, seed)
     sx, _ = pixel_scale(det.name)
     centre = FULL_SIZE // 2
     cards = [
