@@ -38,6 +38,7 @@ import math
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 import astropy.units as u
@@ -55,7 +56,8 @@ from simval.match import match_catalogs
 from simval.match_table import build_match_table, write_match_table
 from simval.metrics import background_residual, catalog_metrics, source_mask
 from simval.metrics_schema import MetricsDocument, write_metrics
-from simval.run.records import FileRef, StageSpec, now_utc, record_complete
+from simval.run.manifest import build_manifest
+from simval.run.records import FileRef, StageOutcome, StageSpec, now_utc, record_complete
 from simval.run.resources import Usage
 from simval.sky import from_tangent, to_tangent
 from simval.truth import write_truth
@@ -64,9 +66,21 @@ if TYPE_CHECKING:
     from simval.metrics_schema import Measurement
     from simval.plan import Plan
 
-__all__ = ["FIELD_CENTRE_DEG", "PHOTOM_REFERENCE", "PIXEL_SCALE_ARCSEC", "make_catalog",
-           "make_fake_run", "make_i2d", "make_truth", "product_name", "record_finished_run",
-           "record_stage", "tan_wcs", "write_evaluation"]
+__all__ = [
+    "FIELD_CENTRE_DEG",
+    "PHOTOM_REFERENCE",
+    "PIXEL_SCALE_ARCSEC",
+    "make_catalog",
+    "make_fake_run",
+    "make_i2d",
+    "make_truth",
+    "manifest_of",
+    "product_name",
+    "record_finished_run",
+    "record_stage",
+    "tan_wcs",
+    "write_evaluation",
+]
 
 
 def record_stage(layout: RunLayout, stage_id: str, outputs: Mapping[str, str | os.PathLike],
@@ -78,6 +92,16 @@ def record_stage(layout: RunLayout, stage_id: str, outputs: Mapping[str, str | o
     refs = {name: FileRef.of(path, layout) for name, path in outputs.items()}
     record_complete(spec, layout, inputs={}, fp="synthetic", started=now_utc(),
                     usage=Usage(), outputs=refs, info=dict(info or {}))
+
+
+def manifest_of(layout: RunLayout, outcomes: Mapping[str, StageOutcome], *,
+                scenario: tuple[str, str] = ("t", "0" * 16)) -> dict[str, Any]:
+    """The manifest :func:`simval.run.manifest.build_manifest` makes of these stage
+    outcomes, with empty kit, CRDS, execution and pipeline facts."""
+    plan = SimpleNamespace(scenario_name=scenario[0], scenario_hash=scenario[1])
+    return build_manifest(layout=layout, plan=plan, scenario_source=f"{scenario[0]}.yaml",
+                          outcomes=outcomes, kit_info={}, crds={}, execution={}, pipeline={},
+                          background_recipe="skymatch", started_utc="", wall_s=1.0)
 
 
 def _existing(paths: Mapping[str, Path | None]) -> dict[str, Path]:

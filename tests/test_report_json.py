@@ -15,9 +15,8 @@ from simval import calibrate
 from simval.envs import runner
 from simval.layout import RunLayout
 from simval.report import write_report
-from simval.run.manifest import build_manifest
 from simval.run.records import COMPLETE, FileRef, StageOutcome
-from simval.testing import PHOTOM_REFERENCE
+from simval.testing import PHOTOM_REFERENCE, manifest_of
 from tests.test_report import BANDS, make_run_dir, parse_html
 
 
@@ -97,13 +96,7 @@ def test_manifest_collects_the_stages_reftype_steps(tmp_path: Path):
                                  info={"ref_files": {}, "filter": "F115W"}),
     }
 
-    class _Plan:
-        scenario_name, scenario_hash = "t", "0" * 16
-
-    doc = build_manifest(layout=layout, plan=_Plan(), scenario_source="t.yaml",
-                         outcomes=outcomes, kit_info={}, crds={}, execution={},
-                         pipeline={}, background_recipe="skymatch", started_utc="",
-                         wall_s=1.0)
+    doc = manifest_of(layout, outcomes)
     assert doc["reftype_steps"] == {"detector1": det1, "image2": img2}
 
 

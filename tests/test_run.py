@@ -201,7 +201,7 @@ def test_dask_graph_failure_and_resume(tmp_path):
 
 
 def test_manifest_names_the_failed_stage(tmp_path):
-    from simval.run.manifest import build_manifest
+    from simval.testing import manifest_of
 
     layout = RunLayout(tmp_path)
     a, b = _specs(tmp_path, second=_boom)
@@ -210,13 +210,7 @@ def test_manifest_names_the_failed_stage(tmp_path):
     ob = execute_stage(b, oa)
     outcomes = {o.stage_id: o for o in (oa, ob, execute_stage(c, ob))}
 
-    class _Plan:
-        scenario_name, scenario_hash = "t", "0" * 16
-
-    doc = build_manifest(layout=layout, plan=_Plan(), scenario_source="t.yaml",
-                         outcomes=outcomes, kit_info={}, crds={}, execution={},
-                         pipeline={}, background_recipe="skymatch", started_utc="",
-                         wall_s=1.0)
+    doc = manifest_of(layout, outcomes)
     assert doc["status"] == "failed" and doc["failed_stages"] == ["up"]
     assert doc["blocked_stages"] == ["after"]
     assert doc["stages"]["up"]["traceback"] == "logs/up.traceback.txt"

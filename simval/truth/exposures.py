@@ -31,6 +31,19 @@ __all__ = ["Listed", "gather_truth_lists", "mirage_bkgdrate", "read_exposure_lis
            "science_region"]
 
 
+#: MIRAGE's truth lists: type -> (file suffix, reader, common column -> (MIRAGE's, dtype)).
+_LISTS = {
+    "star": ("_pointsources.list", read_point_source_list, {
+        "index": ("index", np.int64), "pixel_x": ("pixel_x", np.float64),
+        "pixel_y": ("pixel_y", np.float64), "magnitude": ("magnitude", np.float64),
+        "countrate_adu_s": ("countrate_adu_s", np.float64)}),
+    "galaxy": ("_galaxySources.list", read_galaxy_list, {
+        "index": ("index", np.int64), "pixel_x": ("pixelx", np.float64),
+        "pixel_y": ("pixely", np.float64), "magnitude": ("magnitude", np.float64),
+        "countrate_adu_s": ("countrate_e/s", np.float64), "radius_pix": ("radius", np.float64)}),
+}
+
+
 def read_exposure_lists(exposure_dir: str | os.PathLike) -> dict[str, Table]:
     """MIRAGE's truth lists of one exposure, in common column names.
 
@@ -58,27 +71,13 @@ def read_exposure_lists(exposure_dir: str | os.PathLike) -> dict[str, Table]:
     if not d.is_dir():
         raise FileNotFoundError(f"{d}: the exposure's simulator directory is missing")
     out: dict[str, Table] = {}
-    ps = file_ending(d, "_pointsources.list")
-    if ps is not None:
-        raw = read_point_source_list(ps)
-        out["star"] = Table({
-            "index": np.asarray(raw["index"], np.int64),
-            "pixel_x": np.asarray(raw["pixel_x"], np.float64),
-            "pixel_y": np.asarray(raw["pixel_y"], np.float64),
-            "magnitude": np.asarray(raw["magnitude"], np.float64),
-            "countrate_adu_s": np.asarray(raw["countrate_adu_s"], np.float64)},
-            meta={"path": str(ps)})
-    gal = file_ending(d, "_galaxySources.list")
-    if gal is not None:
-        raw = read_galaxy_list(gal)
-        out["galaxy"] = Table({
-            "index": np.asarray(raw["index"], np.int64),
-            "pixel_x": np.asarray(raw["pixelx"], np.float64),
-            "pixel_y": np.asarray(raw["pixely"], np.float64),
-            "magnitude": np.asarray(raw["magnitude"], np.float64),
-            "countrate_adu_s": np.asarray(raw["countrate_e/s"], np.float64),
-            "radius_pix": np.asarray(raw["radius"], np.float64)},
-            meta={"path": str(gal)})
+    for kind, (suffix, reader, columns) in _LISTS.items():
+        path = file_ending(d, suffix)
+        if path is not None:
+            raw = reader(path)
+            out[kind] = Table({name: np.asarray(raw[source], dtype)
+                               for name, (source, dtype) in columns.items()},
+                              meta={"path": str(path)})
     return out
 
 
