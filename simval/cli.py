@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -14,6 +15,7 @@ from simval import offline
 from simval.catalogs.cli import add_catalog_parser
 from simval.compare.cli import add_compare_parser
 from simval.console import UsageError, console, err_console
+from simval.cost import cost_rows, estimate, format_duration
 from simval.envs.cli import add_env_parser
 from simval.kit.build import KitBuildError, build_kit
 from simval.kit.derive import Changes, derive_context
@@ -27,6 +29,7 @@ from simval.plan import make_plan, plan_adapter, plan_table
 from simval.report import print_verdicts, report_main, write_report
 from simval.report.rundir import load_run
 from simval.run import RunSetupError, default_run_dir, run_scenario
+from simval.run.cluster import cluster_options
 from simval.run.evaluation import EvaluationError, ensure_evaluated, evaluate_run
 from simval.run.progress import summary_tables
 from simval.run.records import StageRecord
@@ -188,10 +191,57 @@ def cmd_scenario_check(args) -> int:
 
 def cmd_plan(args) -> int:
     plan = make_plan(_load(args.scenario))
-    console.print(plan_table(plan))
+    if not args.cost or args.json:
+        console.print(plan_table(plan))
     if args.json:
         console.print_json(plan.to_json())
+    if args.cost:
+        console.print(cost_table(plan, args.cores, args.memory_gb))
     return 0
+
+
+def _memory_gb() -> float:
+    import psutil
+
+    return round(psutil.virtual_memory().total / 2**30, 1)
+
+
+def cost_table(plan, cores: int, memory_gb: float):
+    """The ``simval plan --cost`` table (:mod:`simval.cost`)."""
+    from rich.table import Table
+
+    cost = estimate(plan)
+    table = Table(title=f"{plan.scenario_name}: {len(plan.exposures)} exposures, "
+                        f"{len(plan.products)} mosaics (measured per-stage costs, "
+                        "simval.cost)")
+    for name in ("stage", "count", "CPU time", "peak memory / stage", "disk"):
+        table.add_column(name, justify="left" if name == "stage" else "right")
+    for row in cost_rows(cost):
+        table.add_row(*row)
+    table.caption = (f"on {cores} cores and {memory_gb:g} GB: at least "
+                     f"{format_duration(cost.wall_hours(cores, memory_gb) * 3600)} of wall "
+                     "time; a stage that needs more memory than that cannot run there")
+    return table
+
+
+#: ``simval run`` flags of a cluster -> SlurmOptions fields.
+CLUSTER_FLAGS = {"queue": "--queue", "account": "--account", "cores": "--cores",
+                 "memory": "--memory", "walltime": "--walltime", "jobs": "--jobs",
+                 "job_extra_directives": "--sbatch", "python": "--worker-python",
+                 "job_script_prologue": "--prologue", "interface": "--interface"}
+
+
+def _cluster_from_args(args):
+    """The SLURM options of ``simval run`` (``--cluster``, ``--cluster-config`` and the
+    flags of :data:`CLUSTER_FLAGS`), or None."""
+    values = {field: getattr(args, field) for field in CLUSTER_FLAGS}
+    options = cluster_options(args.cluster, args.cluster_config, values, CLUSTER_FLAGS)
+    if options is not None and args.scheduler:
+        raise UsageError("--scheduler and --cluster/--cluster-config: choose one")
+    if options is not None and args.workers is not None:
+        raise UsageError("--workers is for the local cluster; on SLURM give --jobs and "
+                         "--cores (worker processes per job)")
+    return options
 
 
 def cmd_run(args) -> int:
@@ -207,10 +257,11 @@ def cmd_run(args) -> int:
     if args.workers is not None and args.workers < 1:
         raise UsageError(f"--workers must be >= 1, got {args.workers}")
     try:
+        cluster = _cluster_from_args(args)
         result = run_scenario(args.scenario, run_dir, workers=args.workers,
                               scheduler=args.scheduler, kit_dir=args.kit_dir,
                               progress=True, console=err_console,
-                              reuse_simulation=args.reuse_simulation)
+                              reuse_simulation=args.reuse_simulation, cluster=cluster)
     except RunSetupError as err:
         raise UsageError(str(err)) from err
     except KeyboardInterrupt:
@@ -333,6 +384,13 @@ def build_parser() -> argparse.ArgumentParser:
     pl = sub.add_parser("plan", help="the exposures and mosaics a scenario makes")
     pl.add_argument("scenario", type=Path)
     pl.add_argument("--json", action="store_true", help="also print the plan as JSON")
+    pl.add_argument("--cost", action="store_true",
+                    help="print the CPU hours, peak memory per stage and disk the measured "
+                         "per-stage costs predict")
+    pl.add_argument("--cores", type=int, default=os.cpu_count() or 1,
+                    help="cores of the machine for the --cost wall time (default: this one's)")
+    pl.add_argument("--memory-gb", type=float, default=_memory_gb(),
+                    help="memory for the --cost wall time (default: this machine's)")
     pl.set_defaults(func=cmd_plan)
 
     run = sub.add_parser(
@@ -346,9 +404,44 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("-o", "--output", type=Path, default=None, metavar="RUN_DIR",
                      help="run directory (default: runs/<scenario name>)")
     run.add_argument("--workers", type=int, default=None,
-                     help="local Dask worker processes (default: min(cpu, memory/1.5 GB))")
+                     help="local Dask worker processes (default: as many as the CPUs, fewer "
+                          "when the stages' declared memory does not fit)")
     run.add_argument("--scheduler", default=None, metavar="ADDRESS",
                      help="connect to an existing Dask scheduler, e.g. tcp://host:8786")
+    cl = run.add_argument_group(
+        "cluster", "run the stages on SLURM workers started for this run (dask-jobqueue); "
+                   "the flags override --cluster-config, whose YAML keys are the same "
+                   "names (README: Running on a cluster)")
+    cl.add_argument("--cluster", choices=["slurm"], default=None,
+                    help="start workers as SLURM batch jobs")
+    cl.add_argument("--cluster-config", type=Path, default=None, metavar="FILE",
+                    help="cluster YAML: kind, queue, account, cores, memory, walltime, "
+                         "jobs, job_extra_directives, python, job_script_prologue, "
+                         "interface, log_directory, local_directory, worker_start_timeout_s")
+    cl.add_argument("--queue", default=None, metavar="PARTITION", help="#SBATCH -p")
+    cl.add_argument("--account", default=None, help="#SBATCH -A")
+    cl.add_argument("--cores", type=int, default=None,
+                    help="cores per job = single-threaded worker processes per job "
+                         "(default 1)")
+    cl.add_argument("--memory", default=None, metavar="SIZE",
+                    help="memory per job, e.g. 16GB (default: cores x the run's largest "
+                         "stage declaration)")
+    cl.add_argument("--walltime", default=None, metavar="HH:MM:SS",
+                    help="per job (default 01:00:00)")
+    cl.add_argument("--jobs", type=int, default=None, help="number of jobs (default 1)")
+    cl.add_argument("--sbatch", action="append", default=[], metavar="OPTION",
+                    dest="job_extra_directives",
+                    help="an extra #SBATCH directive, e.g. --sbatch=--qos=normal "
+                         "(repeatable)")
+    cl.add_argument("--worker-python", dest="python", default=None, metavar="PYTHON",
+                    help="python of the workers (default: this one)")
+    cl.add_argument("--prologue", action="append", default=[], metavar="COMMAND",
+                    dest="job_script_prologue",
+                    help="a job-script line before the worker starts, e.g. "
+                         "'source /shared/venv/bin/activate' (repeatable)")
+    cl.add_argument("--interface", default=None,
+                    help="network interface of scheduler and workers (default lo: one "
+                         "node; e.g. ib0 or eth0 across nodes)")
     run.add_argument("--kit-dir", type=Path, default=None,
                      help="parent directory of kits (default: $SIMVAL_KIT_DIR or the user "
                           "cache dir)")

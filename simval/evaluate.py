@@ -29,13 +29,14 @@ from __future__ import annotations
 import logging
 import warnings
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from simval import metrics as mt
+from simval.atomic import atomic_path
 from simval.kit.spec import component_rng
 from simval.layout import RunLayout
 from simval.match import default_match_radius, match_catalogs
@@ -50,16 +51,19 @@ from simval.metrics_schema import (
     write_metrics,
 )
 from simval.provenance import now_utc
+from simval.regions_files import defect_regions, seam_regions, source_regions, write_regions
 from simval.scenario.inputs import Comparison
 from simval.truth import read_truth
+from simval.truth.footprints import FrameError, exposure_frames
 
 if TYPE_CHECKING:
     from astropy.table import Table
 
     from simval.match import MatchResult
-    from simval.metrics import CatalogMetrics
+    from simval.metrics import CatalogMetrics, DefectReport
     from simval.plan import Plan, Product
     from simval.scenario.inputs import Comparison
+    from simval.truth.footprints import ExposureFrame
 
 __all__ = [
     "CATALOG_METRICS",
@@ -111,11 +115,13 @@ class EvaluationSettings:
     catalog_options: dict[str, Any]
 
     def to_params(self) -> dict[str, Any]:
-        """The settings as JSON stage parameters."""
+        """The settings as JSON stage parameters, with the metric groups the evaluation
+        computes (a run evaluated before a metric existed is evaluated again)."""
         return {"match_radius_mas": self.match_radius_mas,
                 "background_recipe": self.background_recipe, "skymethod": self.skymethod,
                 "match_down": self.match_down, "seed": self.seed,
-                "catalog_options": dict(self.catalog_options)}
+                "catalog_options": dict(self.catalog_options),
+                "metric_groups": {g: list(group_metrics(g)) for g in GROUPS}}
 
     @classmethod
     def from_params(cls, params: Mapping[str, Any]) -> EvaluationSettings:
@@ -208,7 +214,8 @@ def _require(path: Path | None, what: str) -> Path:
 class Mosaic:
     """The arrays of an ``_i2d.fits`` the metrics use (None where the extension is absent
     or was not asked for); ``pixar_sr``: the SCI header's PIXAR_SR, sr; ``header``: the
-    SCI header (its WCS)."""
+    SCI header (its WCS); ``resample``: how resample made it (:func:`resample_parameters`;
+    None if the file does not say)."""
 
     data: np.ndarray
     err: np.ndarray | None
@@ -216,11 +223,51 @@ class Mosaic:
     con: np.ndarray | None
     pixar_sr: float | None
     header: Any = None
+    resample: dict[str, Any] | None = None
 
 
-def read_mosaic(path: Path, extensions: tuple[str, ...] = ("ERR", "WHT", "CON")) -> Mosaic:
-    """Read a mosaic's 2-D SCI (MJy/sr), its header and PIXAR_SR, and those of the ERR,
-    WHT, CON ``extensions`` it has (:class:`MissingProductError` without a 2-D SCI)."""
+def _asdf_resample(hdul: Any) -> dict[str, Any]:
+    """``meta.resample`` of the ASDF tree stdatamodels keeps in an ``ASDF`` extension ({}
+    without one or when it cannot be read)."""
+    import io
+
+    if "ASDF" not in {h.name for h in hdul}:
+        return {}
+    try:
+        import asdf
+
+        raw = np.asarray(hdul["ASDF"].data[0][0]).tobytes()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with asdf.open(io.BytesIO(raw), lazy_load=True, memmap=False,
+                           validate_checksums=False) as af:
+                return dict(((af.tree.get("meta") or {}).get("resample")) or {})
+    except Exception as exc:  # an unreadable tree only loses the kernel's name
+        log.debug("cannot read the ASDF extension: %s: %s", type(exc).__name__, exc)
+        return {}
+
+
+def resample_parameters(hdul: Any) -> dict[str, Any] | None:
+    """``{"pixfrac", "pixel_scale_ratio", "kernel", "kernel_source"}`` of an open
+    ``_i2d.fits``: PIXFRAC and PXSCLRT from the primary header, the kernel from the ASDF
+    extension's ``meta.resample`` (jwst's default ``square`` if absent, said in
+    ``kernel_source``); None without PIXFRAC or PXSCLRT."""
+    primary = hdul[0].header
+    if "PIXFRAC" not in primary or "PXSCLRT" not in primary:
+        return None
+    kernel = _asdf_resample(hdul).get("kernel")
+    return {"pixfrac": float(primary["PIXFRAC"]),
+            "pixel_scale_ratio": float(primary["PXSCLRT"]),
+            "kernel": str(kernel) if kernel else "square",
+            "kernel_source": "meta.resample.kernel" if kernel else
+            "not recorded: jwst's default (square) assumed"}
+
+
+def read_mosaic(path: Path, extensions: tuple[str, ...] = ("ERR", "WHT", "CON"), *,
+                resample: bool = True) -> Mosaic:
+    """Read a mosaic's 2-D SCI (MJy/sr), its header and PIXAR_SR, those of the ERR,
+    WHT, CON ``extensions`` it has, and (``resample``) its resample parameters
+    (:class:`MissingProductError` without a 2-D SCI)."""
     from astropy.io import fits
 
     with fits.open(path, memmap=False) as hdul:
@@ -240,7 +287,8 @@ def read_mosaic(path: Path, extensions: tuple[str, ...] = ("ERR", "WHT", "CON"))
         header = hdul["SCI"].header.copy()
         pixar = header.get("PIXAR_SR")
         return Mosaic(data, get("ERR"), get("WHT"), get("CON"),
-                      None if pixar is None else float(pixar), header)
+                      None if pixar is None else float(pixar), header,
+                      resample_parameters(hdul) if resample else None)
 
 
 def _aperture(measured: Table) -> tuple[float, float, str]:
@@ -254,13 +302,49 @@ def _aperture(measured: Table) -> tuple[float, float, str]:
     return 3.0, 1.0, "default 3-pixel radius, no aperture correction"
 
 
+#: Fewest bright isolated stars for the per-detector / per-visit sample to be that sample
+#: (else every matched star in the footprint).
+MIN_BRIGHT_FOR_BREAKDOWN = 3
+
+
+@dataclass(frozen=True)
+class Exposures:
+    """What the defect and breakdown groups know of a mosaic's exposures: their frames
+    (:func:`simval.truth.footprints.exposure_frames`, plan order; None with ``note`` saying
+    why) and injected sky per frame (MJy/sr)."""
+
+    frames: list[ExposureFrame] | None
+    note: str = ""
+    injected: tuple[float, ...] = ()
+
+
+def _breakdown_sample(table: Table) -> tuple[np.ndarray, str]:
+    """Per truth row of a match table: in the per-group sample (matched bright isolated
+    stars if there are :data:`MIN_BRIGHT_FOR_BREAKDOWN`, else matched stars in the
+    footprint), and the sample's name."""
+    truth = np.asarray(table["truth_row"]) >= 0
+    star = np.char.lower(np.asarray(table["type"]).astype(str)) == "star"
+    base = truth & star & np.asarray(table["matched"], bool) & \
+        np.asarray(table["in_footprint"], bool)
+    bright = base & np.asarray(table["bright_star"], bool)
+    if int(bright.sum()) >= MIN_BRIGHT_FOR_BREAKDOWN:
+        return bright, "matched bright isolated stars"
+    return base, "matched stars in the footprint (fewer than " \
+                 f"{MIN_BRIGHT_FOR_BREAKDOWN} bright isolated stars)"
+
+
 def mosaic_measurements(mosaic: Mosaic, *, segm: np.ndarray | None, injected: np.ndarray,
                         levels: np.ndarray, names: list[str], member_names: list[str],
                         settings: EvaluationSettings, aperture: tuple[float, float, str],
                         rng: np.random.Generator,
-                        truth: tuple[np.ndarray | None, str] = (None, "not given")
+                        truth: tuple[np.ndarray | None, str] = (None, "not given"),
+                        exposures: Exposures | None = None, match: Table | None = None,
+                        products: dict[str, Any] | None = None,
+                        catalog: Table | None = None,
+                        aperture_rng: np.random.Generator | None = None
                         ) -> dict[str, Measurement]:
-    """Every mosaic metric group (background, skymatch, err_ratio, depth, holes, seams).
+    """Every metric group but the catalog's (footprint_photometry, background, skymatch,
+    err_ratio, depth, aperture_noise, holes, seams, defects, detectors, visits).
 
     Parameters
     ----------
@@ -278,9 +362,26 @@ def mosaic_measurements(mosaic: Mosaic, *, segm: np.ndarray | None, injected: np
         For the depth's random apertures.
     truth : (ndarray or None, str)
         The truth mosaic (MJy/sr) and where it came from.
+    exposures : Exposures, optional
+        The exposures' frames, for the defects' causes and the per-detector / per-visit
+        groups (without them those are not computed; defects are located only).
+    match : astropy.table.Table, optional
+        The match table (:func:`simval.match_table.build_match_table`), for the
+        per-detector / per-visit offsets.
+    products : dict, optional
+        Filled with the objects behind the numbers: ``defects``
+        (:class:`~simval.metrics.DefectReport`), ``breakdown.<by>``
+        (:class:`~simval.metrics.Breakdown`), ``outlines`` (exposure -> RA, Dec outline),
+        ``footprint_photometry`` (:class:`~simval.metrics.FootprintPhotometry`),
+        ``aperture_noise`` (:class:`~simval.metrics.ApertureNoise`).
+    catalog : astropy.table.Table, optional
+        The pipeline's source catalog (with ``match``, for the footprint photometry).
+    aperture_rng : numpy.random.Generator, optional
+        For the aperture noise's random apertures (default seeded with 0).
     """
 
     out: dict[str, Measurement] = {}
+    keep = products if products is not None else {}
     img = mosaic.data
     valid = np.isfinite(img)
     if mosaic.wht is not None:
@@ -293,15 +394,17 @@ def mosaic_measurements(mosaic: Mosaic, *, segm: np.ndarray | None, injected: np
     if segm is not None and segm.shape == img.shape:
         mask |= mt.source_mask(img, segmentation=segm, valid=valid)
     sky = float(np.median(injected)) if injected.size else float("nan")
+    wcs = _celestial_wcs(mosaic.header)
+    exp = exposures if exposures is not None else Exposures(None, "no exposure frames given")
+    truth_img, truth_source = truth
+    if truth_img is not None and truth_img.shape != img.shape:
+        truth_img, truth_source = None, f"truth mosaic shape {truth_img.shape} != " \
+                                        f"mosaic {img.shape}"
+    expected = mt.expected_mosaic_level(injected, background_recipe=settings.background_recipe,
+                                        skymethod=settings.skymethod,
+                                        match_down=settings.match_down)
 
     def background():
-        expected = mt.expected_mosaic_level(injected, background_recipe=settings.background_recipe,
-                                            skymethod=settings.skymethod,
-                                            match_down=settings.match_down)
-        truth_img, truth_source = truth
-        if truth_img is not None and truth_img.shape != img.shape:
-            truth_img, truth_source = None, f"truth mosaic shape {truth_img.shape} != " \
-                                            f"mosaic {img.shape}"
         res = mt.background_residual(img, mask=mask, valid=valid, expected_mjysr=expected,
                                      injected_sky_mjysr=sky, truth=truth_img)
         got = res.measurements()
@@ -341,6 +444,67 @@ def mosaic_measurements(mosaic: Mosaic, *, segm: np.ndarray | None, injected: np
             m.details["aperture_source"] = source
         return got
 
+    def footprint_photometry():
+        if segm is None or segm.shape != img.shape:
+            raise _MissingInputError("no segmentation map (_segm.fits)" if segm is None else
+                                     f"segmentation map shape {segm.shape} != mosaic "
+                                     f"{img.shape}")
+        if truth_img is None:
+            raise _MissingInputError(f"no truth mosaic ({truth_source})")
+        if match is None or catalog is None:
+            raise _MissingInputError("no match table or source catalog")
+        if mosaic.pixar_sr is None:
+            raise _MissingInputError("the i2d SCI header has no PIXAR_SR")
+        if not np.isfinite(sky):
+            raise _MissingInputError("no injected sky (the truth mosaic's sky)")
+        ap = mt.catalog_aperture(dict(catalog.meta))
+        res = mt.footprint_photometry(img, truth_img, segm,
+                                      mt.footprint_sources(match, catalog, ap),
+                                      truth_sky_mjysr=sky, pixar_sr=mosaic.pixar_sr,
+                                      sky_mask=mask, valid=valid, aperture=ap)
+        keep["footprint_photometry"] = res
+        got = res.measurements()
+        spread = float(np.ptp(injected[np.isfinite(injected)])) if injected.size else 0.0
+        for m in got.values():
+            m.details.update({"truth": truth_source, "injected_sky_spread_mjysr": spread})
+        return got
+
+    def aperture_noise():
+        if mosaic.err is None:
+            raise _MissingInputError("the i2d has no ERR extension")
+        corr, note, rs = None, "", mosaic.resample
+        if rs is None:
+            note = "the i2d records no PIXFRAC / PXSCLRT (resample parameters)"
+        else:
+            try:
+                corr = mt.drizzle_correlation(rs["pixfrac"], rs["pixel_scale_ratio"],
+                                              rs["kernel"])
+            except ValueError as exc:
+                note = str(exc)
+        noise_img, noise_mask, what = img, mask, \
+            "mosaic (no truth mosaic: faint undetected sources add to the scatter)"
+        if truth_img is not None and np.isfinite(sky):
+            # mosaic - truth is noise alone: no faint undetected source in the "sky", and a
+            # mask that does not depend on the noise (a threshold on the noisy mosaic
+            # would keep the apertures where the noise happened to be low)
+            noise_img = img - truth_img
+            light = np.nan_to_num(truth_img - sky) > 3.0 * np.nanmedian(mosaic.err[valid])
+            noise_mask = mt.source_mask(img, segmentation=light.astype(np.int32),
+                                        valid=valid)
+            if segm is not None and segm.shape == img.shape:
+                noise_mask |= mt.source_mask(img, segmentation=segm, valid=valid)
+            what = (f"mosaic - truth mosaic ({truth_source}); mask: the pipeline's "
+                    "segments and truth light above 3 ERR, grown by 3 pixels")
+        res = mt.aperture_noise(noise_img, mosaic.err, correlation=corr, mask=noise_mask,
+                                valid=valid, rng=aperture_rng if aperture_rng is not None
+                                else np.random.default_rng(0), note=note)
+        keep["aperture_noise"] = res
+        got = res.measurements()
+        for m in got.values():
+            m.details.update({"kernel_source": (rs or {}).get("kernel_source"),
+                              "image": what})
+        return got
+
     def holes():
         return mt.hole_statistics(img, wht=mosaic.wht).measurements()
 
@@ -352,12 +516,64 @@ def mosaic_measurements(mosaic: Mosaic, *, segm: np.ndarray | None, injected: np
         return mt.seam_steps(img, masks, mask=mask, valid=valid, names=labels,
                              injected_sky_mjysr=sky).measurements()
 
-    computations = {"background": background, "skymatch": skymatch, "err_ratio": err_ratio,
-                    "depth": depth, "holes": holes, "seams": seams}
+    def defects():
+        if wcs is None:
+            raise _MissingInputError("the i2d SCI header has no celestial WCS")
+        hole, footprint = mt.hole_mask(img, wht=mosaic.wht)
+        report = mt.explain_holes(hole, footprint, exp.frames, wcs, frames_note=exp.note)
+        keep["defects"] = report
+        if exp.frames is not None:
+            keep["outlines"] = {f.name: mt.frame_outline(f) for f in exp.frames}
+        return report.measurements()
+
+    shared: dict[str, Any] = {}
+
+    def breakdown(by: str):
+        if exp.frames is None:
+            raise _MissingInputError(exp.note)
+        if match is None:
+            raise _MissingInputError("no match table")
+        if wcs is None:
+            raise _MissingInputError("the i2d SCI header has no celestial WCS")
+        if not shared:
+            truth_rows = np.asarray(match["truth_row"]) >= 0
+            t = match[truth_rows]
+            shared["coverage"] = mt.source_coverage(t["ra_true"], t["dec_true"], exp.frames)
+            shared["pixels"] = mt.frame_pixel_masks(exp.frames, wcs, img.shape)
+            shared["sample"] = _breakdown_sample(t)
+            shared["table"] = t
+        t = shared["table"]
+        sample, sample_name = shared["sample"]
+        res = mt.group_breakdown(
+            by, exp.frames, coverage=shared["coverage"],
+            dmag=np.asarray(t["mag_measured_ab"], float) - np.asarray(t["mag_true_ab"], float),
+            dx_mas=t["dra_cosdec_mas"], dy_mas=t["ddec_mas"], sample=sample,
+            sample_name=sample_name, image=img, pixel_masks=shared["pixels"],
+            source_mask=mask, valid=valid, expected_mjysr=expected,
+            injected_mjysr=exp.injected, truth=truth_img if exp.injected else None)
+        keep[f"breakdown.{by}"] = res
+        return res.measurements()
+
+    computations = {"footprint_photometry": footprint_photometry, "background": background,
+                    "skymatch": skymatch, "err_ratio": err_ratio, "depth": depth,
+                    "aperture_noise": aperture_noise, "holes": holes, "seams": seams,
+                    "defects": defects,
+                    "detectors": lambda: breakdown("detector"),
+                    "visits": lambda: breakdown("visit")}
     for group in GROUPS:
         if group in computations:
             _group(out, group, computations[group])
     return out
+
+
+def _celestial_wcs(header: Any) -> Any:
+    """The celestial FITS WCS of a mosaic's SCI header (None without one)."""
+    if header is None:
+        return None
+    from astropy.wcs import WCS
+
+    wcs = WCS(header)
+    return wcs.celestial if wcs.has_celestial else None
 
 
 def _read_catalog(path: Path) -> Table:
@@ -378,7 +594,10 @@ class ProductEvaluation:
 
     ``measurements`` holds every registry metric (``value`` None where not computed);
     ``not_computed`` maps those metrics to the reason; ``catalog`` is the
-    :class:`~simval.metrics.CatalogMetrics` (None if it failed); ``paths`` the files used.
+    :class:`~simval.metrics.CatalogMetrics` (None if it failed); ``paths`` the files used;
+    ``match_table`` the match table (:mod:`simval.match_table`); ``products`` the objects
+    behind the mosaic metrics (:func:`mosaic_measurements`: ``defects``, ``outlines``,
+    ``breakdown.<by>``); ``mosaic_wcs`` the mosaic's celestial WCS (None without one).
     """
 
     band: str
@@ -390,6 +609,14 @@ class ProductEvaluation:
     measurements: dict[str, Measurement]
     not_computed: dict[str, str]
     paths: dict[str, Path]
+    match_table: Table | None = None
+    products: dict[str, Any] = field(default_factory=dict)
+    mosaic_wcs: Any = None
+
+    @property
+    def defects(self) -> DefectReport | None:
+        """The mosaic's holes explained (None if the defects group failed)."""
+        return self.products.get("defects")
 
     def provenance(self, layout: RunLayout) -> dict[str, Any]:
         """The ``provenance.filters.<band>`` entry of ``metrics.json``."""
@@ -467,6 +694,8 @@ def evaluate_product(layout: RunLayout, plan: Plan, product: Product,
         return holder["cm"].measurements()
 
     _group(out, "catalog", catalog)
+    table = build_match_table(truth, measured, match, holder.get("cm"), band=band.upper(),
+                              product=name)
 
     mosaic = read_mosaic(i2d)
     segm_path = layout.product_file(name, "_segm.fits")
@@ -475,13 +704,16 @@ def evaluate_product(layout: RunLayout, plan: Plan, product: Product,
     names = [e.base_name for e in exposures]
     injected = np.array([e.background_mjysr for e in exposures], float)
     levels = _skymatch_levels(layout.backgrounds(name), names)
+    products: dict[str, Any] = {}
     out.update(mosaic_measurements(
         mosaic, segm=segm, injected=injected, levels=levels, names=names,
         member_names=_member_names(layout.product_file(name, "_asn.json"),
                                    list(product.members)),
         settings=settings, aperture=_aperture(measured),
         rng=component_rng(settings.seed, "depth", band),
-        truth=_truth_mosaic(layout.truth_mosaic(name), layout, truth_mosaic_note)))
+        truth=_truth_mosaic(layout.truth_mosaic(name), layout, truth_mosaic_note),
+        exposures=_exposures(layout, plan, product), match=table, products=products,
+        catalog=measured, aperture_rng=component_rng(settings.seed, "aperture_noise", band)))
     for metric in REGISTRY:
         out.setdefault(metric, _not_computed([metric], "not evaluated")[metric])
     reasons = _explain(out)
@@ -489,27 +721,69 @@ def evaluate_product(layout: RunLayout, plan: Plan, product: Product,
     if segm is not None:
         paths["segmentation"] = segm_path
     return ProductEvaluation(band.upper(), name, truth, measured, match, holder.get("cm"),
-                             out, reasons, paths)
+                             out, reasons, paths, table, products,
+                             _celestial_wcs(mosaic.header))
+
+
+def _exposures(layout: RunLayout, plan: Plan, product: Product) -> Exposures:
+    """The product's exposure frames from the image2 cal files (or why there are none)."""
+    exposures = plan.exposures_in(product)
+    if not exposures:
+        return Exposures(None, "the plan lists no exposure for this product")
+    try:
+        frames = exposure_frames(layout, plan, product, exposures)
+    except FrameError as exc:
+        return Exposures(None, f"no exposure frames: {exc}")
+    return Exposures(frames, "", tuple(float(e.background_mjysr) for e in exposures))
 
 
 def write_product_evaluation(ev: ProductEvaluation, layout: RunLayout, *,
                              scenario_name: str, settings: EvaluationSettings
                              ) -> dict[str, Path]:
-    """Write ``evaluation/<product>_match.ecsv`` and ``evaluation/<product>_metrics.json``;
-    return ``{"match": path, "metrics": path}``."""
+    """Write ``evaluation/<product>_match.ecsv`` and ``evaluation/<product>_metrics.json``,
+    and, when the mosaic has a celestial WCS, ``_defects.ecsv`` (the defects table,
+    :meth:`simval.metrics.DefectReport.to_table`) and the DS9 region files
+    ``_holes.reg``, ``_seams.reg``, ``_sources.reg`` (:mod:`simval.regions_files`); return
+    ``{"match": path, "metrics": path, "defects": path, "regions_<kind>": path}``."""
 
-    table = build_match_table(ev.truth, ev.measured, ev.match, ev.catalog,
-                              band=ev.band, product=ev.product)
+    table = ev.match_table if ev.match_table is not None else build_match_table(
+        ev.truth, ev.measured, ev.match, ev.catalog, band=ev.band, product=ev.product)
     match_path = write_match_table(table, layout.match_table(ev.product))
+    written = {"match": match_path, **_write_defects(ev, layout, table)}
     doc = MetricsDocument(scenario_name, "-")
     doc.add(ev.band, ev.measurements)
+    files = {k: layout.rel(v) for k, v in written.items() if k != "match"}
     doc.provenance = {"filters": {ev.band: {**ev.provenance(layout),
-                                            "match_table": layout.rel(match_path)}},
+                                            "match_table": layout.rel(match_path),
+                                            **({"defects_files": files} if files else {})}},
                       "catalog_options": dict(settings.catalog_options),
                       "background_recipe": settings.background_recipe,
                       "skymethod": settings.skymethod}
     metrics_path = write_metrics(layout.product_metrics(ev.product), doc)
-    return {"match": match_path, "metrics": metrics_path}
+    return {**written, "metrics": metrics_path}
+
+
+def _write_defects(ev: ProductEvaluation, layout: RunLayout, table: Table
+                   ) -> dict[str, Path]:
+    """The defects table and the region files of one product (none without a mosaic WCS)."""
+    report = ev.defects
+    if ev.mosaic_wcs is None or report is None:
+        return {}
+    defects = report.to_table()
+    defects.meta.update({"band": ev.band, "product": ev.product})
+    path = layout.defects_table(ev.product)
+    with atomic_path(path) as tmp:
+        defects.write(tmp, format="ascii.ecsv", overwrite=True)
+    steps = ev.measurements.get("seam_step_max_mjysr")
+    by_name = {s["exposure"]: s["step_mjysr"] for s in
+               ((steps.details or {}).get("steps") or [] if steps else [])}
+    regions = {"holes": defect_regions(report.defects, ev.mosaic_wcs),
+               "seams": seam_regions(ev.products.get("outlines") or {}, by_name),
+               "sources": source_regions(table)}
+    out = {"defects": path}
+    for kind, regs in regions.items():
+        out[f"regions_{kind}"] = write_regions(regs, layout.regions_file(ev.product, kind))
+    return out
 
 
 # --- the join -----------------------------------------------------------------------------

@@ -17,6 +17,8 @@
       truth/<product>_backgrounds.ecsv   injected and recovered sky per exposure
       evaluation/<product>_match.ecsv    truth row, measured row, separation, sample flags
       evaluation/<product>_metrics.json  the product's metrics (metrics.json for one filter)
+      evaluation/<product>_defects.ecsv  every hole / black line: where, along which edge, why
+      evaluation/<product>_{holes,seams,sources}.reg   DS9 region files (ICRS)
       metrics.json               every product's metrics (the join), report.html
       logs/<stage_id>.log        pipeline / MIRAGE log of one stage
       logs/<stage_id>.traceback.txt   on failure
@@ -115,6 +117,14 @@ class RunLayout:
 
     def product_metrics(self, product_name: str) -> Path:
         return self.evaluation / f"{product_name}_metrics.json"
+
+    def defects_table(self, product_name: str) -> Path:
+        """``evaluation/<product>_defects.ecsv``: the mosaic's holes explained."""
+        return self.evaluation / f"{product_name}_defects.ecsv"
+
+    def regions_file(self, product_name: str, kind: str) -> Path:
+        """``evaluation/<product>_<kind>.reg`` (kind ``holes``, ``seams``, ``sources``)."""
+        return self.evaluation / f"{product_name}_{kind}.reg"
 
     def product_file(self, product_name: str, suffix: str) -> Path:
         """``image3/<product>/<product><suffix>`` (``_i2d.fits``, ``_cat.ecsv``, ...)."""

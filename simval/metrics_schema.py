@@ -135,24 +135,38 @@ INPUTS = {
     "i2d.WHT": "the mosaic's WHT extension",
     "i2d.CON": "the mosaic's CON (context) extension",
     "i2d.PIXAR_SR": "PIXAR_SR of the mosaic's SCI header",
+    "i2d.resample": "the mosaic's resample parameters: PIXFRAC and PXSCLRT (primary "
+                    "header) and the kernel (meta.resample in the ASDF extension)",
+    "segm": "pipeline segmentation map, image3/<product>/<product>_segm.fits",
     "truth_mosaic": "noiseless truth mosaic, truth/<product>_truth_i2d.fits",
     "backgrounds": "injected and recovered sky per exposure, truth/<product>_backgrounds.ecsv",
+    "cal": "the exposures' image2 cal files, image2/<base>_cal.fits (WCS, array, DQ)",
 }
 
 _NO_BRIGHT = "no matched bright, isolated, fully covered star"
 _NO_STAR = "no matched star in the footprint"
 _CATALOG = ("truth", "catalog")
 _NO_SEAM = "no exposure edge inside the mosaic with sky on both sides"
+_BREAKDOWN = ("truth", "catalog", "i2d.SCI", "i2d.WHT", "truth_mosaic", "backgrounds", "cal")
+_FOOTPRINT = ("truth", "catalog", "segm", "i2d.SCI", "i2d.WHT", "i2d.PIXAR_SR", "truth_mosaic",
+              "backgrounds")
+_NO_GALAXY_SEGMENT = "no matched galaxy with isophotal S/N >= 20 and a segment"
+_NO_STAR_SEGMENT = "no matched star with isophotal S/N >= 20 and a segment"
 
 #: Computation groups: name -> (metric family module, inputs).
 GROUPS: dict[str, tuple[str, tuple[str, ...]]] = {
     "catalog": ("completeness, photometry, astrometry", _CATALOG),
+    "footprint_photometry": ("galaxy_photometry", _FOOTPRINT),
     "background": ("background", ("i2d.SCI", "i2d.WHT", "truth_mosaic", "backgrounds")),
     "skymatch": ("background", ("backgrounds",)),
     "err_ratio": ("noise", ("i2d.SCI", "i2d.ERR")),
     "depth": ("noise", ("i2d.SCI", "i2d.PIXAR_SR", "catalog")),
+    "aperture_noise": ("aperture_noise", ("i2d.SCI", "i2d.ERR", "i2d.WHT", "i2d.resample")),
     "holes": ("mosaic", ("i2d.SCI", "i2d.WHT")),
     "seams": ("mosaic", ("i2d.SCI", "i2d.CON", "backgrounds")),
+    "defects": ("mosaic_defects", ("i2d.SCI", "i2d.WHT", "cal")),
+    "detectors": ("breakdown", _BREAKDOWN),
+    "visits": ("breakdown", _BREAKDOWN),
 }
 
 
@@ -183,7 +197,9 @@ def _specs() -> dict[str, MetricSpec]:
          "1.4826 MAD of (measured - true) mag, matched stars",
          "no matched star with a finite aper_total_abmag in the footprint"),
         ("phot_bias_galaxy_mag", "mag", "photometry", "catalog", 0.02,
-         "median(isophotal_abmag - mag_true_ab), matched galaxies; positive = measured fainter",
+         "median(isophotal_abmag - mag_true_ab), matched galaxies; positive = measured "
+         "fainter (calibration and the isophote's definition together: see "
+         "phot_calib_bias_galaxy_mag)",
          "no matched galaxy with a finite isophotal_abmag in the footprint"),
         ("phot_nmad_galaxy_mag", "mag", "photometry", "catalog", 0.02,
          "1.4826 MAD of (measured - true) mag, matched galaxies",
@@ -195,6 +211,43 @@ def _specs() -> dict[str, MetricSpec]:
          "1.4826 MAD of (measured - true) mag, bright isolated stars", _NO_BRIGHT),
         ("phot_outlier_frac_bright_star", "fraction", "photometry", "catalog", 0.05,
          "fraction of bright isolated stars with |dmag - median| > 0.1 mag", _NO_BRIGHT),
+        ("phot_calib_bias_galaxy_mag", "mag", "galaxy_photometry", "footprint_photometry",
+         0.01,
+         "median(-2.5 log10(F_mosaic / F_truth)) in the interior (eroded by 2 pixels) of "
+         "each matched galaxy's pipeline segment (isophotal S/N >= 20): mosaic and "
+         "noiseless truth mosaic summed pixel by pixel over the same pixels, skies "
+         "removed; calibration only (perfect = 0); positive = measured fainter",
+         _NO_GALAXY_SEGMENT),
+        ("phot_calib_nmad_galaxy_mag", "mag", "galaxy_photometry", "footprint_photometry",
+         0.01, "1.4826 MAD of the same calibration dmag, galaxies", _NO_GALAXY_SEGMENT),
+        ("phot_calib_bias_star_mag", "mag", "galaxy_photometry", "footprint_photometry",
+         0.01, "the same calibration-only median in the segments of matched stars",
+         _NO_STAR_SEGMENT),
+        ("phot_calib_bias_aper_galaxy_mag", "mag", "galaxy_photometry",
+         "footprint_photometry", 0.01,
+         "median(-2.5 log10(catalog aper<EE>_flux / the same aperture and annulus on the "
+         "truth mosaic)), the catalog's largest aperture, matched galaxies; positive = "
+         "measured fainter",
+         "no galaxy of the sample with a finite catalog aperture flux (aperture_params?)"),
+        ("phot_calib_bias_aper_star_mag", "mag", "galaxy_photometry", "footprint_photometry",
+         0.01, "the same aperture comparison, matched stars",
+         "no star of the sample with a finite catalog aperture flux (aperture_params?)"),
+        ("phot_segment_edge_galaxy_mag", "mag", "galaxy_photometry",
+         "footprint_photometry", 0.01,
+         "median of the same calibration dmag over the whole segment minus over its "
+         "interior, galaxies: the noise the detection threshold let into the segment's "
+         "edge; negative = measured brighter", _NO_GALAXY_SEGMENT),
+        ("phot_catalog_sky_galaxy_mag", "mag", "galaxy_photometry", "footprint_photometry",
+         0.01,
+         "median(-2.5 log10(isophotal_flux / F_mosaic)), galaxies: the source catalog's own "
+         "background estimate; positive = it removed more sky than the mosaic holds",
+         _NO_GALAXY_SEGMENT),
+        ("phot_iso_loss_galaxy_mag", "mag", "galaxy_photometry", "footprint_photometry",
+         0.02,
+         "median(-2.5 log10(F_truth / total true flux)), galaxies without a brighter "
+         "neighbour: the light outside the segment, the catalog's definition "
+         "(information); positive = the segment holds less than the total",
+         "no isolated galaxy in the sample"),
         ("astrom_dra_mas", "mas", "astrometry", "catalog", 1.0,
          "median RA*cos(Dec) offset measured - truth, stars; positive = measured east",
          _NO_STAR),
@@ -227,6 +280,23 @@ def _specs() -> dict[str, MetricSpec]:
         ("depth_5sigma_mag", "AB mag", "noise", "depth", 0.05,
          "5-sigma point-source depth from random apertures on source-free sky",
          "no aperture fits on valid, source-free sky"),
+        ("err_ratio_nmad_drizzle", "ratio", "aperture_noise", "aperture_noise", 0.05,
+         "err_ratio_nmad x R, R the Casertano et al. (2000) noise correlation ratio of the "
+         "mosaic's pixfrac and pixel scale ratio (~1 if ERR is right)",
+         "no valid source-free pixel with ERR > 0"),
+        ("aper_noise_ratio_r2", "ratio", "aperture_noise", "aperture_noise", 0.05,
+         "NMAD of sum / sigma_pred over random source-free 2-pixel apertures, sigma_pred = "
+         "ERR propagated with drizzle's pixel covariance (~1 if ERR is right, 0.5 if ERR "
+         "is twice the noise)", "no 2-pixel aperture fits on valid, source-free sky"),
+        ("aper_noise_ratio_r4", "ratio", "aperture_noise", "aperture_noise", 0.05,
+         "the same with 4-pixel apertures",
+         "no 4-pixel aperture fits on valid, source-free sky"),
+        ("aper_noise_ratio_raw_r2", "ratio", "aperture_noise", "aperture_noise", 0.05,
+         "NMAD of sum / sqrt(sum (w ERR)**2) over the same 2-pixel apertures (covariance "
+         "ignored)", "no 2-pixel aperture fits on valid, source-free sky"),
+        ("aper_noise_ratio_raw_r4", "ratio", "aperture_noise", "aperture_noise", 0.05,
+         "the same raw ratio with 4-pixel apertures",
+         "no 4-pixel aperture fits on valid, source-free sky"),
         ("hole_frac", "fraction", "mosaic", "holes", 0.002,
          "NaN or zero-weight pixels / pixels inside the footprint",
          "the mosaic has no footprint"),
@@ -240,6 +310,40 @@ def _specs() -> dict[str, MetricSpec]:
          "largest |median inside - median outside| across an exposure edge", _NO_SEAM),
         ("seam_step_max_frac", "fraction", "mosaic", "seams", 0.005,
          "seam_step_max_mjysr / injected sky", _NO_SEAM),
+        ("hole_resample_frac", "fraction", "mosaic_defects", "defects", 0.002,
+         "hole pixels that an exposure covers with a usable (not DO_NOT_USE) pixel, i.e. "
+         "NaN from resample / pixels inside the footprint",
+         "the mosaic has no footprint"),
+        ("phot_offset_detector_worst_mag", "mag", "breakdown", "detectors", 0.01,
+         "per detector: median(measured - true) mag of the bright isolated stars (else all "
+         "matched stars) its exposures cover; the detector farthest from 0 (signed)",
+         "no matched star covered by any detector"),
+        ("astrom_offset_detector_worst_mas", "mas", "breakdown", "detectors", 1.0,
+         "per detector: length of the mean (dRA cos Dec, dDec) offset measured - true of the "
+         "same stars; the largest",
+         "no matched star covered by any detector"),
+        ("astrom_rms_detector_worst_mas", "mas", "breakdown", "detectors", 1.0,
+         "per detector: sqrt(mean(dra_cosdec**2 + ddec**2)) about zero of the same stars; "
+         "the largest", "no matched star covered by any detector"),
+        ("bkg_residual_detector_worst_frac", "fraction", "breakdown", "detectors", 0.005,
+         "per detector: background residual of the source-free pixels its exposures cover / "
+         "injected sky; the detector farthest from 0 (signed)",
+         "no valid source-free pixel in any detector"),
+        ("phot_offset_visit_worst_mag", "mag", "breakdown", "visits", 0.01,
+         "per visit: median(measured - true) mag of the bright isolated stars (else all "
+         "matched stars) its exposures cover; the visit farthest from 0 (signed)",
+         "no matched star covered by any visit"),
+        ("astrom_offset_visit_worst_mas", "mas", "breakdown", "visits", 1.0,
+         "per visit: length of the mean (dRA cos Dec, dDec) offset measured - true of the "
+         "same stars; the largest",
+         "no matched star covered by any visit"),
+        ("astrom_rms_visit_worst_mas", "mas", "breakdown", "visits", 1.0,
+         "per visit: sqrt(mean(dra_cosdec**2 + ddec**2)) about zero of the same stars; "
+         "the largest", "no matched star covered by any visit"),
+        ("bkg_residual_visit_worst_frac", "fraction", "breakdown", "visits", 0.005,
+         "per visit: background residual of the source-free pixels its exposures cover / "
+         "injected sky; the visit farthest from 0 (signed)",
+         "no valid source-free pixel in any visit"),
     ]
     return {n: MetricSpec(n, u, f, d, b, g, GROUPS[g][1], r)
             for n, u, f, g, b, d, r in rows}

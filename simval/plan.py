@@ -255,13 +255,13 @@ class Plan:
     def kit_spec(self) -> KitSpec:
         """What the synthetic kit must hold: detectors, filters, and per subarray a dark with
         the most frames any exposure reads (``ngroups * (nframes + groupgap)``), in as many
-        noise realizations as one detector takes exposures in that subarray
-        (:meth:`dark_realizations`)."""
+        noise realizations as :meth:`dark_realizations` hands out in that subarray."""
         darks: dict[str, int] = {}
         for e in self.exposures:
             darks[e.subarray] = max(darks.get(e.subarray, 0), e.frames_read)
-        counts = Counter((e.detector, e.subarray) for e in self.exposures)
-        per_window = {s: max(n for (_, sub), n in counts.items() if sub == s) for s in darks}
+        ranks = self.dark_realizations()
+        per_window = {s: 1 + max(ranks[e.base_name] for e in self.exposures if e.subarray == s)
+                      for s in darks}
         return KitSpec(
             detectors=tuple(dict.fromkeys(e.detector for e in self.exposures)),
             filters=tuple(dict.fromkeys(e.filter_name for e in self.exposures)),
@@ -272,13 +272,19 @@ class Plan:
 
     def dark_realizations(self) -> dict[str, int]:
         """Exposure base name -> index of the kit's dark noise realization it uses: its rank
-        among the plan's exposures of the same detector and subarray, so no two exposures of
-        a detector share their read noise."""
-        seen: Counter[tuple[str, str]] = Counter()
+        among the plan's exposures of the same detector, subarray, filter and tile, so no
+        two exposures that go into one mosaic at one pointing share their read noise.
+
+        Exposures of other filters (other mosaics) or other tiles (the same detector pixels
+        see sky a tile away) reuse the realizations: a full-frame dark of 25 frames is
+        ~420 MB, and one per exposure of a 4-visit, 2-filter, 4-dither survey would be
+        32 per detector."""
+        seen: Counter[tuple] = Counter()
         out = {}
         for e in self.exposures:
-            out[e.base_name] = seen[e.detector, e.subarray]
-            seen[e.detector, e.subarray] += 1
+            key = (e.detector, e.subarray, e.filter_name, e.tile_row, e.tile_col)
+            out[e.base_name] = seen[key]
+            seen[key] += 1
         return out
 
     def dark_realization(self, exposure: Exposure) -> int:

@@ -22,7 +22,10 @@ builders that can also be called alone, in the spirit of :mod:`photutils.dataset
   from a truth table with known errors (position noise and shift, magnitude noise, a
   flux scale, missed and spurious sources);
 - :func:`make_i2d`: an ``_i2d.fits`` like calwebb_image3 writes (SCI in MJy/sr with a TAN
-  WCS, ERR, CON, WHT), the truth's sources drawn as Gaussians on a flat sky with white noise.
+  WCS, ERR, CON, WHT), the truth's sources drawn as Gaussians on a flat sky with white noise
+  (or noise correlated by a known kernel, as drizzle correlates it);
+- :func:`make_truth_mosaic` and :func:`make_segmentation`: the truth stage's noiseless
+  mosaic of the same scene and a ``_segm.fits`` for a catalog.
 
 Every number is a known answer: a run made with ``scale=1.05`` has catalog fluxes and
 mosaic pixels 1.05 times the truth's; one made with ``shift_mas=20`` reads
@@ -61,6 +64,7 @@ from simval.run.records import FileRef, StageOutcome, StageSpec, now_utc, record
 from simval.run.resources import Usage
 from simval.sky import from_tangent, to_tangent
 from simval.truth import write_truth
+from simval.truth.mosaic import write_truth_mosaic
 
 if TYPE_CHECKING:
     from simval.metrics_schema import Measurement
@@ -73,7 +77,9 @@ __all__ = [
     "make_catalog",
     "make_fake_run",
     "make_i2d",
+    "make_segmentation",
     "make_truth",
+    "make_truth_mosaic",
     "manifest_of",
     "product_name",
     "record_finished_run",
@@ -359,32 +365,17 @@ def make_catalog(truth: Table, *, seed: int | np.random.Generator = 7, scale: fl
                   "isophotal_abmag_err": mag_err, "is_extended": galaxy})
 
 
-def make_i2d(path: str | os.PathLike, truth: Table, *, seed: int | np.random.Generator = 7,
-             sky_mjysr: float = 0.2, noise_mjysr: float = 0.01, scale: float = 1.0,
-             psf_sigma_pix: float = 1.2, shape: tuple[int, int] = _SHAPE,
-             wcs: WCS | None = None,
-             hole: tuple[slice, slice] | None = (slice(0, 10), slice(0, 10))) -> np.ndarray:
-    """Write an ``_i2d.fits`` like calwebb_image3's and return its SCI array (MJy/sr).
-
-    The truth's sources (``flux_true_jy``, else from ``mag_true_ab``) are circular
-    Gaussians of ``psf_sigma_pix`` on a flat sky of ``sky_mjysr`` with white noise of
-    ``noise_mjysr``; then everything (sky, sources, noise, ERR) is multiplied by ``scale``,
-    as a photometric calibration factor would. Pixels in ``hole`` (a pair of slices) have
-    no data: NaN, weight 0. HDUs: primary (TELESCOP, INSTRUME), SCI (TAN WCS, BUNIT,
-    PIXAR_SR, PIXAR_A2), ERR (``noise_mjysr * scale``), CON, WHT (inverse variance).
-    ``shape`` and ``wcs`` as in :func:`make_truth`; sources are placed by their ``ra``,
-    ``dec`` through ``wcs``.
-    """
-    rng = _rng(seed)
-    w = _field_wcs(wcs, shape)
-    ny, nx = shape
-    pixar_sr = _pixel_area_sr(w)
+def _render_sources(img: np.ndarray, truth: Table, w: WCS, psf_sigma_pix: float,
+                    pixar_sr: float) -> np.ndarray:
+    """Add the truth's sources (``flux_true_jy``, else from ``mag_true_ab``) to ``img``
+    (MJy/sr) as circular Gaussians of ``psf_sigma_pix`` sampled at the pixel centres;
+    return ``img``."""
+    ny, nx = img.shape
     names = truth.colnames
     flux = np.asarray(truth["flux_true_jy"], float) if "flux_true_jy" in names else \
         AB_FLUX_JY * 10 ** (-0.4 * np.asarray(truth["mag_true_ab"], float))
     peak = flux / (2 * math.pi * psf_sigma_pix ** 2 * pixar_sr * JY_PER_MJY)  # MJy/sr
     xs, ys = w.all_world2pix(np.asarray(truth["ra"], float), np.asarray(truth["dec"], float), 0)
-    img = np.full(shape, sky_mjysr, float)
     r = math.ceil(6 * psf_sigma_pix)
     for x, y, a in zip(xs, ys, peak, strict=True):
         i0, j0 = round(float(y)), round(float(x))
@@ -392,7 +383,46 @@ def make_i2d(path: str | os.PathLike, truth: Table, *, seed: int | np.random.Gen
               slice(min(max(j0 - r, 0), nx), min(max(j0 + r + 1, 0), nx)))
         yy, xx = np.mgrid[sl]
         img[sl] += a * np.exp(-((xx - x) ** 2 + (yy - y) ** 2) / (2 * psf_sigma_pix ** 2))
-    img = (img + rng.normal(0.0, noise_mjysr, shape)) * scale
+    return img
+
+
+def make_i2d(path: str | os.PathLike, truth: Table, *, seed: int | np.random.Generator = 7,
+             sky_mjysr: float = 0.2, noise_mjysr: float = 0.01, scale: float = 1.0,
+             psf_sigma_pix: float = 1.2, shape: tuple[int, int] = _SHAPE,
+             wcs: WCS | None = None,
+             hole: tuple[slice, slice] | None = (slice(0, 10), slice(0, 10)),
+             noise_kernel: Any = None, err_scale: float = 1.0,
+             resample: Mapping[str, float] | None = None) -> np.ndarray:
+    """Write an ``_i2d.fits`` like calwebb_image3's and return its SCI array (MJy/sr).
+
+    The truth's sources (``flux_true_jy``, else from ``mag_true_ab``) are circular
+    Gaussians of ``psf_sigma_pix`` on a flat sky of ``sky_mjysr`` with white noise of
+    ``noise_mjysr``; then everything (sky, sources, noise, ERR) is multiplied by ``scale``,
+    as a photometric calibration factor would. Pixels in ``hole`` (a pair of slices) have
+    no data: NaN, weight 0. HDUs: primary (TELESCOP, INSTRUME), SCI (TAN WCS, BUNIT,
+    PIXAR_SR, PIXAR_A2), ERR (``noise_mjysr * scale * err_scale``), CON, WHT (inverse
+    variance). ``shape`` and ``wcs`` as in :func:`make_truth`; sources are placed by their
+    ``ra``, ``dec`` through ``wcs``.
+
+    Correlated noise, as drizzle makes it: with ``noise_kernel`` (a 2-D array) the white
+    noise is convolved with the kernel divided by its sum, so the noise of a large-area
+    sum is ``noise_mjysr`` per pixel, which is what jwst's ERR says of a drizzled mosaic
+    (:mod:`simval.metrics.aperture_noise`); ``err_scale`` makes a wrong ERR.
+    ``resample`` (``{"pixfrac", "pixel_scale_ratio"}``) writes the primary header's
+    PIXFRAC and PXSCLRT, as resample does.
+    """
+    rng = _rng(seed)
+    w = _field_wcs(wcs, shape)
+    ny, nx = shape
+    pixar_sr = _pixel_area_sr(w)
+    img = _render_sources(np.full(shape, sky_mjysr, float), truth, w, psf_sigma_pix, pixar_sr)
+    noise = rng.normal(0.0, noise_mjysr, shape)
+    if noise_kernel is not None:
+        from scipy.ndimage import convolve
+
+        k = np.asarray(noise_kernel, float)
+        noise = convolve(noise, k / k.sum(), mode="wrap")
+    img = (img + noise) * scale
     wht = np.full(shape, 1.0 / noise_mjysr ** 2)
     if hole is not None:
         img[hole] = np.nan
@@ -401,13 +431,48 @@ def make_i2d(path: str | os.PathLike, truth: Table, *, seed: int | np.random.Gen
     header["BUNIT"] = "MJy/sr"
     header["PIXAR_SR"] = (pixar_sr, "[sr] nominal pixel area")
     header["PIXAR_A2"] = (pixar_sr / SR_PER_ARCSEC2, "[arcsec^2] nominal pixel area")
-    primary = fits.PrimaryHDU(header=fits.Header([("TELESCOP", "JWST"), ("INSTRUME", "NIRCAM")]))
+    cards = [("TELESCOP", "JWST"), ("INSTRUME", "NIRCAM")]
+    if resample is not None:
+        cards += [("PIXFRAC", float(resample["pixfrac"])),
+                  ("PXSCLRT", float(resample["pixel_scale_ratio"]))]
+    primary = fits.PrimaryHDU(header=fits.Header(cards))
     Path(path).parent.mkdir(parents=True, exist_ok=True)
+    err = np.full(shape, noise_mjysr * scale * err_scale, np.float32)
     fits.HDUList([primary, fits.ImageHDU(img.astype(np.float32), header, name="SCI"),
-                  fits.ImageHDU(np.full(shape, noise_mjysr * scale, np.float32), name="ERR"),
+                  fits.ImageHDU(err, name="ERR"),
                   fits.ImageHDU(np.ones((1, ny, nx), np.int32), name="CON"),
                   fits.ImageHDU(wht.astype(np.float32), name="WHT")]).writeto(path)
     return img
+
+
+def make_truth_mosaic(path: str | os.PathLike, truth: Table, *, sky_mjysr: float = 0.2,
+                      psf_sigma_pix: float = 1.2, shape: tuple[int, int] = _SHAPE,
+                      wcs: WCS | None = None) -> np.ndarray:
+    """Write the noiseless truth mosaic of :func:`make_i2d`'s scene (same sources, same
+    grid, the sky, no noise, no calibration factor) as the truth stage does
+    (:func:`simval.truth.mosaic.write_truth_mosaic`); return it (MJy/sr)."""
+    w = _field_wcs(wcs, shape)
+    img = _render_sources(np.full(shape, sky_mjysr, float), truth, w, psf_sigma_pix,
+                          _pixel_area_sr(w))
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    write_truth_mosaic(img, path)
+    return img
+
+
+def make_segmentation(path: str | os.PathLike, catalog: Table, *, radius_pix: float = 4.0,
+                      shape: tuple[int, int] = _SHAPE) -> np.ndarray:
+    """Write a ``_segm.fits`` like source_catalog's (SCI: int32 labels, 0 = sky): a disk of
+    ``radius_pix`` around each catalog centroid (``xcentroid``, ``ycentroid``) labelled
+    with its ``label``, earlier rows winning where disks overlap; return the labels."""
+    seg = np.zeros(shape, np.int32)
+    yy, xx = np.mgrid[0:shape[0], 0:shape[1]]
+    for label, x, y in zip(np.asarray(catalog["label"]), np.asarray(catalog["xcentroid"]),
+                           np.asarray(catalog["ycentroid"]), strict=True):
+        disk = ((xx - x) ** 2 + (yy - y) ** 2 <= radius_pix ** 2) & (seg == 0)
+        seg[disk] = int(label)
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    fits.HDUList([fits.PrimaryHDU(), fits.ImageHDU(seg, name="SCI")]).writeto(path)
+    return seg
 
 
 def _per_band(value: float | Mapping[str, float], band: str, default: float) -> float:

@@ -200,3 +200,39 @@ def mini_run(tmp_path_factory):
     result = run_scenario(scenario, tmp / "run", workers=2, kit_dir=tmp / "kits")
     assert result.ok, [(o.stage_id, o.error) for o in result.failed]
     return {"tmp": tmp, "scenario": scenario, "kit_dir": tmp / "kits", "result": result}
+
+
+@pytest.fixture(scope="session")
+def slurm():
+    """A single-node SLURM (slurm-wlm + munge) started on localhost for the session and
+    stopped by process id at its end (tests/cluster_fixtures.py); skips, saying why, where
+    SLURM cannot run (not root)."""
+    from tests.cluster_fixtures import slurm_on_localhost
+
+    with slurm_on_localhost() as cluster:
+        yield cluster
+
+
+@pytest.fixture(scope="session")
+def mirage(tmp_path_factory):
+    """MIRAGE modules, imported with the cwd in a temporary directory (MIRAGE writes a log
+    file into the cwd at import) and pysiaf imported offline first."""
+    import os
+    import types
+
+    from simval.offline import import_pysiaf
+
+    import_pysiaf()
+    here = os.getcwd()
+    os.chdir(tmp_path_factory.mktemp("mirage_cwd"))
+    try:
+        from mirage.dark import dark_prep
+        from mirage.ramp_generator import obs_generator, unlinearize
+        from mirage.utils import read_fits, siaf_interface, utils
+        from mirage.utils.constants import MEAN_GAIN_VALUES
+    finally:
+        os.chdir(here)
+    return types.SimpleNamespace(unlinearize=unlinearize, utils=utils, read_fits=read_fits,
+                                 siaf_interface=siaf_interface, obs_generator=obs_generator,
+                                 MEAN_GAIN_VALUES=MEAN_GAIN_VALUES,
+                                 dark_prep=dark_prep)

@@ -159,10 +159,14 @@ def test_kit_spec(plan):
     assert spec.detectors == ("NRCB1",)
     assert spec.filters == ("F115W", "F150W")
     # 10 groups x (2 frames + 0 skipped); quickstart asks for white read noise (one_over_f);
-    # one noise realization per exposure of NRCB1 (2 filters x 4 dithers)
-    assert spec.darks == (DarkNeed("SUB400P", 20, correlated_noise=False, realizations=8),)
+    # one noise realization per dither position: the 4 exposures of each mosaic differ,
+    # the two filters' mosaics reuse them
+    assert spec.darks == (DarkNeed("SUB400P", 20, correlated_noise=False, realizations=4),)
     assert spec.seed == 20221
-    assert [plan.dark_realization(e) for e in plan.exposures] == list(range(8))
+    by_filter: dict[str, list[int]] = {}
+    for e in plan.exposures:
+        by_filter.setdefault(e.filter_name, []).append(plan.dark_realization(e))
+    assert by_filter == {"F115W": [0, 1, 2, 3], "F150W": [0, 1, 2, 3]}
 
 
 def test_kit_spec_follows_one_over_f(tmp_path):
@@ -170,7 +174,7 @@ def test_kit_spec_follows_one_over_f(tmp_path):
     path = tmp_path / "flight_like.yaml"
     path.write_text(text.replace("one_over_f: false", "one_over_f: true"))
     spec = make_plan(load_scenario(path)).kit_spec()
-    assert spec.darks == (DarkNeed("SUB400P", 20, correlated_noise=True, realizations=8),)
+    assert spec.darks == (DarkNeed("SUB400P", 20, correlated_noise=True, realizations=4),)
 
 
 def test_json_round_trip_is_exact(plan):
@@ -222,7 +226,8 @@ def test_both_channels_share_names_up_to_the_detector():
     assert [x.name[-5:] for x in p.products] == ["f115w", "f150w", "f277w", "f444w"]
     spec = p.kit_spec()
     assert spec.detectors == ("NRCB1", "NRCBLONG")
-    assert spec.darks == (DarkNeed("FULL", 20, correlated_noise=False, realizations=2),)
+    # one exposure per filter and tile: every exposure can use the same full-frame dark
+    assert spec.darks == (DarkNeed("FULL", 20, correlated_noise=False, realizations=1),)
     assert p.exposures[0].tframe_s == pytest.approx(10.73677, abs=1e-9)
 
 
@@ -245,4 +250,4 @@ def test_plan_of_an_edited_copy_is_independent(scenario):
     data["readout"]["ngroups"] = 8
     p = make_plan(validate_scenario(data, base_dir=QUICKSTART.parent))
     assert p.kit_spec().darks == (DarkNeed("SUB400P", 16, correlated_noise=False,
-                                           realizations=8),)
+                                           realizations=4),)

@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from simval.catalogs.closure_grid import add_closure_grid
 from simval.catalogs.dream_like import DreamLikeParams, generate_for_plan
 from simval.catalogs.model import GALAXY_FILE, STAR_FILE, CatalogError, SourceCatalog, mag_column
 from simval.catalogs.readers import Field, ReadOptions, checked_magnitudes, read_dream, read_jaguar
@@ -70,6 +71,8 @@ def catalog_spec(scenario: Scenario, plan: Plan) -> tuple[dict[str, Any], dict[s
     bands = [p.filter_name for p in plan.products]
     params: dict[str, Any] = {"bands": bands}
     files: dict[str, str] = {}
+    if cat.closure_grid is not None:
+        params["closure_grid"] = cat.closure_grid.model_dump()
     if cat.generator is not None:
         g = cat.generator
         params["generator"] = g.spec(scenario.seed)
@@ -89,7 +92,17 @@ def catalog_spec(scenario: Scenario, plan: Plan) -> tuple[dict[str, Any], dict[s
 
 def catalog_from_spec(params: dict[str, Any], files: dict[str, str], plan: Plan
                       ) -> SourceCatalog:
-    """Make the catalog :func:`catalog_spec` describes for ``plan``."""
+    """Make the catalog :func:`catalog_spec` describes for ``plan`` (with its closure grid
+    of bright isolated stars when the scenario asks for one)."""
+    catalog = _base_catalog(params, files, plan)
+    grid = params.get("closure_grid")
+    if grid:
+        catalog = add_closure_grid(catalog, plan, bands=list(params["bands"]), **grid)
+    return catalog
+
+
+def _base_catalog(params: dict[str, Any], files: dict[str, str], plan: Plan
+                  ) -> SourceCatalog:
     bands = list(params["bands"])
     g = params.get("generator")
     if g is not None:

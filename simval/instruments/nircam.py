@@ -13,8 +13,9 @@ detectors, with their source:
   uses for Poisson noise and cosmic rays. The kit's gain maps are centred on these values so
   that the pipeline's noise model agrees with the simulator's.
 - read noise: JWST User Documentation (JDox), "NIRCam Detector Performance": CDS noise
-  15.77 e- (SW) and 13.25 e- (LW); the kit's reference holds the single-read noise,
-  CDS/sqrt(2), converted to DN with the gain.
+  15.77 e- (SW) and 13.25 e- (LW); the kit's noise maps and MIRAGE darks use the
+  single-read noise, CDS/sqrt(2), converted to DN with the gain; its READNOISE reference
+  holds the CDS noise, as the pipeline reads it.
 - dark current: JDox, same page: 0.0019 e-/s (SW), 0.027 e-/s (LW) median.
 
 MIRAGE's tables

@@ -48,8 +48,14 @@ class Kit:
         return crds_cache.crds_environment(self.layout, context or self.context)
 
     def outputs(self, job_id: str) -> list[Path]:
-        """Absolute paths written by one job (e.g. ``"flat/NRCB1/F115W"``)."""
+        """Absolute paths written by one job (e.g. ``"flat/NRCB1/F115W"``). A job id prefix
+        that names one of this kit spec's jobs also works (``"apcorr"`` is the spec's
+        ``"apcorr/<key>"``, ``"dark/NRCB1/SUB400P"`` its ``".../<n>f"``)."""
         reg = Registry.load(self.layout)
+        if job_id not in reg.jobs:
+            mine = [j.job_id for j in plan_jobs(self.spec, self.layout)
+                    if j.job_id.startswith(job_id + "/")]
+            job_id = mine[0] if len(mine) == 1 else job_id
         if job_id not in reg.jobs:
             raise KeyError(f"the kit at {self.layout.root} has no {job_id!r}; "
                            f"it holds: {', '.join(sorted(reg.jobs))}")
@@ -61,20 +67,23 @@ class Kit:
         return path
 
     def mirage_references(self, detector: str, band: str, subarray: str, *,
-                          correlated_noise: bool = True, realization: int = 0
-                          ) -> dict[str, Path]:
+                          correlated_noise: bool = True, realization: int = 0,
+                          nframes: int | None = None) -> dict[str, Path]:
         """The kit files MIRAGE reads for one exposure, keyed by MIRAGE's yaml names.
 
         MIRAGE and the pipeline read the same files (distortion, flat, linearity, ...),
         which is what makes a perfect simulation calibrate back to its input.
         ``correlated_noise`` picks the flight-like dark (1/f noise, frame offsets) or the
         white-noise one; ``realization`` which of the window's independent dark noise
-        realizations the exposure uses (each exposure should have its own).
+        realizations the exposure uses (each exposure should have its own); ``nframes`` the
+        dark's length in frames (default: the longest the kit holds).
         """
         det = get_detector(detector).name
         filt = band.upper()
         sub = subarray.upper()
-        dark = self.output(mirage_dark_job_id(det, sub, correlated_noise, realization))
+        if nframes is None:
+            nframes = self._longest_dark(det, sub)
+        dark = self.output(mirage_dark_job_id(det, sub, nframes, correlated_noise, realization))
         return {
             "dark": dark,
             "linearized_darkfile": dark,
@@ -92,6 +101,16 @@ class Kit:
             "psf_wings": self.layout.psf_wings,
             "cosmic_ray_library": self.layout.cosmic_rays,
         }
+
+    def _longest_dark(self, detector: str, subarray: str) -> int:
+        """Frames of the longest MIRAGE dark the kit holds for a detector's window."""
+        prefix = f"mirage_dark/{detector}/{subarray}/"
+        lengths = [int(job_id[len(prefix):].split("/")[0].rstrip("f"))
+                   for job_id in Registry.load(self.layout).jobs if job_id.startswith(prefix)]
+        if not lengths:
+            raise KeyError(f"the kit at {self.layout.root} has no MIRAGE dark for {detector} "
+                           f"{subarray}")
+        return max(lengths)
 
 
 ProgressCallback = Callable[[str, int, int], None]
@@ -182,27 +201,40 @@ def _match_key(match: dict[str, str]) -> str:
     return json.dumps(match, sort_keys=True)
 
 
+def _selects(entries: dict[str, dict[str, str]], wanted: dict[str, dict[str, str]]) -> bool:
+    """True if a context's ``entries`` select the ``wanted`` file for every selection."""
+    return all(entries.get(reftype, {}).get(match) == name
+               for reftype, files in wanted.items() for match, name in files.items())
+
+
 def _ensure_context(layout: KitLayout, reg: Registry, jobs: list[Job]) -> str:
-    """Reuse the newest base context if it selects every reference of ``jobs``, else extend it."""
+    """The newest base context that selects every reference of ``jobs``; else a new one that
+    extends the newest.
+
+    Searching every context, not only the newest, keeps a scenario's context stable when
+    another scenario on the same kit minted a newer one (different filters change the shared
+    APCORR/ABVEGAOFFSET/FILTEROFFSET tables, a longer ramp the dark): resuming the first
+    scenario then finds its calibration stages cached.
+    """
     wanted: dict[str, dict[str, str]] = {}
     for job in jobs:
         if job.reftype is None:
             continue
         (rel,) = reg.jobs[job.job_id]["outputs"]
         wanted.setdefault(job.reftype, {})[_match_key(job.match)] = Path(rel).name
-    base_names = [name for name, c in reg.contexts.items() if c.get("base") is None]
-    latest = max(base_names, default=None)
+    base_names = sorted(name for name, c in reg.contexts.items() if c.get("base") is None)
+    for name in reversed(base_names):
+        if (_selects(reg.contexts[name]["entries"], wanted)
+                and not crds_cache.missing_references(layout, name)):
+            return name
+    latest = base_names[-1] if base_names else None
     merged: dict[str, dict[str, str]] = {}
     if latest is not None:
         for reftype, files in reg.contexts[latest]["entries"].items():
             merged[reftype] = dict(files)
-    before = {k: dict(v) for k, v in merged.items()}
     for reftype, files in wanted.items():
         # A newer file with the same selection keys replaces the older one.
         merged.setdefault(reftype, {}).update(files)
-    if latest is not None and merged == before and not crds_cache.missing_references(
-            layout, latest):
-        return latest
     entries = {
         reftype: [crds_cache.RefEntry(filename=f, match=json.loads(m))
                   for m, f in sorted(files.items())]

@@ -154,11 +154,33 @@ def write_gain(path: str | os.PathLike, detector: Detector, seed: int) -> Path:
     return _finish(model, path, detector, "gain", "gain map (e-/DN)", seed)
 
 
+def readnoise_cds(detector: Detector, seed: int) -> np.ndarray:
+    """CDS read noise per pixel, DN: ``sqrt(2)`` x the single-read noise map (float32).
+
+    This is what the jwst pipeline reads from a READNOISE reference: stcal takes it as the
+    noise of a correlated double sample. Ramp fitting (OLS_C) turns it into the noise of one
+    group with ``readnoise * gain / sqrt(2 * nframes)`` (``stcal/ramp_fitting/ramp_fit.py``,
+    ``ramp_fitting``), LIKELY divides it by sqrt(2) (``likely_fit.py``), and jump detection
+    takes its square as the CDS variance, ``read_noise**2 / (0.5 * n_reads_groupdiff)``
+    (``stcal/jump/twopoint_difference.py``, "read_noise_2 is CDS"). MIRAGE's dark frames
+    carry the single-read noise :func:`simval.kit.detector_maps.readnoise` per frame, so
+    the two agree only if the reference holds sqrt(2) times that map.
+    """
+    return (maps.readnoise(detector, seed).astype(np.float64) * np.sqrt(2.0)).astype(np.float32)
+
+
 def write_readnoise(path: str | os.PathLike, detector: Detector, seed: int) -> Path:
-    """Read noise (ReadnoiseModel), single-read noise in DN, full frame."""
-    model = _new(datamodels.ReadnoiseModel, data=np.array(maps.readnoise(detector, seed)))
+    """Read noise (ReadnoiseModel), CDS noise in DN, full frame (:func:`readnoise_cds`).
+
+    A single-read map here made the pipeline's noise model sqrt(2) too optimistic: jump
+    detection then flagged 5% of the sky pixels of a FULL SHALLOW4 x 5 exposure without cosmic rays,
+    and ramp fitting of the split segments biased the faint sky low by 0.0028 DN/s (-2.7%).
+    """
+    model = _new(datamodels.ReadnoiseModel, data=readnoise_cds(detector, seed))
     model.meta.bunit_data = "DN"
-    return _finish(model, path, detector, "readnoise", "single-read noise map (DN)", seed)
+    return _finish(model, path, detector, "readnoise", "CDS read noise map (DN)", seed,
+                   history="Correlated-double-sample noise: sqrt(2) x the single-read "
+                           "noise of each frame of the kit's MIRAGE darks.")
 
 
 def write_ipc(path: str | os.PathLike, detector: Detector, seed: int) -> Path:

@@ -113,7 +113,8 @@ def _detector_jobs(spec: KitSpec, layout: KitLayout, det: Detector) -> list[Job]
     for subarray, nframes in pipeline_darks:
         need = DarkNeed(subarray, nframes)
         key = content_key(v, seed, "dark", det.name, need.subarray, need.nframes)
-        jobs.append(Job(f"dark/{det.name}/{need.subarray}", key, detector_refs.write_dark,
+        jobs.append(Job(f"dark/{det.name}/{need.subarray}/{need.nframes}f", key,
+                        detector_refs.write_dark,
                         _ref(layout, "dark", det, "fits", key, need.subarray),
                         {"detector": det, "subarray": need.subarray, "nframes": need.nframes,
                          "seed": seed},
@@ -143,7 +144,10 @@ def _shared_jobs(spec: KitSpec, layout: KitLayout) -> list[Job]:
     """References that CRDS selects for several detectors at once.
 
     FILTEROFFSET is selected by channel and module, APCORR and ABVEGAOFFSET by nothing
-    (one table whose rows are keyed by filter and pupil), as in CRDS's NIRCam rules.
+    (one table whose rows are keyed by filter and pupil), as in CRDS's NIRCam rules. Their
+    content depends on the spec's filters, so their job ids carry the content key: the
+    tables of several scenarios live side by side in one kit, and each scenario's context
+    selects its own (:func:`simval.kit.build.build_kit`).
     """
     v, seed = spec.version, spec.seed
     dets = spec.detector_objects()
@@ -154,18 +158,19 @@ def _shared_jobs(spec: KitSpec, layout: KitLayout) -> list[Job]:
     for (channel, module), members in sorted(groups.items()):
         filters = spec.filters_for(members[0])
         key = content_key(v, "filteroffset", channel, module, filters)
-        jobs.append(Job(f"filteroffset/{channel}/{module}", key, distortion.write_filteroffset,
+        jobs.append(Job(f"filteroffset/{channel}/{module}/{key}", key,
+                        distortion.write_filteroffset,
                         _ref(layout, "filteroffset", members[0], "asdf", key),
                         {"detector": members[0], "filters": filters},
                         "filteroffset", {CHANNEL: channel, MODULE: module}))
     names = tuple(d.name for d in dets)
     key = content_key(v, "abvegaoffset", names, spec.filters)
-    jobs.append(Job("abvegaoffset", key, photometry.write_abvegaoffset,
+    jobs.append(Job(f"abvegaoffset/{key}", key, photometry.write_abvegaoffset,
                     _shared_ref(layout, "abvegaoffset", "asdf", key),
                     {"detector": list(dets), "filters": spec.filters}, "abvegaoffset", {}))
     per_filter = [(f, next(d for d in dets if f in d.filters)) for f in spec.filters]
     key = content_key(v, seed, "apcorr", [(f, d.name) for f, d in per_filter])
-    jobs.append(Job("apcorr", key, apcorr.write_apcorr,
+    jobs.append(Job(f"apcorr/{key}", key, apcorr.write_apcorr,
                     _shared_ref(layout, "apcorr", "fits", key),
                     {"detector": {f: d for f, d in per_filter}, "filters": list(spec.filters),
                      "seed": seed, "library_dir": layout.psf_library},
@@ -174,11 +179,12 @@ def _shared_jobs(spec: KitSpec, layout: KitLayout) -> list[Job]:
     return jobs
 
 
-def mirage_dark_job_id(detector: str, subarray: str, correlated_noise: bool = True,
-                       realization: int = 0) -> str:
-    """Job id of MIRAGE's linearized dark (``.../white`` for the white-noise variant,
-    ``.../r<N>`` for realization N > 0)."""
-    base = f"mirage_dark/{detector}/{subarray.upper()}"
+def mirage_dark_job_id(detector: str, subarray: str, nframes: int,
+                       correlated_noise: bool = True, realization: int = 0) -> str:
+    """Job id of MIRAGE's linearized dark of ``nframes`` frames (``.../white`` for the
+    white-noise variant, ``.../r<N>`` for realization N > 0). Darks of different lengths
+    have different ids, so scenarios with longer ramps do not replace a shorter one."""
+    base = f"mirage_dark/{detector}/{subarray.upper()}/{int(nframes)}f"
     if not correlated_noise:
         base += "/white"
     return base if realization == 0 else f"{base}/r{realization}"
@@ -194,7 +200,8 @@ def _mirage_dark_job(spec: KitSpec, layout: KitLayout, det: Detector, need: Dark
     directory = layout.darks(det.name, need.subarray)
     if not need.correlated_noise:
         directory = directory / "white"  # MIRAGE may draw from every file of a directory
-    return Job(mirage_dark_job_id(det.name, need.subarray, need.correlated_noise, realization),
+    return Job(mirage_dark_job_id(det.name, need.subarray, need.nframes,
+                                  need.correlated_noise, realization),
                key, mirage_darks.write_mirage_dark,
                (directory / name).relative_to(layout.root).as_posix(),
                {"detector": det, "subarray": need.subarray, "nframes": need.nframes,

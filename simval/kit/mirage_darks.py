@@ -25,7 +25,8 @@ What MIRAGE 2.5 requires of the file (``mirage/dark/dark_prep.py``, ``utils/read
 Content (DN): SCI = dark current accumulated frame by frame with shot noise (its mean is
 the pipeline DARK of :func:`simval.kit.detector_refs.dark_frames`)
 + white read noise + 1/f noise correlated between outputs and per output, in readout time
-order. Per pixel, white and 1/f noise add up to the readnoise reference in quadrature, with
+order. Per pixel and frame, white and 1/f noise add up in quadrature to the single-read noise
+(the READNOISE reference / sqrt(2): the reference holds CDS noise, as stcal reads it), with
 the NGHXRG split (Rauscher 2015, PASP 127, 1144, defaults rd_noise 5.2, c_pink 3,
 u_pink 1). SBANDREFPIX = the superbias reference (integer DN) + integer per-frame output
 offsets, common and per output with an even/odd-column part — what refpix removes.
@@ -98,7 +99,9 @@ def readout_noise(detector: Detector, seed: int, window: Subarray, nframes: int,
                   rng: np.random.Generator) -> np.ndarray:
     """White + 1/f read noise of a dark ramp, DN, (nframes, ysize, xsize) float32.
 
-    The per-pixel total rms equals the readnoise reference (single read).
+    The per-pixel total rms per frame is the single-read noise map
+    (:func:`simval.kit.detector_maps.readnoise`); the READNOISE reference holds sqrt(2) times
+    it, the CDS noise the pipeline expects (:func:`simval.kit.detector_refs.readnoise_cds`).
     """
     rn = maps.readnoise(detector, seed)[window.slices]
     total = np.hypot(np.hypot(NGHXRG_WHITE, NGHXRG_C_PINK), NGHXRG_U_PINK)

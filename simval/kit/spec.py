@@ -15,7 +15,7 @@ from simval.kit.readout import has_subarray
 
 #: Bumped whenever the content of a generated file changes for the same inputs; part of
 #: every content key, so an old kit is never mistaken for a new one.
-KIT_VERSION = 2
+KIT_VERSION = 3   # 3: the READNOISE reference holds CDS noise (was single-read)
 DEFAULT_SEED = 20221
 
 

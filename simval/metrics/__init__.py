@@ -10,8 +10,17 @@ where meaningful, sample size, and ``measurements()`` -> registry-named
   sample (stars / galaxies / bright isolated stars) and per magnitude bin;
 * :mod:`~simval.metrics.astrometry` — median RA*cos(Dec), Dec offsets and RMS, mas;
 * :mod:`~simval.metrics.background` — mosaic residual sky, skymatch levels vs injected;
+* :mod:`~simval.metrics.galaxy_photometry` — photometry like for like: the pipeline's
+  segmentation footprints and apertures measured on the noiseless truth mosaic
+  (calibration only), the catalog's sky term and the isophotal-versus-total loss;
 * :mod:`~simval.metrics.noise` — (sky pixel / ERR) distribution, random-aperture depth;
-* :mod:`~simval.metrics.mosaic` — holes, black lines, seams.
+* :mod:`~simval.metrics.aperture_noise` — random sky apertures against the ERR propagated
+  with drizzle's pixel covariance (Casertano et al. 2000);
+* :mod:`~simval.metrics.mosaic` — holes, black lines, seams;
+* :mod:`~simval.metrics.mosaic_defects` — each hole located and explained (no coverage,
+  DO_NOT_USE in every input, NaN from resample);
+* :mod:`~simval.metrics.breakdown` — photometric, astrometric and sky offsets per
+  detector and per visit.
 
 :func:`catalog_metrics` runs every catalog family of one filter; the mosaic families are
 run by :func:`simval.evaluate.mosaic_measurements`, group by group as the registry
@@ -28,6 +37,13 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from simval.match import MatchResult, column, radec_of
+from simval.metrics.aperture_noise import (
+    ApertureNoise,
+    DrizzleCorrelation,
+    aperture_noise,
+    casertano_r,
+    drizzle_correlation,
+)
 from simval.metrics.astrometry import AstrometryResult, astrometric_offsets
 from simval.metrics.background import (
     BackgroundResidual,
@@ -36,6 +52,13 @@ from simval.metrics.background import (
     expected_mosaic_level,
     skymatch_comparison,
     source_mask,
+)
+from simval.metrics.breakdown import (
+    Breakdown,
+    GroupStats,
+    frame_pixel_masks,
+    group_breakdown,
+    source_coverage,
 )
 from simval.metrics.completeness import (
     CompletenessCurve,
@@ -47,16 +70,27 @@ from simval.metrics.completeness import (
     magnitude_at_completeness,
     purity_curve,
 )
+from simval.metrics.galaxy_photometry import (
+    CatalogAperture,
+    FootprintPhotometry,
+    FootprintSources,
+    catalog_aperture,
+    footprint_photometry,
+    footprint_sources,
+    segment_interior,
+)
 from simval.metrics.mosaic import (
     HoleStats,
     SeamResult,
     footprint_from_polygons,
     footprint_from_weight,
+    hole_mask,
     hole_statistics,
     masks_from_context,
     masks_from_polygons,
     seam_steps,
 )
+from simval.metrics.mosaic_defects import Defect, DefectReport, explain_holes, frame_outline
 from simval.metrics.noise import DepthResult, ErrRatio, error_ratio, random_aperture_depth
 from simval.metrics.photometry import (
     PhotometryResult,
@@ -68,29 +102,49 @@ from simval.metrics.photometry import (
 from simval.metrics_schema import Measurement
 
 __all__ = [
+    "ApertureNoise",
     "AstrometryResult",
     "BackgroundResidual",
+    "Breakdown",
+    "CatalogAperture",
     "CatalogMetrics",
     "CompletenessCurve",
+    "Defect",
+    "DefectReport",
     "DepthResult",
+    "DrizzleCorrelation",
     "ErrRatio",
+    "FootprintPhotometry",
+    "FootprintSources",
     "FractionResult",
+    "GroupStats",
     "HoleStats",
     "PhotometryResult",
     "PurityCurve",
     "SeamResult",
     "SkymatchComparison",
+    "aperture_noise",
     "astrometric_offsets",
     "background_residual",
+    "casertano_r",
+    "catalog_aperture",
     "catalog_metrics",
     "completeness_above_snr",
     "completeness_curve",
     "delta_mag",
+    "drizzle_correlation",
     "error_ratio",
     "estimate_truth_snr",
     "expected_mosaic_level",
+    "explain_holes",
     "footprint_from_polygons",
     "footprint_from_weight",
+    "footprint_photometry",
+    "footprint_sources",
+    "frame_outline",
+    "frame_pixel_masks",
+    "group_breakdown",
+    "hole_mask",
     "hole_statistics",
     "magnitude_at_completeness",
     "masks_from_context",
@@ -100,8 +154,10 @@ __all__ = [
     "purity_curve",
     "random_aperture_depth",
     "seam_steps",
+    "segment_interior",
     "select_bright_isolated_stars",
     "skymatch_comparison",
+    "source_coverage",
     "source_mask",
 ]
 

@@ -43,14 +43,17 @@ from simval.metrics_schema import Measurement
 
 __all__ = [
     "HoleStats",
+    "RegionShapes",
     "SeamResult",
     "SeamStep",
     "footprint_from_polygons",
     "footprint_from_weight",
+    "hole_mask",
     "hole_statistics",
     "masks_from_context",
     "masks_from_polygons",
     "polygon_mask",
+    "region_shapes",
     "seam_steps",
 ]
 
@@ -174,19 +177,51 @@ class HoleStats:
         }
 
 
-def _line_regions(holes: NDArray[np.bool_], min_length: float,
-                  min_elongation: float) -> tuple[list[dict[str, float]], int]:
+@dataclass(frozen=True)
+class RegionShapes:
+    """Connected regions of a boolean mask (8-connectivity) and their shapes.
+
+    ``labels`` is the label image (0 = background, regions 1..n in scan order); the arrays
+    are indexed by label (index 0 unused): ``n_pix``, centroid ``x``, ``y`` (0-based
+    pixels), ``length`` = ``sqrt(12 var_major + 1)`` and ``width`` = ``n_pix / length``
+    (pixels), ``angle_deg`` of the major axis (from +x towards +y) and the bounding box
+    ``x_min``, ``x_max``, ``y_min``, ``y_max`` (inclusive pixel indices).
+    """
+
+    labels: NDArray[np.int32]
+    n: int
+    n_pix: NDArray[np.float64]
+    x: NDArray[np.float64]
+    y: NDArray[np.float64]
+    length: NDArray[np.float64]
+    width: NDArray[np.float64]
+    angle_deg: NDArray[np.float64]
+    x_min: NDArray[np.int64]
+    x_max: NDArray[np.int64]
+    y_min: NDArray[np.int64]
+    y_max: NDArray[np.int64]
+
+    def is_line(self, min_length: float, min_elongation: float) -> NDArray[np.bool_]:
+        """Per label: long and elongated enough to be a black line (index 0 False)."""
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out = (self.length >= min_length) & (self.length / self.width >= min_elongation)
+        out[0] = False
+        return out
+
+
+def region_shapes(mask: ArrayLike) -> RegionShapes:
+    """Label the connected regions of ``mask`` (8-connectivity) and measure their shapes
+    from their second moments (see :class:`RegionShapes`)."""
     from scipy.ndimage import label
 
-    lab, nlab = label(holes, structure=np.ones((3, 3), int))
-    if nlab == 0:
-        return [], 0
+    lab, nlab = label(np.asarray(mask, bool), structure=np.ones((3, 3), int))
     yy, xx = np.nonzero(lab)
     ids = lab[yy, xx]
-    n = np.bincount(ids, minlength=nlab + 1).astype(np.float64)
-    sx, sy = np.bincount(ids, xx, nlab + 1), np.bincount(ids, yy, nlab + 1)
-    sxx, syy = np.bincount(ids, xx * xx, nlab + 1), np.bincount(ids, yy * yy, nlab + 1)
-    sxy = np.bincount(ids, xx * yy, nlab + 1)
+    m = nlab + 1
+    n = np.bincount(ids, minlength=m).astype(np.float64)
+    sx, sy = np.bincount(ids, xx, m), np.bincount(ids, yy, m)
+    sxx, syy = np.bincount(ids, xx * xx, m), np.bincount(ids, yy * yy, m)
+    sxy = np.bincount(ids, xx * yy, m)
     n1 = np.maximum(n, 1)
     mx, my = sx / n1, sy / n1
     vxx, vyy, vxy = sxx / n1 - mx**2, syy / n1 - my**2, sxy / n1 - mx * my
@@ -195,14 +230,47 @@ def _line_regions(holes: NDArray[np.bool_], min_length: float,
     length = np.sqrt(12.0 * np.maximum(lam1, 0.0) + 1.0)
     width = n / length
     angle = 0.5 * np.degrees(np.arctan2(2 * vxy, vxx - vyy))
+    big = np.iinfo(np.int64).max
+    x_min, y_min = np.full(m, big), np.full(m, big)
+    x_max, y_max = np.full(m, -1), np.full(m, -1)
+    np.minimum.at(x_min, ids, xx)
+    np.minimum.at(y_min, ids, yy)
+    np.maximum.at(x_max, ids, xx)
+    np.maximum.at(y_max, ids, yy)
+    return RegionShapes(lab.astype(np.int32), int(nlab), n, mx, my, length, width, angle,
+                        x_min, x_max, y_min, y_max)
+
+
+def _line_regions(holes: NDArray[np.bool_], min_length: float,
+                  min_elongation: float) -> tuple[list[dict[str, float]], int]:
+    r = region_shapes(holes)
     lines, npix = [], 0
-    for k in range(1, nlab + 1):
-        if length[k] >= min_length and length[k] / width[k] >= min_elongation:
-            lines.append({"n_pix": int(n[k]), "length_pix": float(length[k]),
-                          "width_pix": float(width[k]), "x": float(mx[k]),
-                          "y": float(my[k]), "angle_deg": float(angle[k])})
-            npix += int(n[k])
+    for k in np.flatnonzero(r.is_line(min_length, min_elongation)):
+        lines.append({"n_pix": int(r.n_pix[k]), "length_pix": float(r.length[k]),
+                      "width_pix": float(r.width[k]), "x": float(r.x[k]),
+                      "y": float(r.y[k]), "angle_deg": float(r.angle_deg[k])})
+        npix += int(r.n_pix[k])
     return lines, npix
+
+
+def hole_mask(data: ArrayLike, *, wht: ArrayLike | None = None,
+              footprint: ArrayLike | None = None,
+              polygons: Sequence[ArrayLike] | None = None, hull: bool = False,
+              close_radius_pix: int = 10) -> tuple[NDArray[np.bool_], NDArray[np.bool_]]:
+    """``(holes, footprint)``: the footprint (module docs) and its pixels with NaN data or
+    zero / NaN weight. Arguments as :func:`hole_statistics`."""
+    img = np.asarray(data)
+    holes = ~np.isfinite(img)
+    if wht is not None:
+        w = np.asarray(wht)
+        holes |= ~(np.isfinite(w) & (w > 0))
+    if footprint is not None:
+        fp = np.asarray(footprint, bool)
+    elif polygons is not None:
+        fp = footprint_from_polygons(polygons, img.shape, hull=hull)
+    else:
+        fp = footprint_from_weight(~holes, close_radius_pix=close_radius_pix)
+    return holes & fp, fp
 
 
 def hole_statistics(data: ArrayLike, *, wht: ArrayLike | None = None,
@@ -232,18 +300,8 @@ def hole_statistics(data: ArrayLike, *, wht: ArrayLike | None = None,
     -------
     HoleStats
     """
-    img = np.asarray(data)
-    holes = ~np.isfinite(img)
-    if wht is not None:
-        w = np.asarray(wht)
-        holes |= ~(np.isfinite(w) & (w > 0))
-    if footprint is not None:
-        fp = np.asarray(footprint, bool)
-    elif polygons is not None:
-        fp = footprint_from_polygons(polygons, img.shape, hull=hull)
-    else:
-        fp = footprint_from_weight(~holes, close_radius_pix=close_radius_pix)
-    holes &= fp
+    holes, fp = hole_mask(data, wht=wht, footprint=footprint, polygons=polygons, hull=hull,
+                          close_radius_pix=close_radius_pix)
     n_fp, n_h = int(fp.sum()), int(holes.sum())
     lines, n_line = _line_regions(holes, min_line_length_pix, min_elongation)
     nan = float("nan")

@@ -6,8 +6,9 @@ Definitions
   sigma-clipped median of those pixels. ``err_ratio_median`` ~ 0 and
   ``err_ratio_nmad`` = NMAD(r) ~ 1 if ERR describes the pixel noise; 2 means ERR is half
   the real noise (underestimated), 0.5 twice it. Drizzled pixels are correlated, which
-  lowers the pixel-to-pixel scatter relative to ERR (pixfrac 1 at the native scale: a few
-  tens of percent), so read the mosaic value together with the depth.
+  lowers the pixel-to-pixel scatter relative to ERR (to 1/R = 0.67 for a right ERR at
+  pixfrac 1 and the native scale), so on a mosaic read the drizzle-corrected ratios of
+  :mod:`simval.metrics.aperture_noise`.
 * **5-sigma depth** (:class:`photutils.utils.ImageDepth`): ``N`` circular apertures of
   radius ``r`` pixels are placed at random where the whole aperture is valid and
   source-free; their sums (MJy/sr x pixels) are converted to Jy with the pixel solid angle

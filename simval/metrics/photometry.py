@@ -16,6 +16,8 @@ Definitions
 Samples (from the truth ``type``; the measured ``is_extended`` is not used):
 stars use ``aper_total_abmag`` (aperture-corrected total), galaxies ``isophotal_abmag``,
 and the *bright isolated star* sample is selected by :func:`select_bright_isolated_stars`.
+The galaxies' isophotal-minus-total magnitude mixes calibration with the catalog's
+definition; :mod:`simval.metrics.galaxy_photometry` splits it.
 """
 
 from __future__ import annotations

@@ -13,8 +13,11 @@ Order of the page
    and galaxies apart, bright isolated stars ringed); astrometric residuals
    (ΔRA·cos Dec vs ΔDec, mas, with the RMS circle); the background-residual map (the i2d
    with sources masked, smoothed, diverging colours centred on the expected level); the
-   mosaic thumbnail (zscale, asinh) with matched, missed and spurious sources; then every
-   metric of ``metrics.json`` for that filter (folded);
+   mosaic thumbnail (zscale, asinh) with matched, missed and spurious sources; the
+   photometry split (calibration against the truth mosaic in the pipeline's footprints and
+   apertures, catalog sky, isophotal loss) and the noise against ERR (raw and corrected
+   for drizzle's correlation); then every metric of ``metrics.json`` for that filter
+   (folded);
 4. provenance from ``manifest.json`` and ``plan.json``: scenario, software versions, CRDS
    context, step parameters as run, reference files per stage (with the jwst steps that
    use each reference type, as the calibration stages recorded them in the manifest's
@@ -70,6 +73,7 @@ from simval.report.plots import (
     completeness_figure,
     counts_figure,
     delta_mag_figure,
+    group_offsets_figure,
     mosaic_figure,
     png_data_uri,
     smooth_nan,
@@ -264,8 +268,46 @@ class MetricRow:
 
 
 @dataclass
+class DefectRow:
+    """One hole or black line of ``evaluation/<product>_defects.ecsv``, as shown."""
+
+    defect_id: int
+    kind: str
+    where: str
+    sky: str
+    size: str
+    cause: str
+    dq_flags: str
+    visits: str
+    explanation: str
+
+
+@dataclass
+class DefectsView:
+    """The mosaic's defects: counts per cause, the largest rows, the file they come from."""
+
+    source: str
+    summary: str
+    rows: list[DefectRow]
+    n_total: int
+    note: str | None = None
+
+
+@dataclass
+class TitledTable:
+    """A table with a heading and a caption under it."""
+
+    title: str
+    table: TableView
+    caption: str
+
+
+@dataclass
 class FilterView:
-    """One filter's section: facts, notes, figures, every metric of ``metrics.json``."""
+    """One filter's section: facts, notes, figures, the photometry and noise tables
+    (``tables``), every metric of ``metrics.json``, the per-detector / per-visit tables
+    (``groups``: by -> table), the defects and the DS9 region files (``regions``: (label,
+    run-relative path))."""
 
     band: str
     product: str | None
@@ -273,6 +315,10 @@ class FilterView:
     notes: list[str]
     figures: list[FigureView]
     metrics: list[MetricRow]
+    groups: dict[str, TableView] = field(default_factory=dict)
+    defects: DefectsView | None = None
+    regions: list[tuple[str, str]] = field(default_factory=list)
+    tables: list[TitledTable] = field(default_factory=list)
 
 
 @dataclass
@@ -434,7 +480,7 @@ def _astrometry_plot(run: RunContents, f: FilterInputs) -> Figure:
 
 def _read_mosaic(path: Path) -> Mosaic:
     try:
-        return read_mosaic(path, extensions=("WHT",))
+        return read_mosaic(path, extensions=("WHT",), resample=False)
     except MissingProductError as exc:
         raise _MissingInputError(str(exc)) from None
 
@@ -575,6 +621,13 @@ _CAPTIONS = {
     "mosaic": "The i2d (zscale, asinh stretch). Green: matched detections; red: truth "
               "sources in the footprint without a detection; orange: detections without a "
               "truth counterpart.",
+    "detectors": "Per detector (a source counts for every detector whose exposures cover "
+                 "it with a usable pixel): median measured − true magnitude, mean "
+                 "astrometric offsets (east, north > 0) and their RMS about zero, and the "
+                 "residual sky of the source-free pixels the detector covers, in % of the "
+                 "injected sky; bars are 1σ (metrics *_detector_worst_*).",
+    "visits": "The same per visit (mosaic tile): a pointing error of one visit shows as an "
+              "astrometric offset of that visit alone (metrics *_visit_worst_*).",
 }
 
 
@@ -582,6 +635,11 @@ _PLOTS = (("completeness", "completeness"), ("photometry", "photometry"),
           ("astrometry", "astrometry"))
 _MOSAIC_PLOTS = (("background", "background residual map"), ("mosaic", "mosaic thumbnail"),
                  ("counts", "number counts"))
+#: Per-group breakdowns: (by, figure name, title).
+_GROUP_PLOTS = (("detector", "detectors", "offsets per detector"),
+                ("visit", "visits", "offsets per visit"))
+#: Largest defects listed in the report (the ECSV file has them all).
+MAX_DEFECT_ROWS = 40
 
 
 def _figure(name: str, title: str, make: Callable[[], Figure]) -> FigureView:
@@ -635,7 +693,190 @@ def _filter(run: RunContents, band: str) -> FilterView:
         else:
             figures.append(_figure(name, title,
                                    lambda m=mosaic_makers[name]: m(run, f, mosaic)))
-    return FilterView(band, f.product, facts, notes, figures, _metric_rows(run, band))
+    groups: dict[str, TableView] = {}
+    for by, name, title in _GROUP_PLOTS:
+        _, details = _metric(run, band, f"astrom_offset_{by}_worst_mas")
+        if details.get("groups"):
+            groups[by] = _group_table(by, details["groups"])
+            figures.append(_figure(name, title, lambda b=by, d=details: _group_plot(
+                band, b, d)))
+    defects, links = _defects(run, band, notes)
+    tables = [t for t in (_photometry_table(run, band), _noise_table(run, band)) if t]
+    return FilterView(band, f.product, facts, notes, figures, _metric_rows(run, band),
+                      groups, defects, links, tables)
+
+
+def _num(value: Any) -> float:
+    return float("nan") if value is None else float(value)
+
+
+def _entry(run: RunContents, band: str, name: str) -> tuple[Any, Any, int, dict[str, Any]]:
+    """(value, uncertainty, n, details) of one metric of one filter (None, None, 0, {})."""
+    m = ((run.metrics.filters.get(band) or {}) if run.metrics else {}).get(name)
+    if m is None:
+        return None, None, 0, {}
+    return m.value, m.uncertainty, int(m.n), dict(m.details or {})
+
+
+def _photometry_table(run: RunContents, band: str) -> TitledTable | None:
+    """The isophotal Δm of galaxies and stars split into calibration, catalog sky and
+    isophotal loss (:mod:`simval.metrics.galaxy_photometry`); None without those metrics."""
+    rows = []
+    for kind in ("galaxy", "star"):
+        value, err, n, details = _entry(run, band, f"phot_calib_bias_{kind}_mag")
+        if not details:
+            continue
+        dec = details.get("decomposition") or {}
+        aper, aper_err, _, _ = _entry(run, band, f"phot_calib_bias_aper_{kind}_mag")
+        total, _, _, _ = _entry(run, band, f"phot_bias_{kind}_mag")
+        rows.append([{"galaxy": "galaxies", "star": "stars"}[kind], n,
+                     _pm(total, None, "+.3f"),
+                     _pm(dec.get("total_mag"), None, "+.3f"), _pm(value, err, "+.4f"),
+                     _pm(dec.get("segment_edge_mag"), None, "+.4f"),
+                     _pm(dec.get("catalog_sky_mag"), None, "+.4f"),
+                     _pm(dec.get("iso_loss_mag"), None, "+.3f"), _pm(aper, aper_err, "+.4f")])
+    if not rows or all(r[1] == 0 for r in rows):
+        return None
+    snr = _entry(run, band, "phot_calib_bias_galaxy_mag")[3].get("snr_min", 20)
+    return TitledTable(
+        "Photometry like for like: the pipeline's footprints on the truth mosaic",
+        TableView(["sample", "n", "Δm as measured (all)", "isophotal Δm (sample)",
+                   "calibration", "segment edge", "catalog sky", "isophotal loss",
+                   "calibration (aperture)"],
+                  rows, [1, 2, 3, 4, 5, 6, 7, 8], cls="photometry-split"),
+        "Medians in mag, positive = measured fainter, over matched sources with isophotal "
+        f"S/N ≥ {snr:g}. The isophotal Δm splits, source by source, into: calibration "
+        "(mosaic against the noiseless truth mosaic summed pixel by pixel over the "
+        "segment's interior: 0 for a perfect instrument), segment edge (the same over the "
+        "whole segment minus the interior: the segment is drawn on the noisy mosaic, so its "
+        "edge holds the pixels where the noise was high), catalog sky (the source "
+        "catalog's own background estimate times the segment's area) and isophotal loss "
+        "(truth light outside the segment: the catalog's definition, information only). "
+        "Calibration "
+        "(aperture): the catalog's largest aperture flux against the same aperture and "
+        "annulus on the truth mosaic. 'Δm as measured': phot_bias_<sample>_mag over every "
+        "matched source (stars: aper_total_abmag, galaxies: isophotal_abmag).")
+
+
+def _noise_table(run: RunContents, band: str) -> TitledTable | None:
+    """Sky noise against ERR, raw and with drizzle's correlation
+    (:mod:`simval.metrics.aperture_noise`); None without those metrics."""
+    pixel_raw, pixel_raw_err, pixel_n, _ = _entry(run, band, "err_ratio_nmad")
+    pixel, pixel_err, _, details = _entry(run, band, "err_ratio_nmad_drizzle")
+    if not details:
+        return None
+    rows = [["pixel", pixel_n, _pm(pixel_raw, pixel_raw_err, ".3f"),
+             _pm(pixel, pixel_err, ".3f")]]
+    for radius in ("2", "4"):
+        raw, raw_err, n, _ = _entry(run, band, f"aper_noise_ratio_raw_r{radius}")
+        cor, cor_err, _, _ = _entry(run, band, f"aper_noise_ratio_r{radius}")
+        rows.append([f"apertures r = {radius} pix", n, _pm(raw, raw_err, ".3f"),
+                     _pm(cor, cor_err, ".3f")])
+    if "casertano_r" in details:
+        how = (f"pixfrac {details.get('pixfrac'):g}, pixel scale ratio "
+               f"{details.get('pixel_scale_ratio'):g}, kernel {details.get('kernel')}: "
+               f"R = {details['casertano_r']:.3f}")
+    else:
+        how = f"no correlation model: {details.get('not_computed', 'unknown')}"
+    return TitledTable(
+        "Noise against ERR",
+        TableView(["measured on", "n", "raw (correlation ignored)", "drizzle-corrected"],
+                  rows, [1, 2, 3], cls="noise-ratio"),
+        "Robust scatter (NMAD) of source-free sky over the scatter ERR predicts: 1 = ERR "
+        "right, 2 = the noise is twice ERR, 0.5 = half. Raw: pixel (value - sky) / ERR, "
+        "and random aperture sums over sqrt(Σ ERR²); drizzle-corrected: the pixel ratio "
+        "times the Casertano et al. (2000) noise correlation ratio R, and the sums over "
+        f"ERR propagated with drizzle's pixel covariance ({how}).")
+
+
+def _pm(value: Any, err: Any, fmt: str = "+.1f") -> str:
+    v, e = _num(value), _num(err)
+    if not math.isfinite(v):
+        return "–"
+    return f"{v:{fmt}}" + (f" ± {e:{fmt.lstrip('+')}}" if math.isfinite(e) else "")
+
+
+def _group_table(by: str, groups: Mapping[str, Any]) -> TableView:
+    """Per-group numbers of ``metrics.json`` (the ``details.groups`` of the breakdown)."""
+    rows = []
+    for name, g in groups.items():
+        rows.append([name if by == "detector" else f"visit {name}", g.get("n_exposures"),
+                     g.get("n_sources"),
+                     f"{_pm(g.get('dx_mas'), g.get('dx_err_mas'))}, "
+                     f"{_pm(g.get('dy_mas'), g.get('dy_err_mas'))}",
+                     _pm(g.get("rms_mas"), g.get("rms_err_mas")),
+                     _pm(g.get("phot_offset_mag"), g.get("phot_offset_err_mag"), "+.4f"),
+                     _pm(100.0 * _num(g.get("bkg_residual_frac")), None, "+.2f")])
+    return TableView([by, "exposures", "stars", "mean ΔRA·cos Dec, ΔDec (mas)", "RMS (mas)",
+                      "Δmag (mag)", "sky residual (%)"], rows, [1, 2], cls="groups")
+
+
+def _group_plot(band: str, by: str, details: Mapping[str, Any]) -> Figure:
+    groups = details["groups"]
+    names = list(groups)
+
+    def col(key: str) -> list[float]:
+        return [_num(groups[n].get(key)) for n in names]
+
+    inj = [_num(g.get("bkg_residual_mjysr")) / _num(g.get("bkg_residual_frac"))
+           if _num(g.get("bkg_residual_frac")) else float("nan") for g in groups.values()]
+    bkg_err = [e / i if i and math.isfinite(i) else float("nan")
+               for e, i in zip(col("bkg_residual_err_mjysr"), inj, strict=True)]
+    return group_offsets_figure(
+        names, band=band, by=by, phot_mag=col("phot_offset_mag"),
+        phot_err_mag=col("phot_offset_err_mag"), dx_mas=col("dx_mas"),
+        dx_err_mas=col("dx_err_mas"), dy_mas=col("dy_mas"), dy_err_mas=col("dy_err_mas"),
+        rms_mas=col("rms_mas"), bkg_frac=col("bkg_residual_frac"), bkg_err_frac=bkg_err,
+        sample=str(details.get("sample", "")))
+
+
+def _text(value: Any) -> str:
+    return "" if np.ma.is_masked(value) else str(value)
+
+
+def _defects(run: RunContents, band: str, notes: list[str]
+             ) -> tuple[DefectsView | None, list[tuple[str, str]]]:
+    """The defects table of a filter's mosaic (largest first) and its region files."""
+    name = run.products.get(band)
+    if name is None:
+        return None, []
+    layout = run.layout
+    links = [(f"{kind} ({layout.regions_file(name, kind).name})",
+              layout.rel(layout.regions_file(name, kind)))
+             for kind in ("holes", "seams", "sources")
+             if layout.regions_file(name, kind).is_file()]
+    path = layout.defects_table(name)
+    if not path.is_file():
+        return None, links
+    from astropy.table import Table
+
+    try:
+        table = Table.read(path, format="ascii.ecsv")
+    except Exception as exc:
+        notes.append(f"{path.name} cannot be read: {type(exc).__name__}: {exc}")
+        return None, links
+    by_cause: dict[str, int] = {}
+    for c in table["cause"] if len(table) else []:
+        by_cause[str(c)] = by_cause.get(str(c), 0) + 1
+    total = int(table.meta.get("n_regions", len(table)))
+    summary = (f"{total} hole region(s), {int(np.sum(table['kind'] == 'black_line'))} black "
+               "line(s)" if len(table) else "no hole inside the footprint")
+    if by_cause:
+        summary += ": " + ", ".join(f"{n} {c}" for c, n in sorted(by_cause.items()))
+    order = np.argsort(-np.asarray(table["n_pix"]), kind="stable")[:MAX_DEFECT_ROWS]
+    rows = []
+    for r in table[order]:
+        rows.append(DefectRow(
+            int(r["defect_id"]), str(r["kind"]),
+            f"x {r['x']:.1f}, y {r['y']:.1f} (x {r['x_min']}–{r['x_max']}, "
+            f"y {r['y_min']}–{r['y_max']})",
+            f"{r['ra']:.6f}, {r['dec']:+.6f}",
+            f"{int(r['n_pix'])} px, {r['length_pix']:.0f} × {r['width_pix']:.1f}",
+            str(r["cause"]), _text(r["dq_flags"]).replace(",", "|"), _text(r["visits"]),
+            _text(r["explanation"])))
+    note = table.meta.get("frames_note")
+    return DefectsView(layout.rel(path), summary, rows, total,
+                       None if not note else f"causes unknown: {note}"), links
 
 
 # --- provenance ---------------------------------------------------------------------------

@@ -32,6 +32,7 @@ __all__ = [
     "delta_mag_figure",
     "diverging_map",
     "finish_astrometry_axes",
+    "group_offsets_figure",
     "mosaic_figure",
     "png_data_uri",
     "running_stats",
@@ -528,4 +529,59 @@ def counts_figure(counts: Any, *, band: str) -> Figure:
     ax.set_title(f"{band}: number counts over {counts.meta.get('area_arcmin2', 0):.3g} "
                  "arcmin²" + (f"\nreference: {ref}" if ref else ""), fontsize=8.5)
     ax.legend(loc="upper left")
+    return fig
+
+
+@_styled
+def group_offsets_figure(groups: Sequence[str], *, band: str, by: str,
+                         phot_mag: ArrayLike, phot_err_mag: ArrayLike, dx_mas: ArrayLike,
+                         dx_err_mas: ArrayLike, dy_mas: ArrayLike, dy_err_mas: ArrayLike,
+                         rms_mas: ArrayLike, bkg_frac: ArrayLike, bkg_err_frac: ArrayLike,
+                         sample: str = "") -> Figure:
+    """Per detector (or visit): photometric offset (mag), mean astrometric offsets and RMS
+    (mas), and residual sky (% of the injected sky), one panel each, with 1-sigma bars.
+
+    Parameters
+    ----------
+    groups : sequence of str
+        Group names (detectors, or visit numbers), one point each along x.
+    band, by : str
+        Filter and what the groups are (``detector``, ``visit``).
+    phot_mag, phot_err_mag : array_like
+        median(measured - true), mag (positive = measured fainter), and its uncertainty.
+    dx_mas, dx_err_mas, dy_mas, dy_err_mas, rms_mas : array_like
+        Mean offsets measured - true (east / north > 0), their uncertainties, and the 2-D
+        RMS about zero, mas.
+    bkg_frac, bkg_err_frac : array_like
+        Residual sky / injected sky and its uncertainty (fractions; drawn in percent).
+    sample : str
+        The sources the offsets rest on (subtitle).
+    """
+    x = np.arange(len(groups), dtype=float)
+    arr = {k: np.asarray(v, np.float64) for k, v in dict(
+        phot=phot_mag, phot_err=phot_err_mag, dx=dx_mas, dx_err=dx_err_mas, dy=dy_mas,
+        dy_err=dy_err_mas, rms=rms_mas, bkg=bkg_frac, bkg_err=bkg_err_frac).items()}
+    fig = _figure(max(5.6, 1.0 + 0.45 * len(groups)), 5.6)
+    axes = fig.subplots(3, 1, sharex=True)
+    kw = {"capsize": 2.5, "ms": 4, "lw": 1.0}
+    axes[0].errorbar(x, arr["phot"], yerr=arr["phot_err"], fmt="o", color=STAR, **kw)
+    axes[0].set_ylabel("Δmag\n(meas. − true)")
+    axes[1].errorbar(x - 0.08, arr["dx"], yerr=arr["dx_err"], fmt="o", color=STAR,
+                     label="ΔRA·cos(Dec)", **kw)
+    axes[1].errorbar(x + 0.08, arr["dy"], yerr=arr["dy_err"], fmt="s", color=GALAXY,
+                     label="ΔDec", **kw)
+    axes[1].plot(x, arr["rms"], "k_", ms=12, mew=1.5, ls="none", label="RMS about 0")
+    axes[1].set_ylabel("offset (mas)")
+    axes[1].legend(loc="best", fontsize=6.5, ncol=3)
+    axes[2].errorbar(x, 100.0 * arr["bkg"], yerr=100.0 * arr["bkg_err"], fmt="D",
+                     color=MISSED, **kw)
+    axes[2].set_ylabel("sky residual\n(% of injected)")
+    for ax in axes:
+        ax.axhline(0.0, color="0.6", lw=0.7)
+    axes[2].set_xticks(x)
+    axes[2].set_xticklabels([f"visit {g}" if by == "visit" else g for g in groups],
+                            rotation=30 if len(groups) > 6 else 0)
+    axes[2].set_xlim(-0.6, len(groups) - 0.4)
+    axes[0].set_title(f"{band}: offsets per {by}" + (f"\n{sample}" if sample else ""),
+                      fontsize=8.5)
     return fig

@@ -11,7 +11,9 @@ finished run's evaluation up to date; its verdicts).
 Modules: :mod:`~simval.layout` (the run directory), :mod:`~simval.run.records` (stage
 records and the resume rule), :mod:`~simval.run.stages` (the stage functions),
 :mod:`~simval.run.graph` (scenario -> stages), :mod:`~simval.run.executor` (Dask),
-:mod:`~simval.run.manifest`, :mod:`~simval.run.progress`, :mod:`~simval.run.resources`.
+:mod:`~simval.run.manifest`, :mod:`~simval.run.progress`, :mod:`~simval.run.resources`
+(measured time and memory), :mod:`~simval.run.stage_memory` (declared memory),
+:mod:`~simval.run.cluster` (SLURM).
 
 A run is resumable: the same call again reuses every stage whose record is complete and
 whose inputs, parameters and outputs are unchanged, and runs the rest.
@@ -37,6 +39,7 @@ from simval.kit.layout import default_kit_parent
 from simval.layout import RunLayout
 from simval.plan import make_plan
 from simval.run import executor, graph, manifest
+from simval.run.cluster import SlurmOptions
 from simval.run.evaluation import EvaluationError, EvaluationResult, ensure_evaluated, evaluate_run
 from simval.run.graph import RunSetupError
 from simval.run.manifest import software_versions
@@ -57,6 +60,7 @@ from simval.run.records import (
 )
 from simval.run.resources import measure
 from simval.run.reuse import ReuseError, adopt_simulation
+from simval.run.stage_memory import MemoryProfile, declared_memory
 from simval.scenario import Scenario, load_scenario, normalised
 
 if TYPE_CHECKING:
@@ -67,7 +71,8 @@ if TYPE_CHECKING:
     from simval.scenario import Scenario
 
 __all__ = ["EvaluationError", "EvaluationResult", "ProductFiles", "RunResult", "RunSetupError",
-           "default_run_dir", "ensure_evaluated", "evaluate_run", "run_scenario"]
+           "SlurmOptions", "default_run_dir", "ensure_evaluated", "evaluate_run",
+           "run_scenario"]
 
 
 @dataclass(frozen=True)
@@ -192,17 +197,21 @@ def run_scenario(path_or_scenario: str | os.PathLike | Scenario,
                  run_dir: str | os.PathLike, *, workers: int | None = None,
                  scheduler: str | None = None, kit_dir: str | os.PathLike | None = None,
                  progress: bool = False, console: Console | None = None,
-                 reuse_simulation: str | os.PathLike | None = None) -> RunResult:
+                 reuse_simulation: str | os.PathLike | None = None,
+                 cluster: SlurmOptions | None = None) -> RunResult:
     """Run a scenario into ``run_dir`` (resuming what an earlier run there completed).
 
     Parameters
     ----------
     path_or_scenario : a scenario YAML file or a validated Scenario.
     run_dir : the run directory (created; see :mod:`simval.layout`).
-    workers : Dask worker processes of the local cluster (default: ``min(cpu, memory /
-        1.5 GB)``). Ignored with ``scheduler``.
+    workers : Dask worker processes of the local cluster (default: as many as the CPUs
+        and the stages' memory declarations allow, :func:`simval.run.executor.worker_shares`).
+        Ignored with ``scheduler`` or ``cluster``.
     scheduler : address of an existing Dask scheduler (its workers must share the run
         directory and kit paths).
+    cluster : run on SLURM workers started for this run (:mod:`simval.run.cluster`; the
+        same sharing applies). Ignored with ``scheduler``.
     kit_dir : parent directory of kits (default ``$SIMVAL_KIT_DIR`` or the user cache).
     progress : show the live progress table on ``console`` (default: stderr).
     reuse_simulation : another run directory whose catalog and simulated exposures this run
@@ -238,6 +247,7 @@ def run_scenario(path_or_scenario: str | os.PathLike | Scenario,
     crds: dict[str, Any] = {}
     execution: dict[str, Any] = {}
     versions: dict[str, Any] = {}
+    workers_seen: dict[str, Any] = {}
     interrupted = False
     error: list[str] = []
 
@@ -254,6 +264,8 @@ def run_scenario(path_or_scenario: str | os.PathLike | Scenario,
             record = env_record(scenario.environment)
             doc["environment"] = {"name": record.name, "python": record.python,
                                   "versions": dict(record.versions)}
+        if workers_seen:
+            doc["workers"] = workers_seen
         if reused:
             doc["simulation_reused_from"] = {
                 "run": reused["run"], "offered": len(reused["stages"]),
@@ -274,13 +286,22 @@ def run_scenario(path_or_scenario: str | os.PathLike | Scenario,
                 return finish()
             specs = graph.build_specs(plan, scenario, kit, layout, run_id)
             crds = _crds_info(scenario, graph.crds_env(scenario, kit))
-            display.note("starting Dask workers")
-            with executor.dask_client(workers, scheduler) as (client, how):
-                execution = how.as_dict()
+            memory = declared_memory(specs)
+            largest = max(memory, key=memory.__getitem__)
+            profile = MemoryProfile.of(specs, memory)
+            display.note("starting Dask workers" if cluster is None or scheduler else
+                         f"submitting {cluster.jobs} SLURM job(s), waiting for a worker")
+            with executor.dask_client(workers, scheduler, cluster=cluster,
+                                      memory=profile,
+                                      log_directory=layout.root / "logs" / "slurm"
+                                      ) as (client, how):
+                execution = {**how.as_dict(), "largest_declared_stage": largest,
+                             "largest_declared_mb": round(memory[largest] / 2**20)}
                 display.note("")
                 outcomes.update(executor.run_graph(client, specs, layout, display.done,
-                                                   display.poll))
+                                                   display.poll, memory=memory))
                 versions = _differing(executor.worker_versions(client))
+                workers_seen = executor.worker_processes(client)
     except KeyboardInterrupt:
         interrupted = True
         finish()

@@ -184,7 +184,11 @@ def build_specs(plan: Plan, scenario: Scenario, kit: Kit, layout: RunLayout,
     env = crds_env(scenario, kit)
     in_env = pipeline_environment(scenario)
     context = env.get("CRDS_CONTEXT")
-    kit_env = dict(kit.crds_env())
+    # MIRAGE reads the kit's files named in its yaml, never a CRDS context: the context is
+    # left out of the simulation's parameters, so a context minted by another scenario on the
+    # same kit does not re-run this one's simulations.
+    kit_env = {k: v for k, v in kit.crds_env().items() if k != "CRDS_CONTEXT"}
+    dark_frames = {d.subarray: d.nframes for d in plan.kit_spec().darks}
     pipeline = _json(scenario.pipeline)
     run_dir = str(layout.root)
     specs: list[StageSpec] = []
@@ -194,7 +198,8 @@ def build_specs(plan: Plan, scenario: Scenario, kit: Kit, layout: RunLayout,
         mexp = mirage_exposure(e, scenario)
         refs = kit.mirage_references(e.detector, e.filter_name, e.subarray,
                                      correlated_noise=plan.correlated_noise,
-                                     realization=realizations[e.base_name])
+                                     realization=realizations[e.base_name],
+                                     nframes=dark_frames[e.subarray])
         sim = StageSpec(
             stage_id=stage_id("simulate", e.base_name), kind="simulate", run_dir=run_dir,
             run_id=run_id,
@@ -288,7 +293,9 @@ def evaluation_specs(plan: Plan, layout: RunLayout, run_id: str, *,
                   "backgrounds": (truth.stage_id, "backgrounds"),
                   "truth_mosaic": (truth.stage_id, "truth_mosaic"),
                   "i2d": (image3, "i2d"), "catalog": (image3, "catalog"),
-                  "asn": (image3, "asn"), "segmentation": (image3, "segmentation")},
+                  "asn": (image3, "asn"), "segmentation": (image3, "segmentation"),
+                  # the exposures' WCS and DQ: where each hole lies and why, per detector
+                  **{f"cal:{b}": (stage_id("image2", b), "cal") for b in product.members}},
             optional=frozenset({"truth_mosaic", "segmentation"}), func=F["evaluate"])
         specs += [truth, evaluate]
     specs.append(StageSpec(

@@ -110,6 +110,8 @@ class StageSpec:
         :func:`simval.run.graph.build_specs` sets it from the kind).
     crds_context : recorded in the record (calibration stages).
     run_id : identifies the run that wrote a ``running`` record.
+    memory_mb : declared peak memory, MiB, for the scheduler; ``None``: declared by kind
+        (:mod:`simval.run.stage_memory`). Not part of the fingerprint.
     """
 
     stage_id: str
@@ -122,6 +124,7 @@ class StageSpec:
     func: Callable[[StageContext], StageResult] | None = None
     crds_context: str | None = None
     run_id: str = ""
+    memory_mb: float | None = None
 
     @property
     def upstream(self) -> list[str]:

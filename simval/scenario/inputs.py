@@ -166,8 +166,21 @@ _CATALOG_FILE_KEYS = ("quiescent_file", "cosmology", "mag_limit", "margin_arcsec
                       "origin")
 
 
+class ClosureGrid(StrictModel):
+    """Bright isolated stars added to the catalog (:mod:`simval.catalogs.closure_grid`)."""
+
+    spacing_arcsec: float = Field(12.0, gt=0.5, le=600.0,
+                                  description="grid step on the sky, arcsec")
+    mag: float = Field(20.0, gt=10.0, lt=35.0,
+                       description="AB magnitude of every grid star in every band")
+    clear_radius_arcsec: float = Field(2.0, ge=0.0, le=60.0,
+                                       description="catalog sources this close to a grid "
+                                                   "star are removed (isolation), arcsec")
+
+
 class Catalog(StrictModel):
-    """Input sources: a catalog file or a generator block (exactly one)."""
+    """Input sources: a catalog file or a generator block (exactly one), optionally with a
+    closure grid of bright isolated stars."""
 
     file: str | None = Field(None, description="catalog path, relative to the scenario file "
                                                "(JAGUAR: the star-forming file)")
@@ -176,6 +189,9 @@ class Catalog(StrictModel):
     column_map: dict[str, str] = Field(default_factory=dict,
                                        description="simval column -> column name in `file`")
     generator: Generator | None = Field(None, description="synthetic field parameters")
+    closure_grid: ClosureGrid | None = Field(None, description="add a grid of bright isolated "
+                                                               "stars (photometric and "
+                                                               "astrometric closure)")
     quiescent_file: str | None = Field(None, description="jaguar: the quiescent-galaxy file "
                                                          "(relative to the scenario file)")
     cosmology: _COSMOLOGIES | None = Field(None, description="dream: astropy cosmology turning "
@@ -249,7 +265,7 @@ class Catalog(StrictModel):
 
     @model_serializer(mode="wrap")
     def _serialise(self, handler):
-        return _drop_none(handler(self), _CATALOG_FILE_KEYS)
+        return _drop_none(handler(self), (*_CATALOG_FILE_KEYS, "closure_grid"))
 
 
 class Simulator(StrictModel):

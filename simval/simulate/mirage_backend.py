@@ -1,6 +1,6 @@
 """Run MIRAGE 2.5.0 for one exposure, isolated, atomically and reproducibly.
 
-Why a subprocess (``python -m simval.simulate.mirage_backend YAML WORKDIR --log LOG``):
+Why a child process:
 
 - importing any MIRAGE module calls ``logging.config.dictConfig`` on the *root* logger:
   every logger that already exists is disabled, a stdout handler is added, and
@@ -10,9 +10,18 @@ Why a subprocess (``python -m simval.simulate.mirage_backend YAML WORKDIR --log 
 - MIRAGE peaks at ~1 GB for a SUB400P exposure and 4 GB for full frame; a child returns that
   memory, can be killed on timeout, and reports its own peak RSS.
 
-The cost is a fresh import per exposure (~8 s of jwst/pysiaf/MIRAGE imports). The child
-never reaches the network: pysiaf is imported through :func:`simval.offline.import_pysiaf`,
-astropy downloads are off, and a socket guard refuses any non-loopback connection.
+How the child starts (``start``, default :data:`DEFAULT_START` or ``$SIMVAL_MIRAGE_START``):
+
+- ``"forkserver"``: a ``multiprocessing`` fork server per calling process imports MIRAGE,
+  jwst's datamodels and pysiaf once (:mod:`simval.simulate.mirage_preload`); each exposure is
+  a ``fork`` of it, so it pays no imports (the first exposure of a process pays them once,
+  ~4-8 s). The child takes the exposure's environment, work directory and log as its own.
+- ``"spawn"``: ``python -m simval.simulate.mirage_backend YAML WORKDIR --log LOG``, a fresh
+  interpreter per exposure (~8 s of imports each); for comparison and as a fallback.
+
+Either way the child never reaches the network: pysiaf is imported through
+:func:`simval.offline.import_pysiaf`, astropy downloads are off, and a socket guard refuses
+any non-loopback connection.
 
 Atomicity: MIRAGE writes into ``<workdir>/mirage_partial/``; only after it succeeded and the
 file date was checked are the products moved into the yaml's ``Output: directory`` (truth lists
@@ -62,6 +71,13 @@ if TYPE_CHECKING:
 
 PARTIAL_DIR = "mirage_partial"
 STATUS_FILE = "mirage_status.json"
+#: MIRAGE's own log name, in its current directory (it copies the file when it finishes).
+MIRAGE_LOG_NAME = "mirage_latest.log"
+#: How MIRAGE children start (module docstring); ``$SIMVAL_MIRAGE_START`` overrides it.
+DEFAULT_START = "forkserver"
+START_METHODS = ("forkserver", "spawn")
+#: Modules the fork server imports before it forks any child.
+FORKSERVER_PRELOAD = ["simval.simulate.mirage_preload", "simval.simulate.mirage_backend"]
 
 #: Where a failure happened, keyed by the MIRAGE sub-package in the traceback.
 MIRAGE_STAGES = {
@@ -136,6 +152,7 @@ def run_mirage(
     log_path: str | os.PathLike,
     *,
     timeout_s: float | None = None,
+    start: str | None = None,
 ) -> MirageOutputs:
     """Run MIRAGE's ImgSim on ``yaml_path`` in a child process; return its products.
 
@@ -146,9 +163,12 @@ def run_mirage(
         ``mirage_latest.log`` and the partial outputs live there. Use one per exposure.
     log_path : file that receives MIRAGE's log and the child's stdout/stderr (appended).
     timeout_s : kill the child after this many seconds (``MirageError``).
+    start : ``"forkserver"`` or ``"spawn"`` (module docstring); default
+        ``$SIMVAL_MIRAGE_START`` or :data:`DEFAULT_START`.
 
     Raises ``MirageError`` naming the yaml and the MIRAGE stage that failed.
     """
+    start = start_method(start)
     yaml_path = Path(yaml_path).absolute()
     workdir = Path(workdir).absolute()
     log_path = Path(log_path).absolute()
@@ -157,22 +177,19 @@ def run_mirage(
     params = read_parameters(yaml_path)
     status_path = workdir / STATUS_FILE
     status_path.unlink(missing_ok=True)
-    cmd = [sys.executable, "-m", "simval.simulate.mirage_backend", str(yaml_path),
-           str(workdir), "--log", str(log_path)]
+    env = mirage_environment(params)
     t0 = time.perf_counter()
-    with open(log_path, "ab") as log:
-        try:
-            proc = subprocess.run(cmd, cwd=workdir, env=mirage_environment(params),
-                                  stdout=log, stderr=subprocess.STDOUT, timeout=timeout_s,
-                                  check=False)
-        except subprocess.TimeoutExpired as exc:
-            raise MirageError(yaml_path, "timeout", f"killed after {timeout_s} s",
-                              log_path) from exc
+    run_child = _run_forked if start == "forkserver" else _run_spawned
+    try:
+        returncode = run_child(yaml_path, workdir, log_path, env, timeout_s)
+    except TimeoutError as exc:
+        raise MirageError(yaml_path, "timeout", f"killed after {timeout_s} s",
+                          log_path) from exc
     seconds = time.perf_counter() - t0
     status = _read_status(status_path)
-    if proc.returncode != 0 or not status.get("ok"):
+    if returncode != 0 or not status.get("ok"):
         stage = status.get("stage", "start-up (before MIRAGE ran)")
-        detail = status.get("error", f"child exited with code {proc.returncode}")
+        detail = status.get("error", f"child exited with code {returncode}")
         raise MirageError(yaml_path, stage, detail, log_path)
     out = status["outputs"]
     return MirageOutputs(
@@ -185,6 +202,76 @@ def run_mirage(
         stage_seconds=status.get("stage_seconds", {}),
         network_attempts=tuple(status.get("network_attempts", ())),
     )
+
+
+def start_method(start: str | None = None) -> str:
+    """``start``, else ``$SIMVAL_MIRAGE_START``, else :data:`DEFAULT_START` (validated)."""
+    method = start or os.environ.get("SIMVAL_MIRAGE_START") or DEFAULT_START
+    if method not in START_METHODS:
+        raise ValueError(f"MIRAGE start method {method!r} (SIMVAL_MIRAGE_START?) is not one of "
+                         f"{', '.join(START_METHODS)}")
+    return method
+
+
+def _run_spawned(yaml_path: Path, workdir: Path, log_path: Path, env: dict[str, str],
+                 timeout_s: float | None) -> int:
+    """A fresh interpreter for the exposure; its exit code (``TimeoutError`` if killed)."""
+    cmd = [sys.executable, "-m", "simval.simulate.mirage_backend", str(yaml_path),
+           str(workdir), "--log", str(log_path)]
+    with open(log_path, "ab") as log:
+        try:
+            proc = subprocess.run(cmd, cwd=workdir, env=env, stdout=log,
+                                  stderr=subprocess.STDOUT, timeout=timeout_s, check=False)
+        except subprocess.TimeoutExpired as exc:
+            raise TimeoutError(str(exc)) from exc
+    return proc.returncode
+
+
+def _run_forked(yaml_path: Path, workdir: Path, log_path: Path, env: dict[str, str],
+                timeout_s: float | None) -> int:
+    """A fork of this process's MIRAGE fork server; its exit code (``TimeoutError`` if
+    killed)."""
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload(forkserver_preload())  # ignored once the server runs
+    child = ctx.Process(target=_forked_child, name=f"mirage:{yaml_path.stem}",
+                        args=(str(yaml_path), str(workdir), str(log_path), env))
+    child.start()
+    child.join(timeout_s)
+    if child.exitcode is None:
+        child.kill()
+        child.join()
+        raise TimeoutError(f"MIRAGE child {child.pid} killed after {timeout_s} s")
+    return child.exitcode
+
+
+def forkserver_preload() -> list[str]:
+    """:data:`FORKSERVER_PRELOAD`, plus ``"__main__"`` when this process's main module is a
+    file. multiprocessing prepares every child it starts by running the parent's main
+    module again (``spawn.prepare``: ``runpy.run_path`` of ``simval``'s console script, i.e.
+    importing ``simval.cli``; measured ~1 s per exposure), unless the fork server already
+    imported it (``set_forkserver_preload``'s documented ``"__main__"`` entry), which it then
+    does once."""
+    main_file = getattr(sys.modules.get("__main__"), "__file__", None)
+    has_file = bool(main_file) and os.path.isfile(main_file)
+    return [*FORKSERVER_PRELOAD, "__main__"] if has_file else list(FORKSERVER_PRELOAD)
+
+
+def _forked_child(yaml_path: str, workdir: str, log_path: str, env: dict[str, str]) -> None:
+    """Entry point of a forked child: the exposure's environment, directory and log become
+    this process's, then :func:`main` runs as in a spawned child."""
+    os.environ.clear()
+    os.environ.update(env)
+    Path(workdir).mkdir(parents=True, exist_ok=True)
+    os.chdir(workdir)
+    fd = os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    os.close(fd)
+    sys.exit(main([yaml_path, workdir, "--log", log_path]))
 
 
 def _opt_path(value: str | None) -> Path | None:
@@ -208,6 +295,7 @@ def simulate_exposure(
     workdir: str | os.PathLike | None = None,
     log_path: str | os.PathLike | None = None,
     timeout_s: float | None = None,
+    start: str | None = None,
 ) -> MirageOutputs:
     """Write the catalogs and yaml of one exposure into ``out_dir`` and run MIRAGE.
 
@@ -219,6 +307,7 @@ def simulate_exposure(
     out_dir : directory of the products (catalogs, yaml, uncal, seed image, truth lists).
     workdir : scratch directory; default ``<out_dir>/<base>_mirage_work``.
     log_path : default ``<out_dir>/<base>_mirage.log``.
+    start : how the MIRAGE child starts (:func:`run_mirage`).
     """
     out = Path(out_dir).absolute()
     base = exposure.base_name
@@ -226,7 +315,8 @@ def simulate_exposure(
                              pupil=exposure.pupil)
     yaml_path = write_mirage_yaml(exposure, refs, ps, gal, out)
     return run_mirage(yaml_path, workdir or out / f"{base}_mirage_work",
-                      log_path or out / f"{base}_mirage.log", timeout_s=timeout_s)
+                      log_path or out / f"{base}_mirage.log", timeout_s=timeout_s,
+                      start=start)
 
 
 # ---------------------------------------------------------------------------------------
@@ -475,6 +565,8 @@ def run_in_this_process(yaml_path: Path, workdir: Path, log_path: Path) -> dict[
         _forbid_network()
         workdir.mkdir(parents=True, exist_ok=True)
         os.chdir(workdir)  # MIRAGE writes mirage_latest.log into the current directory
+        # ... and copies it when it finishes; a forked child imported MIRAGE elsewhere.
+        (workdir / MIRAGE_LOG_NAME).touch()
         final_dir = Path(params["Output"]["directory"])
         uncal_name = params["Output"]["file"]
         _clear_previous(final_dir, uncal_name)

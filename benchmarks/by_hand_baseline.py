@@ -1,0 +1,204 @@
+"""Benchmark: a scenario done by hand against ``simval run``, side by side in one run.
+
+Run ``python benchmarks/by_hand_baseline.py SCENARIO [--out DIR] [--kit-dir DIR]``
+(default scenario: ``scenarios/quickstart.yaml``). The kit is built (untimed) before the
+clock starts. In one run of this script, on the same kit and the same MIRAGE yaml files:
+
+1. ``simval, 2 workers``: ``simval run SCENARIO --workers 2`` (MIRAGE children forked from
+   a fork server that has imported MIRAGE);
+2. ``simval, 1 worker``: the same with ``--workers 1``;
+3. ``simval, 2 workers, spawned MIRAGE``: ``SIMVAL_MIRAGE_START=spawn`` (a fresh interpreter
+   per exposure, as before the fork server);
+4. ``by hand``: one fresh Python process that imports MIRAGE and jwst, then runs MIRAGE's
+   ``ImgSim`` on each exposure's yaml, ``Detector1Pipeline``, ``Image2Pipeline`` and, per
+   filter, ``Image3Pipeline`` on an association made with jwst's ``asn_from_list``, one after
+   the other, with the scenario's step parameters and the kit's CRDS context.
+
+Printed: wall times (simval: from the first calibration stage's start to the last one's end,
+the evaluation listed apart), the sum of stage times per kind against the by-hand step
+times, the simulate overhead per exposure (stage wall minus MIRAGE's own ``ImgSim`` time),
+and the ratios the project aims for: 2 workers vs 1 (>= 1.8x), simval on 2 workers vs by
+hand sequential (<= 0.6x), sum of simval's stage times vs by hand (within 10%).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+CALIBRATION = ("catalog", "simulate", "detector1", "image2", "image3")
+STEP_KINDS = ("simulate", "detector1", "image2", "image3")
+
+
+def _simval(scenario: Path, run_dir: Path, kit_dir: Path, workers: int,
+            env: dict[str, str] | None = None) -> float:
+    cmd = [sys.executable, "-m", "simval.cli", "run", str(scenario), "-o", str(run_dir),
+           "--workers", str(workers), "--kit-dir", str(kit_dir)]
+    t0 = time.perf_counter()
+    subprocess.run(cmd, check=True, env={**os.environ, **(env or {})},
+                   stdout=subprocess.DEVNULL)
+    return time.perf_counter() - t0
+
+
+def _records(run_dir: Path) -> list[dict]:
+    return [json.loads(p.read_text()) for p in sorted((run_dir / "stages").glob("*.json"))]
+
+
+def _when(stamp: str) -> float:
+    return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+
+
+def summarize(run_dir: Path) -> dict:
+    """Wall time of the calibration stages, per-kind sums, evaluation wall, simulate overhead."""
+    recs = [r for r in _records(run_dir) if r.get("status") == "complete"]
+    cal = [r for r in recs if r["kind"] in CALIBRATION]
+    ev = [r for r in recs if r["kind"] not in (*CALIBRATION, "kit")]
+    span = (lambda rs: max(_when(r["finished_utc"]) for r in rs)
+            - min(_when(r["started_utc"]) for r in rs)) if recs else (lambda rs: 0.0)
+    sums = {k: sum(r["wall_s"] for r in cal if r["kind"] == k) for k in STEP_KINDS}
+    sims = [r for r in cal if r["kind"] == "simulate"]
+    overhead = [r["wall_s"] - r["info"]["mirage_stage_seconds"]["mirage"] for r in sims]
+    mirage = [r["info"]["mirage_stage_seconds"]["mirage"] for r in sims]
+    peak = max((r.get("peak_rss_mb", 0.0) for r in recs), default=0.0)
+    return {"wall": span(cal), "evaluation_wall": span(ev) if ev else 0.0, "sums": sums,
+            "overhead": overhead, "mirage": mirage, "peak_rss_mb": peak}
+
+
+BY_HAND = r'''
+import json, os, sys, time
+from pathlib import Path
+t_start = time.perf_counter()
+run, out = Path(sys.argv[1]), Path(sys.argv[2])
+plan_steps = json.loads(sys.argv[3])
+crds_env = json.loads(sys.argv[4])
+times = {"imports": 0.0, "simulate": 0.0, "detector1": 0.0, "image2": 0.0, "image3": 0.0}
+yamls = [Path(y) for y in json.loads(sys.argv[5])]
+import yaml as pyyaml
+first = pyyaml.safe_load(yamls[0].read_text())
+os.environ["MIRAGE_DATA"] = first["simval"]["mirage_data"]
+os.environ.update(crds_env)
+(out / "exposures").mkdir(parents=True, exist_ok=True)
+(out / "work").mkdir(parents=True, exist_ok=True)
+os.chdir(out / "work")  # MIRAGE opens mirage_latest.log here at import and copies it later
+t0 = time.perf_counter()
+from mirage import imaging_simulator
+from jwst.pipeline import Detector1Pipeline, Image2Pipeline, Image3Pipeline
+from jwst.associations import asn_from_list
+from jwst.associations.lib.rules_level3_base import DMS_Level3_Base
+times["imports"] = time.perf_counter() - t0
+uncals = []
+for y in yamls:
+    params = pyyaml.safe_load(y.read_text())
+    params["Output"]["directory"] = str(out / "exposures")
+    ipc = params["Reffiles"].get("ipc", "None")
+    if ipc != "None":  # MIRAGE writes its inverted kernel next to the IPC file
+        staged = out / "work" / Path(ipc).name
+        if not staged.exists():
+            staged.symlink_to(ipc)
+        params["Reffiles"]["ipc"] = str(staged)
+    mine = out / "work" / y.name
+    mine.write_text(pyyaml.safe_dump(params))
+    t0 = time.perf_counter()
+    imaging_simulator.ImgSim(paramfile=str(mine), offline=True).create()
+    times["simulate"] += time.perf_counter() - t0
+    uncals.append(out / "exposures" / params["Output"]["file"])
+cals = {}
+for u in uncals:
+    t0 = time.perf_counter()
+    Detector1Pipeline.call(str(u), output_dir=str(out / "exposures"), save_results=True,
+                           steps=plan_steps.get("detector1", {}))
+    times["detector1"] += time.perf_counter() - t0
+    rate = out / "exposures" / u.name.replace("_uncal.fits", "_rate.fits")
+    t0 = time.perf_counter()
+    Image2Pipeline.call(str(rate), output_dir=str(out / "exposures"), save_results=True,
+                        steps=plan_steps.get("image2", {}))
+    times["image2"] += time.perf_counter() - t0
+    cal = out / "exposures" / u.name.replace("_uncal.fits", "_cal.fits")
+    from astropy.io import fits
+    cals.setdefault(fits.getheader(cal)["FILTER"], []).append(cal.name)
+for filt, names in sorted(cals.items()):
+    asn = asn_from_list.asn_from_list(names, rule=DMS_Level3_Base, product_name=f"hand_{filt}")
+    _, text = asn.dump(format="json")
+    path = out / "exposures" / f"hand_{filt}_asn.json"
+    path.write_text(text)
+    t0 = time.perf_counter()
+    Image3Pipeline.call(str(path), output_dir=str(out / "exposures"), save_results=True,
+                        steps=plan_steps.get("image3", {}))
+    times["image3"] += time.perf_counter() - t0
+times["total"] = time.perf_counter() - t_start
+print(json.dumps(times))
+'''
+
+
+def by_hand(run_dir: Path, out: Path) -> dict:
+    """The by-hand baseline on ``run_dir``'s MIRAGE yaml files, in one fresh process."""
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    plan = json.loads((run_dir / "plan.json").read_text())
+    steps = plan["scenario"]["pipeline"]
+    crds_env = next(r["parameters"]["crds_env"] for r in _records(run_dir)
+                    if r["kind"] == "detector1")
+    del manifest
+    yamls = sorted(str(run_dir / r["outputs"]["yaml"]["path"]) for r in _records(run_dir)
+                   if r["kind"] == "simulate")
+    proc = subprocess.run([sys.executable, "-c", BY_HAND, str(run_dir), str(out),
+                           json.dumps(steps), json.dumps(crds_env), json.dumps(yamls)],
+                          capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"by-hand run failed:\n{proc.stderr[-3000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("scenario", nargs="?", type=Path,
+                        default=ROOT / "scenarios" / "quickstart.yaml")
+    parser.add_argument("--out", type=Path, default=Path("bench_by_hand"))
+    parser.add_argument("--kit-dir", type=Path, default=None)
+    args = parser.parse_args()
+    out = args.out.resolve()
+    kit_dir = (args.kit_dir or out / "kits").resolve()
+    warm = out / "warm-up"
+    print(f"kit and warm-up run (untimed): {_simval(args.scenario, warm, kit_dir, 2):.0f} s")
+    runs = {
+        "simval, 2 workers": (2, {}),
+        "simval, 1 worker": (1, {}),
+        "simval, 2 workers, spawned MIRAGE": (2, {"SIMVAL_MIRAGE_START": "spawn"}),
+    }
+    results = {}
+    for label, (workers, env) in runs.items():
+        run_dir = out / label.replace(", ", "_").replace(" ", "-")
+        _simval(args.scenario, run_dir, kit_dir, workers, env)
+        results[label] = summarize(run_dir)
+    hand = by_hand(warm, out / "by-hand")
+
+    print(f"\n{'':38s} {'wall s':>8s} " + " ".join(f"{k:>10s}" for k in STEP_KINDS)
+          + f" {'eval s':>7s} {'peak MB':>8s}")
+    print(f"{'by hand (one process, sequential)':38s} {hand['total']:8.1f} "
+          + " ".join(f"{hand[k]:10.1f}" for k in STEP_KINDS)
+          + f" {'':>7s} {'':>8s}   (imports {hand['imports']:.1f} s)")
+    for label, r in results.items():
+        print(f"{label:38s} {r['wall']:8.1f} " + " ".join(f"{r['sums'][k]:10.1f}"
+                                                       for k in STEP_KINDS)
+              + f" {r['evaluation_wall']:7.1f} {r['peak_rss_mb']:8.0f}")
+    print("\nsimulate overhead per exposure (stage wall - MIRAGE ImgSim), s:")
+    for label, r in results.items():
+        ov = r["overhead"]
+        print(f"  {label:36s} mean {sum(ov) / len(ov):5.2f}  max {max(ov):5.2f}  "
+              f"(MIRAGE itself mean {sum(r['mirage']) / len(r['mirage']):.2f})")
+    w2, w1 = results["simval, 2 workers"], results["simval, 1 worker"]
+    hand_steps = sum(hand[k] for k in STEP_KINDS)
+    print(f"\nspeed-up 2 workers vs 1: {w1['wall'] / w2['wall']:.2f}x (goal >= 1.8)")
+    print(f"simval 2 workers / by hand: {w2['wall'] / hand['total']:.2f} (goal <= 0.6)")
+    print(f"sum of simval stage times / by-hand step times: "
+          f"{sum(w1['sums'].values()) / hand_steps:.2f} (1 worker; goal within 1.10)")
+
+
+if __name__ == "__main__":
+    main()

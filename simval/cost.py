@@ -1,0 +1,164 @@
+"""What a plan will cost before it runs: CPU hours, peak memory per stage kind, disk.
+
+``simval plan --cost SCENARIO`` prints it. Time per stage is a linear model in the data a
+stage touches, fitted to measured stage records (jwst 3.0, MIRAGE 2.5, 2-core / 24 GB
+machine kind, 2026-12-04; seconds):
+
+============  ==============================  =====================================
+stage         SUB400P (160 000 px)            FULL (4.19 Mpx)
+============  ==============================  =====================================
+simulate      4.5 s at 20 frames (BRIGHT2x10)  57.8 s at 25 frames (SHALLOW4 x 5)
+detector1     4.9 s at 10 groups               13.8 s at 5 groups
+image2        1.8 s                            8.7 s
+image3        2.8 s for 4 inputs               15 s for 2 inputs
+============  ==============================  =====================================
+
+(FULL: means over the 40 exposures of the COSMOS-Web-like block's 1-visit slice, 2 workers.)
+
+giving ``a + b * work`` with work = pixels x frames read (simulate), pixels x groups
+(detector1), pixels (image2) and input pixels (image3); truth and evaluate are charged like
+image2 per input. Memory per stage comes from the scheduler's declarations
+(:mod:`simval.run.stage_memory`), disk from the array sizes of the files each stage writes.
+The model is meant for planning (factor ~1.5), not for promises: noisy machines and other
+pipeline settings (outlier_detection, tweakreg) move it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from simval.plan import Plan
+from simval.run.records import StageSpec
+from simval.run.stage_memory import DECLARATIONS, MIB, geometry
+
+#: (a seconds, b seconds per unit of work) by stage kind; module docstring.
+TIME_MODEL: dict[str, tuple[float, float]] = {
+    "simulate": (2.85, 0.523e-6),   # per pixel x frame read
+    "detector1": (4.4, 0.45e-6),    # per pixel x group
+    "image2": (1.5, 1.72e-6),       # per pixel
+    "image3": (1.8, 1.57e-6),       # per input pixel
+    "truth": (1.0, 0.5e-6),         # per input pixel
+    "evaluate": (1.0, 0.3e-6),      # per input pixel
+}
+#: Bytes written per pixel: uncal (int16 per group) is counted per group; the others per
+#: pixel: seed image + segmentation map (8), rate (SCI, ERR, DQ, 3 variances: 24), cal (24),
+#: mosaic and truth mosaic per mosaic pixel (SCI, ERR, CON, WHT, 3 variances + truth: 36).
+UNCAL_BYTES_PER_PIXEL_GROUP = 2
+EXPOSURE_BYTES_PER_PIXEL = 8 + 24 + 24
+MOSAIC_BYTES_PER_PIXEL = 36
+#: MIRAGE's linearized darks in the kit: float32 per pixel per frame, per realization.
+DARK_BYTES_PER_PIXEL_FRAME = 4
+
+
+@dataclass
+class KindCost:
+    """Cost of all stages of one kind."""
+
+    count: int = 0
+    cpu_s: float = 0.0
+    peak_mb: float = 0.0
+    disk_bytes: float = 0.0
+
+
+@dataclass
+class PlanCost:
+    """The estimate for a plan: per stage kind, and the kit's darks."""
+
+    kinds: dict[str, KindCost] = field(default_factory=dict)
+    kit_dark_bytes: float = 0.0
+
+    @property
+    def cpu_hours(self) -> float:
+        return sum(k.cpu_s for k in self.kinds.values()) / 3600.0
+
+    @property
+    def disk_gb(self) -> float:
+        return (sum(k.disk_bytes for k in self.kinds.values()) + self.kit_dark_bytes) / 1e9
+
+    @property
+    def peak_mb(self) -> float:
+        return max((k.peak_mb for k in self.kinds.values()), default=0.0)
+
+    def wall_hours(self, cores: int, memory_gb: float) -> float:
+        """Wall time on one machine: each stage kind's CPU time shared by as many workers as
+        the cores and that kind's peak memory allow (perfect packing; a lower bound)."""
+        total = 0.0
+        for k in self.kinds.values():
+            workers = max(1, min(cores, int(memory_gb * 1024 // max(k.peak_mb, 1.0))))
+            total += k.cpu_s / workers
+        return total / 3600.0
+
+
+def _add(cost: PlanCost, kind: str, seconds: float, peak_mb: float, disk: float) -> None:
+    k = cost.kinds.setdefault(kind, KindCost())
+    k.count += 1
+    k.cpu_s += seconds
+    k.peak_mb = max(k.peak_mb, peak_mb)
+    k.disk_bytes += disk
+
+
+def _seconds(kind: str, work: float) -> float:
+    a, b = TIME_MODEL[kind]
+    return a + b * work
+
+
+def _spec(kind: str, params: dict) -> StageSpec:
+    return StageSpec(stage_id=f"{kind}.estimate", kind=kind, run_dir="", params=params)
+
+
+def estimate(plan: Plan) -> PlanCost:
+    """The :class:`PlanCost` of running ``plan`` (module docstring)."""
+    cost = PlanCost()
+    steps3 = (plan.scenario.get("pipeline") or {}).get("image3") or {}
+    geo = {}
+    for e in plan.exposures:
+        g = geometry(vars(e))
+        geo[e.base_name] = g
+        _add(cost, "simulate", _seconds("simulate", g.pixels * g.frames),
+             DECLARATIONS["simulate"](_spec("simulate", {}), [g]),
+             UNCAL_BYTES_PER_PIXEL_GROUP * g.pixels * g.groups + 8 * g.pixels)
+        _add(cost, "detector1", _seconds("detector1", g.pixels * g.groups),
+             DECLARATIONS["detector1"](_spec("detector1", {}), [g]), 24 * g.pixels)
+        _add(cost, "image2", _seconds("image2", g.pixels),
+             DECLARATIONS["image2"](_spec("image2", {}), [g]), 24 * g.pixels)
+    for product in plan.products:
+        inputs = [geo[b] for b in product.members]
+        pixels = sum(g.pixels for g in inputs)
+        tiles = {g.tile: g.pixels for g in inputs}
+        mosaic = 1.25 * sum(tiles.values())
+        spec = _spec("image3", {"members": list(product.members), "steps": steps3})
+        _add(cost, "image3", _seconds("image3", pixels), DECLARATIONS["image3"](spec, inputs),
+             MOSAIC_BYTES_PER_PIXEL * mosaic)
+        for kind in ("truth", "evaluate"):
+            _add(cost, kind, _seconds(kind, pixels),
+                 DECLARATIONS[kind](_spec(kind, {}), inputs), 0.0)
+    spec = plan.kit_spec()
+    for need in spec.darks:
+        g = geometry({"subarray": need.subarray, "ngroups": 1, "nframes": need.nframes,
+                      "groupgap": 0})
+        cost.kit_dark_bytes += (DARK_BYTES_PER_PIXEL_FRAME * g.pixels * need.nframes
+                                * need.realizations * len(spec.detectors))
+    return cost
+
+
+def format_duration(seconds: float) -> str:
+    """``12.5 min`` below an hour, else ``3.2 h``."""
+    return f"{seconds / 60:.1f} min" if seconds < 3600 else f"{seconds / 3600:.1f} h"
+
+
+def _size(nbytes: float) -> str:
+    return f"{nbytes / 1e6:.0f} MB" if nbytes < 1e9 else f"{nbytes / 1e9:.1f} GB"
+
+
+def cost_rows(cost: PlanCost) -> Iterable[tuple[str, str, str, str, str]]:
+    """Rows (stage, count, CPU time, peak memory, disk) for a table, then the totals."""
+    for kind, k in cost.kinds.items():
+        yield (kind, str(k.count), format_duration(k.cpu_s), f"{k.peak_mb / 1024:.1f} GiB",
+               _size(k.disk_bytes))
+    yield ("kit darks", "", "", "", _size(cost.kit_dark_bytes))
+    yield ("total", "", format_duration(cost.cpu_hours * 3600), f"{cost.peak_mb / 1024:.1f} GiB",
+           _size(cost.disk_gb * 1e9))
+
+
+__all__ = ["MIB", "KindCost", "PlanCost", "cost_rows", "estimate", "format_duration"]
