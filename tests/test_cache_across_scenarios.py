@@ -40,6 +40,9 @@ def test_scenario_a_stays_cached_after_b_grows_the_kit(mini_run):
     again = run_scenario(mini_run["scenario"], copy_a, workers=2, kit_dir=kit_dir)
     assert again.ok
     doc = json.loads((copy_a / "manifest.json").read_text())
+    # every record of A unchanged, the kit's included (it fingerprints A's own references)
+    for record in sorted((run_a / "stages").glob("*.json")):
+        assert (copy_a / "stages" / record.name).read_bytes() == record.read_bytes(), record.name
     statuses = {sid: s["status"] for sid, s in doc["stages"].items()}
     assert set(statuses.values()) == {"cached"}, statuses
     assert doc["crds"]["context"] == context_a

@@ -10,6 +10,7 @@ them to it.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import time
@@ -101,6 +102,20 @@ class Kit:
             "psf_wings": self.layout.psf_wings,
             "cosmic_ray_library": self.layout.cosmic_rays,
         }
+
+    def content_sha256(self) -> str:
+        """sha256 of what this kit spec's references are: each of its jobs' key and output
+        sha256s (from the registry) and the context. Other scenarios' additions to the same
+        kit leave it unchanged."""
+        reg = Registry.load(self.layout)
+        jobs = {}
+        for job in plan_jobs(self.spec, self.layout):
+            entry = reg.jobs.get(job.job_id) or {}
+            jobs[job.job_id] = [entry.get("key"),
+                                [(rel, (reg.files.get(rel) or {}).get("sha256"))
+                                 for rel in entry.get("outputs", [])]]
+        text = json.dumps({"context": self.context, "jobs": jobs}, sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()
 
     def _longest_dark(self, detector: str, subarray: str) -> int:
         """Frames of the longest MIRAGE dark the kit holds for a detector's window."""

@@ -55,7 +55,6 @@ from simval.run.records import (
     read_record,
     record_complete,
     record_failure,
-    sha256_file,
     stage_output,
 )
 from simval.run.resources import measure
@@ -173,9 +172,10 @@ def _kit_stage(plan: Plan, layout: RunLayout, kit_dir: str | os.PathLike | None,
     info = {"root": str(kit.layout.root), "seed": spec.seed, "version": spec.version,
             "context": kit.context, "jobs_built": sorted(kit.timings),
             "build_wall_s": round(usage.wall_s, 2),
-            "registry_sha256": sha256_file(kit.layout.registry)}
+            "content_sha256": kit.content_sha256()}
+    # this spec's references only: another scenario growing the same kit leaves it unchanged
     fp = fingerprint("kit", {**params, "root": info["root"], "context": kit.context,
-                             "registry_sha256": info["registry_sha256"]}, {})
+                             "content_sha256": info["content_sha256"]}, {})
     old = read_record(layout, "kit")
     if old is not None and old.status == COMPLETE and old.fingerprint == fp:
         outcome = StageOutcome("kit", "kit", CACHED, info=old.info, wall_s=old.wall_s,
