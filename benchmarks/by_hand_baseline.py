@@ -139,12 +139,10 @@ print(json.dumps(times))
 
 def by_hand(run_dir: Path, out: Path) -> dict:
     """The by-hand baseline on ``run_dir``'s MIRAGE yaml files, in one fresh process."""
-    manifest = json.loads((run_dir / "manifest.json").read_text())
     plan = json.loads((run_dir / "plan.json").read_text())
     steps = plan["scenario"]["pipeline"]
     crds_env = next(r["parameters"]["crds_env"] for r in _records(run_dir)
                     if r["kind"] == "detector1")
-    del manifest
     yamls = sorted(str(run_dir / r["outputs"]["yaml"]["path"]) for r in _records(run_dir)
                    if r["kind"] == "simulate")
     proc = subprocess.run([sys.executable, "-c", BY_HAND, str(run_dir), str(out),

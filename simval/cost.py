@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 
 from simval.plan import Plan
 from simval.run.records import StageSpec
-from simval.run.stage_memory import DECLARATIONS, MIB, geometry
+from simval.run.stage_memory import DECLARATIONS, geometry
 
 #: (a seconds, b seconds per unit of work) by stage kind; module docstring.
 TIME_MODEL: dict[str, tuple[float, float]] = {
@@ -161,4 +161,4 @@ def cost_rows(cost: PlanCost) -> Iterable[tuple[str, str, str, str, str]]:
            _size(cost.disk_gb * 1e9))
 
 
-__all__ = ["MIB", "KindCost", "PlanCost", "cost_rows", "estimate", "format_duration"]
+__all__ = ["KindCost", "PlanCost", "cost_rows", "estimate", "format_duration"]

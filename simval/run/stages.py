@@ -162,7 +162,8 @@ def _read_catalog(stars: str, galaxies: str, stamp: tuple) -> SourceCatalog:
 
 
 def _file_stamp(*paths: str | os.PathLike) -> tuple:
-    return tuple((os.stat(p).st_size, os.stat(p).st_mtime_ns) for p in paths)
+    stats = [os.stat(p) for p in paths]
+    return tuple((st.st_size, st.st_mtime_ns) for st in stats)
 
 
 def _exposure_tables(ctx: StageContext, band: str, margin_arcsec: float):
