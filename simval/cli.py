@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 import time
@@ -18,7 +19,7 @@ from simval.console import UsageError, console, err_console
 from simval.cost import cost_rows, estimate, format_duration
 from simval.envs.cli import add_env_parser
 from simval.kit.build import KitBuildError, build_kit
-from simval.kit.derive import Changes, derive_context
+from simval.kit.derive import KNOBS, Changes, derive_context
 from simval.kit.detectors import DETECTORS
 from simval.kit.layout import KitLayout
 from simval.kit.registry import Registry
@@ -34,7 +35,7 @@ from simval.run.evaluation import EvaluationError, ensure_evaluated, evaluate_ru
 from simval.run.progress import summary_tables
 from simval.run.records import StageRecord
 from simval.scenario import ScenarioError, load_scenario, scenario_hash, scenario_json_schema
-from simval.sweep import SweepError, run_sweep
+from simval.sweep import SweepError, run_fault_panel, run_sweep
 
 
 def _csv(text: str) -> list[str]:
@@ -116,9 +117,9 @@ def cmd_kit_derive(args) -> int:
         args.distortion_shift_mas) else (0.0, 0.0)
     if len(shift) != 2:
         raise UsageError("--distortion-shift-mas expects DV2,DV3 in mas, e.g. 50,0")
+    values = {name: getattr(args, name) for name in KNOBS if name != "distortion_shift_mas"}
     try:
-        changes = Changes(flat_scale=args.flat_scale, photom_scale=args.photom_scale,
-                          distortion_shift_mas=shift)
+        changes = Changes(distortion_shift_mas=shift, **values)
         name = derive_context(layout, args.base, changes)
     except ValueError as err:
         raise UsageError(str(err)) from err
@@ -244,6 +245,37 @@ def _cluster_from_args(args):
     return options
 
 
+def _bytes_under(path: Path) -> int:
+    total = 0
+    for root, _, files in os.walk(path):
+        for name in files:
+            try:
+                total += os.lstat(os.path.join(root, name)).st_size
+            except OSError:
+                continue
+    return total
+
+
+def _check_disk(scenario, run_dir: Path) -> None:
+    """Refuse a run whose files (``simval plan --cost``, kit darks aside) would not fit in
+    the free space where ``run_dir`` lives, counting what a resumed run already wrote."""
+    import shutil
+
+    need = sum(k.disk_bytes for k in estimate(make_plan(scenario)).kinds.values())
+    have = _bytes_under(run_dir) if run_dir.exists() else 0
+    where = run_dir
+    while not where.exists():
+        where = where.parent
+    free = shutil.disk_usage(where).free
+    if need - have > free:
+        raise UsageError(
+            f"{run_dir}: the run needs about {(need - have) / 1e9:.1f} GB more disk "
+            f"(simval plan --cost: {need / 1e9:.1f} GB in all, {have / 1e9:.1f} GB already "
+            f"there) and {free / 1e9:.1f} GB are free on {where}; free some space, choose "
+            "another --output, skip files the scenario does not need (e.g. "
+            "pipeline.image2.resample.skip), or pass --no-disk-check")
+
+
 def cmd_run(args) -> int:
     """``simval run``: exit 0 only if every stage completed."""
 
@@ -253,9 +285,14 @@ def cmd_run(args) -> int:
                                              else [])])
         raise UsageError(f"{args.scenario} defines a sweep over {what}: run it with "
                          "`simval sweep`")
+    if scenario.faults:
+        raise UsageError(f"{args.scenario} defines a fault panel ({len(scenario.faults)} "
+                         "faults): run it with `simval panel`")
     run_dir = args.output or default_run_dir(scenario.name)
     if args.workers is not None and args.workers < 1:
         raise UsageError(f"--workers must be >= 1, got {args.workers}")
+    if not args.no_disk_check and args.scheduler is None:
+        _check_disk(scenario, Path(run_dir))
     try:
         cluster = _cluster_from_args(args)
         result = run_scenario(args.scenario, run_dir, workers=args.workers,
@@ -322,6 +359,51 @@ def cmd_sweep(args) -> int:
     return 0
 
 
+def cmd_panel(args) -> int:
+    """``simval panel``: the scenario's faults on one simulation, plus clean seeds; exit 1
+    if a fault is missed, a clean seed raises a false alarm or a run failed."""
+
+    scenario = _load(args.scenario)
+    if not scenario.faults:
+        raise UsageError(f"{args.scenario}: no `faults` block; add e.g. faults: [{{name: "
+                         "'gain x1.05', set: {crds.kit.derive.gain_scale: 1.05}, expect: "
+                         "[err_ratio_nmad_drizzle]}]")
+    if args.clean_seeds < 0:
+        raise UsageError(f"--clean-seeds must be >= 0, got {args.clean_seeds}")
+    out = args.output or Path("runs") / f"{scenario.name}-panel"
+    try:
+        result = run_fault_panel(args.scenario, out, clean_seeds=args.clean_seeds,
+                                 workers=args.workers, scheduler=args.scheduler,
+                                 kit_dir=args.kit_dir, reuse_simulation=args.reuse_simulation)
+    except (SweepError, RunSetupError, ScenarioError) as err:
+        raise UsageError(str(err)) from err
+    import json
+
+    doc = json.loads(result.summary.read_text())
+    panel = doc.get("panel")
+    if panel is None:
+        err_console.print(f"[bold red]the clean calibration failed[/]: {result.summary}")
+        return 1
+    table = Table(title=f"fault panel {scenario.name}")
+    for header in ("fault", "expected metric(s)", "caught", "flagged by"):
+        table.add_column(header, overflow="fold")
+    for f in panel["faults"]:
+        table.add_row(f["name"], ", ".join(f["expect"]),
+                      "[green]yes[/]" if f["caught"] else "[bold red]no[/]",
+                      ", ".join(f["flagged_by"]))
+    console.print(table)
+    alarms = panel["false_alarms"]
+    if panel["clean_seeds"]:
+        console.print(f"clean seeds: {len(panel['clean_seeds'])}, false alarms: {len(alarms)}")
+    console.print(f"table: {result.table}  summary: {result.summary}")
+    missed = [f["name"] for f in panel["faults"] if not f["caught"]]
+    if missed:
+        err_console.print(f"[bold red]missed:[/] {', '.join(missed)}")
+    if result.failed:
+        err_console.print(f"[bold red]failed variants:[/] {', '.join(result.failed)}")
+    return 1 if missed or alarms or result.failed else 0
+
+
 #: Headline metrics printed by ``simval sweep`` (all are in sweep.json).
 SWEEP_COLUMNS = {"bkg_residual_frac": "bkg resid", "skymatch_error_max_frac": "sky err",
                  "phot_bias_bright_star_mag": "Δm bright", "completeness_snr20": "compl>20",
@@ -361,6 +443,18 @@ def _kit_common(p: argparse.ArgumentParser) -> None:
                    help="parent directory of kits (default: $SIMVAL_KIT_DIR or the user "
                         "cache dir)")
     p.add_argument("--seed", type=int, default=None, help="kit seed (default: %(default)s)")
+
+
+def _variant_arguments(parser: argparse.ArgumentParser, kind: str, reused: str) -> None:
+    """Arguments of the commands that run several variants of one scenario."""
+    parser.add_argument("scenario", type=Path)
+    parser.add_argument("-o", "--output", type=Path, default=None, metavar="OUT",
+                        help=f"directory of the variants' runs (default: runs/<name>-{kind})")
+    parser.add_argument("--workers", type=int, default=None)
+    parser.add_argument("--scheduler", default=None, metavar="ADDRESS")
+    parser.add_argument("--kit-dir", type=Path, default=None)
+    parser.add_argument("--reuse-simulation", type=Path, default=None, metavar="RUN",
+                        help=f"take {reused} from RUN (where they match)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -445,6 +539,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--kit-dir", type=Path, default=None,
                      help="parent directory of kits (default: $SIMVAL_KIT_DIR or the user "
                           "cache dir)")
+    run.add_argument("--no-disk-check", action="store_true",
+                     help="start even if the free disk is below the plan's estimate "
+                          "(simval plan --cost)")
     run.add_argument("--reuse-simulation", type=Path, default=None, metavar="RUN",
                      help="adopt RUN's catalog and simulated exposures where they match "
                           "(checked by fingerprint and sha256) and only calibrate: the same "
@@ -457,15 +554,20 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run the first variant of the scenario's sweep in full and every other "
                     "one on the same simulated exposures (reuse_simulation), evaluate each, "
                     "and write OUT/sweep.json with every metric per variant and filter.")
-    sw.add_argument("scenario", type=Path)
-    sw.add_argument("-o", "--output", type=Path, default=None, metavar="OUT",
-                    help="directory of the variants' runs (default: runs/<name>-sweep)")
-    sw.add_argument("--workers", type=int, default=None)
-    sw.add_argument("--scheduler", default=None, metavar="ADDRESS")
-    sw.add_argument("--kit-dir", type=Path, default=None)
-    sw.add_argument("--reuse-simulation", type=Path, default=None, metavar="RUN",
-                    help="take the simulated exposures from RUN (where they match)")
+    _variant_arguments(sw, "sweep", "the simulated exposures")
     sw.set_defaults(func=cmd_sweep)
+
+    pa = sub.add_parser(
+        "panel", help="calibrate one simulation with each of the scenario's `faults` and "
+                      "say which metric flags which fault",
+        description="Run the scenario clean, then once per fault on the same simulated "
+                    "exposures, and --clean-seeds clean simulations with other seeds; write "
+                    "OUT/panel.json and OUT/panel.md (the fault x metric table, the false "
+                    "alarms). Exit 1 if a fault is missed or a clean seed fails a threshold.")
+    _variant_arguments(pa, "panel", "the clean simulation's exposures")
+    pa.add_argument("--clean-seeds", type=int, default=0, metavar="N",
+                    help="clean simulations with seeds seed+1..seed+N (default 0)")
+    pa.set_defaults(func=cmd_panel)
 
     rep = sub.add_parser("report", help="evaluate a finished run (if needed) and write "
                                         "report.html; exit 1 if a verdict fails")
@@ -492,10 +594,17 @@ def build_parser() -> argparse.ArgumentParser:
                                           "references")
     _kit_common(d)
     d.add_argument("--base", required=True, help="base context, e.g. jwst_0001.pmap")
-    d.add_argument("--flat-scale", type=float, default=1.0, help="multiply FLAT data")
-    d.add_argument("--photom-scale", type=float, default=1.0, help="multiply PHOTMJSR")
-    d.add_argument("--distortion-shift-mas", default=None, metavar="DV2,DV3",
-                   help="shift the distortion output by (dV2, dV3) mas")
+    for field in dataclasses.fields(Changes):
+        flag, knob = f"--{field.name.replace('_', '-')}", KNOBS[field.name]
+        if field.name == "distortion_shift_mas":
+            d.add_argument(flag, default=None, metavar="DV2,DV3",
+                           help="shift the distortion output by (dV2, dV3) mas")
+        elif isinstance(knob.neutral, bool):
+            d.add_argument(flag, action="store_true", help=knob.describe(True))
+        else:
+            d.add_argument(flag, type=float, default=knob.neutral, metavar="X",
+                           help=f"{knob.reftype} reference: {field.name.replace('_', ' ')} "
+                                f"(neutral {knob.neutral:g})")
     d.set_defaults(func=cmd_kit_derive)
 
     i = kit_sub.add_parser("info", help="list the kit's contexts")
@@ -515,15 +624,15 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except UsageError as err:
-        err_console.print(f"[bold red]error:[/] {err}")
+        err_console.print(f"[bold red]error:[/] {escape(str(err))}")
         return 2
     except PermissionError as err:
-        err_console.print(f"[bold red]error:[/] {err}")
+        err_console.print(f"[bold red]error:[/] {escape(str(err))}")
         return 2
     except RuntimeError as err:
         if not isinstance(err, KitBuildError):
             raise
-        err_console.print(f"[bold red]error:[/] {err}")
+        err_console.print(f"[bold red]error:[/] {escape(str(err))}")
         return 1
 
 

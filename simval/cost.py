@@ -41,11 +41,18 @@ TIME_MODEL: dict[str, tuple[float, float]] = {
     "truth": (1.0, 0.5e-6),         # per input pixel
     "evaluate": (1.0, 0.3e-6),      # per input pixel
 }
-#: Bytes written per pixel: uncal (int16 per group) is counted per group; the others per
-#: pixel: seed image + segmentation map (8), rate (SCI, ERR, DQ, 3 variances: 24), cal (24),
-#: mosaic and truth mosaic per mosaic pixel (SCI, ERR, CON, WHT, 3 variances + truth: 36).
+#: Bytes written per pixel, from the files of a FULL SHALLOW4 x 5 exposure (2026-12-05):
+#: uncal int16 per group plus a zero frame per integration (50.4 MB); the final seed image
+#: with its segmentation map (16 B/px, 67.1 MB); rate and, with several integrations,
+#: rateints per integration (SCI, ERR, DQ, VAR_POISSON, VAR_RNOISE: 20 B/px, 81 MB each);
+#: cal (those + VAR_FLAT, AREA: 28 B/px, 117.6 MB) and image2's own per-exposure i2d
+#: (28 B/px, 118.5 MB) unless the scenario skips image2's resample; mosaic and truth mosaic
+#: per mosaic pixel (SCI, ERR, CON, WHT, 3 variances + truth: 36).
 UNCAL_BYTES_PER_PIXEL_GROUP = 2
-EXPOSURE_BYTES_PER_PIXEL = 8 + 24 + 24
+SEED_BYTES_PER_PIXEL = 16
+RATE_BYTES_PER_PIXEL = 20
+CAL_BYTES_PER_PIXEL = 28
+I2D_BYTES_PER_PIXEL = 28
 MOSAIC_BYTES_PER_PIXEL = 36
 #: MIRAGE's linearized darks in the kit: float32 per pixel per frame, per realization.
 DARK_BYTES_PER_PIXEL_FRAME = 4
@@ -110,18 +117,24 @@ def _spec(kind: str, params: dict) -> StageSpec:
 def estimate(plan: Plan) -> PlanCost:
     """The :class:`PlanCost` of running ``plan`` (module docstring)."""
     cost = PlanCost()
-    steps3 = (plan.scenario.get("pipeline") or {}).get("image3") or {}
+    pipeline = plan.scenario.get("pipeline") or {}
+    steps3 = pipeline.get("image3") or {}
+    image2_i2d = not ((pipeline.get("image2") or {}).get("resample") or {}).get("skip", False)
     geo = {}
     for e in plan.exposures:
         g = geometry(vars(e))
         geo[e.base_name] = g
+        nints = int(e.nints)
         _add(cost, "simulate", _seconds("simulate", g.pixels * g.frames),
              DECLARATIONS["simulate"](_spec("simulate", {}), [g]),
-             UNCAL_BYTES_PER_PIXEL_GROUP * g.pixels * g.groups + 8 * g.pixels)
+             UNCAL_BYTES_PER_PIXEL_GROUP * g.pixels * (g.groups + nints)
+             + SEED_BYTES_PER_PIXEL * g.pixels)
         _add(cost, "detector1", _seconds("detector1", g.pixels * g.groups),
-             DECLARATIONS["detector1"](_spec("detector1", {}), [g]), 24 * g.pixels)
+             DECLARATIONS["detector1"](_spec("detector1", {}), [g]),
+             RATE_BYTES_PER_PIXEL * g.pixels * (1 + (nints if nints > 1 else 0)))
         _add(cost, "image2", _seconds("image2", g.pixels),
-             DECLARATIONS["image2"](_spec("image2", {}), [g]), 24 * g.pixels)
+             DECLARATIONS["image2"](_spec("image2", {}), [g]),
+             (CAL_BYTES_PER_PIXEL + (I2D_BYTES_PER_PIXEL if image2_i2d else 0)) * g.pixels)
     for product in plan.products:
         inputs = [geo[b] for b in product.members]
         pixels = sum(g.pixels for g in inputs)

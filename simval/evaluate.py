@@ -316,6 +316,7 @@ class Exposures:
     frames: list[ExposureFrame] | None
     note: str = ""
     injected: tuple[float, ...] = ()
+    cal_paths: tuple[str, ...] = ()
 
 
 def _breakdown_sample(table: Table) -> tuple[np.ndarray, str]:
@@ -344,7 +345,7 @@ def mosaic_measurements(mosaic: Mosaic, *, segm: np.ndarray | None, injected: np
                         aperture_rng: np.random.Generator | None = None
                         ) -> dict[str, Measurement]:
     """Every metric group but the catalog's (footprint_photometry, background, skymatch,
-    err_ratio, depth, aperture_noise, holes, seams, defects, detectors, visits).
+    err_ratio, depth, aperture_noise, holes, seams, defects, striping, detectors, visits).
 
     Parameters
     ----------
@@ -526,6 +527,13 @@ def mosaic_measurements(mosaic: Mosaic, *, segm: np.ndarray | None, injected: np
             keep["outlines"] = {f.name: mt.frame_outline(f) for f in exp.frames}
         return report.measurements()
 
+    def striping():
+        if exp.frames is None or len(exp.cal_paths) != len(exp.frames):
+            raise _MissingInputError(exp.note or "no cal files")
+        res = mt.striping_measurements(exp.cal_paths, [f.name for f in exp.frames])
+        keep["striping"] = res
+        return res.measurements()
+
     shared: dict[str, Any] = {}
 
     def breakdown(by: str):
@@ -557,7 +565,7 @@ def mosaic_measurements(mosaic: Mosaic, *, segm: np.ndarray | None, injected: np
     computations = {"footprint_photometry": footprint_photometry, "background": background,
                     "skymatch": skymatch, "err_ratio": err_ratio, "depth": depth,
                     "aperture_noise": aperture_noise, "holes": holes, "seams": seams,
-                    "defects": defects,
+                    "defects": defects, "striping": striping,
                     "detectors": lambda: breakdown("detector"),
                     "visits": lambda: breakdown("visit")}
     for group in GROUPS:
@@ -734,7 +742,8 @@ def _exposures(layout: RunLayout, plan: Plan, product: Product) -> Exposures:
         frames = exposure_frames(layout, plan, product, exposures)
     except FrameError as exc:
         return Exposures(None, f"no exposure frames: {exc}")
-    return Exposures(frames, "", tuple(float(e.background_mjysr) for e in exposures))
+    return Exposures(frames, "", tuple(float(e.background_mjysr) for e in exposures),
+                     tuple(str(layout.image2 / e.cal_name) for e in exposures))
 
 
 def write_product_evaluation(ev: ProductEvaluation, layout: RunLayout, *,

@@ -150,6 +150,7 @@ _NO_SEAM = "no exposure edge inside the mosaic with sky on both sides"
 _BREAKDOWN = ("truth", "catalog", "i2d.SCI", "i2d.WHT", "truth_mosaic", "backgrounds", "cal")
 _FOOTPRINT = ("truth", "catalog", "segm", "i2d.SCI", "i2d.WHT", "i2d.PIXAR_SR", "truth_mosaic",
               "backgrounds")
+_NO_CAL = "no cal file with enough valid, source-free pixels"
 _NO_GALAXY_SEGMENT = "no matched galaxy with isophotal S/N >= 20 and a segment"
 _NO_STAR_SEGMENT = "no matched star with isophotal S/N >= 20 and a segment"
 
@@ -165,6 +166,7 @@ GROUPS: dict[str, tuple[str, tuple[str, ...]]] = {
     "holes": ("mosaic", ("i2d.SCI", "i2d.WHT")),
     "seams": ("mosaic", ("i2d.SCI", "i2d.CON", "backgrounds")),
     "defects": ("mosaic_defects", ("i2d.SCI", "i2d.WHT", "cal")),
+    "striping": ("striping", ("cal",)),
     "detectors": ("breakdown", _BREAKDOWN),
     "visits": ("breakdown", _BREAKDOWN),
 }
@@ -314,6 +316,16 @@ def _specs() -> dict[str, MetricSpec]:
          "hole pixels that an exposure covers with a usable (not DO_NOT_USE) pixel, i.e. "
          "NaN from resample / pixels inside the footprint",
          "the mosaic has no footprint"),
+        ("stripe_row_amp_mjysr", "MJy/sr", "striping", "striping", 0.001,
+         "per cal file: scatter of the per-amplifier row means of valid, source-free pixels "
+         "less the white-noise expectation, in quadrature (1/f noise); median over the "
+         "exposures", _NO_CAL),
+        ("stripe_row_frac", "fraction", "striping", "striping", 0.02,
+         "stripe_row_amp / the same pixels' noise; median over the exposures", _NO_CAL),
+        ("stripe_col_amp_mjysr", "MJy/sr", "striping", "striping", 0.001,
+         "the same for column means", _NO_CAL),
+        ("stripe_col_frac", "fraction", "striping", "striping", 0.02,
+         "stripe_col_amp / the same pixels' noise; median over the exposures", _NO_CAL),
         ("phot_offset_detector_worst_mag", "mag", "breakdown", "detectors", 0.01,
          "per detector: median(measured - true) mag of the bright isolated stars (else all "
          "matched stars) its exposures cover; the detector farthest from 0 (signed)",

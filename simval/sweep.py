@@ -27,6 +27,7 @@ from typing import Any
 
 from simval.atomic import write_text
 from simval.compare import compare_runs, write_compare
+from simval.faults import fault_panel
 from simval.run import evaluate_run, run_scenario
 from simval.scenario import load_scenario, validate_scenario
 from simval.scenario.sweep import (
@@ -35,12 +36,14 @@ from simval.scenario.sweep import (
     SweepError,
     Variant,
     check_sweep_keys,
+    expand_faults,
     expand_sweep,
     full_key,
 )
 
 __all__ = ["PIPELINES", "SWEEPABLE", "SweepError", "SweepResult", "Variant",
-           "check_sweep_keys", "expand_sweep", "full_key", "run_sweep"]
+           "check_sweep_keys", "expand_faults", "expand_sweep", "full_key",
+           "run_fault_panel", "run_sweep"]
 
 
 def _compare(result: SweepResult, root: Path) -> str | None:
@@ -63,6 +66,7 @@ class SweepResult:
     runs: dict[str, Path] = field(default_factory=dict)
     failed: list[str] = field(default_factory=list)
     summary: Path | None = None
+    table: Path | None = None
 
     @property
     def ok(self) -> bool:
@@ -85,29 +89,90 @@ def run_sweep(scenario_path: str | os.PathLike, out_dir: str | os.PathLike, *,
     variants = expand_sweep(data)
     root = Path(out_dir)
     result = SweepResult(root)
-    scenarios = [validate_scenario(v.data, f"{scenario_path} (sweep variant {v.label})",
-                                   base.base_dir) for v in variants]  # all before any run
+    rows, _ = _run_variants(variants, scenario_path, base.base_dir, root, result,
+                            reuse_simulation, workers=workers, scheduler=scheduler,
+                            kit_dir=kit_dir)
+    doc = {"schema": "simval.sweep", "schema_version": 1, "scenario": str(scenario_path),
+           "keys": list((data.get("sweep") or {}).keys()), "variants": rows,
+           "comparison": _compare(result, root)}
+    result.summary = write_text(root / "sweep.json", json.dumps(doc, indent=1, default=str))
+    return result
+
+
+def _run_variants(variants: list[Variant], scenario_path: Path, base_dir: Path | None,
+                  root: Path, result: SweepResult,
+                  reuse_simulation: str | os.PathLike | None, *, fresh: frozenset[str] = (
+                      frozenset()), **run_options: Any) -> tuple[list[dict[str, Any]], dict]:
+    """Validate every variant (all before any run), run them in order into ``root/<label>``
+    (the first simulates unless ``reuse_simulation``; the others reuse the first complete
+    run's simulation, except labels in ``fresh``, which simulate their own), evaluate each.
+    Returns the summary rows and label -> metrics document of the evaluated runs."""
+    scenarios = [validate_scenario(v.data, f"{scenario_path} (variant {v.label})", base_dir)
+                 for v in variants]
     root.mkdir(parents=True, exist_ok=True)
     first: Path | None = Path(reuse_simulation) if reuse_simulation is not None else None
-    rows = []
+    rows, documents = [], {}
     for v, scenario in zip(variants, scenarios, strict=True):
         run_dir = root / v.label
-        run = run_scenario(scenario, run_dir, workers=workers, scheduler=scheduler,
-                           kit_dir=kit_dir, reuse_simulation=first)
+        run = run_scenario(scenario, run_dir, reuse_simulation=None if v.label in fresh
+                           else first, **run_options)
         result.runs[v.label] = run.run_dir
         row: dict[str, Any] = {"label": v.label, "settings": v.settings,
                                "run": str(run.run_dir), "status": run.status, "metrics": {}}
         if run.ok:
-            first = first if first is not None else run.run_dir
+            if v.label not in fresh:
+                first = first if first is not None else run.run_dir
             ev = evaluate_run(run.run_dir)
+            documents[v.label] = ev.document
             row["metrics"] = {band: {k: m.value for k, m in measurements.items()}
                               for band, measurements in ev.document.filters.items()}
             row["passed"] = ev.passed
         else:
             result.failed.append(v.label)
         rows.append(row)
-    doc = {"schema": "simval.sweep", "schema_version": 1, "scenario": str(scenario_path),
-           "keys": list((data.get("sweep") or {}).keys()), "variants": rows,
-           "comparison": _compare(result, root)}
-    result.summary = write_text(root / "sweep.json", json.dumps(doc, indent=1, default=str))
+    return rows, documents
+
+
+def run_fault_panel(scenario_path: str | os.PathLike, out_dir: str | os.PathLike, *,
+                    clean_seeds: int = 0, workers: int | None = None,
+                    scheduler: str | None = None, kit_dir: str | os.PathLike | None = None,
+                    reuse_simulation: str | os.PathLike | None = None) -> SweepResult:
+    """A scenario's fault panel (:mod:`simval.faults`): the clean calibration, one per fault
+    on the same simulated data, and ``clean_seeds`` clean simulations with seeds ``seed + 1
+    ...``; writes ``out_dir/panel.json`` (the fault x metric cells, which faults were caught,
+    the false alarms) and ``out_dir/panel.md`` (the table)."""
+    import copy
+
+    import yaml
+
+    scenario_path = Path(scenario_path)
+    base = load_scenario(scenario_path)
+    if not base.faults:
+        raise SweepError(f"{scenario_path}: no faults block (a panel needs faults: [...])")
+    data = yaml.safe_load(scenario_path.read_text(encoding="utf-8"))
+    variants = expand_faults(data)
+    clean = variants[0].data
+    for k in range(1, clean_seeds + 1):
+        d = copy.deepcopy(clean)
+        d["seed"] = base.seed + k
+        d["name"] = f"{clean.get('name', 'scenario')}-seed{k}"[:64]
+        variants.append(Variant(f"clean-seed{k}", {"seed": base.seed + k}, d))
+    seeds = frozenset(v.label for v in variants if v.label.startswith("clean-seed"))
+    root = Path(out_dir)
+    result = SweepResult(root)
+    rows, docs = _run_variants(variants, scenario_path, base.base_dir, root, result,
+                               reuse_simulation, fresh=seeds, workers=workers,
+                               scheduler=scheduler, kit_dir=kit_dir)
+    doc: dict[str, Any] = {"schema": "simval.panel", "schema_version": 1,
+                           "scenario": str(scenario_path), "variants": rows}
+    if "clean" in docs:
+        names = {v.label: f.name for v, f in zip(variants[1:], base.faults, strict=False)}
+        panel = fault_panel(
+            base.comparison, docs["clean"].filters,
+            {names[label]: docs[label].filters for label in names if label in docs},
+            {f.name: f.expect for f in base.faults},
+            {label: docs[label].filters for label in sorted(seeds) if label in docs})
+        doc["panel"] = panel.to_dict()
+        result.table = write_text(root / "panel.md", panel.markdown())
+    result.summary = write_text(root / "panel.json", json.dumps(doc, indent=1, default=str))
     return result

@@ -120,6 +120,21 @@ def test_igm_and_lyman_break():
     assert t[1] == pytest.approx(math.exp(-0.0036 * (0.85 / 0.1216) ** 3.46))
 
 
+def test_no_galaxy_is_a_dropout_in_its_own_reference_band():
+    """Redshifts stop where Lyman alpha reaches the reference band's pivot; before, a
+    z = 13.2 galaxy of F150W 27.2 was drawn with F277W 9.4 and a 5.6" radius (it hid every
+    source within 40" of it in a COSMOS-Web-like F277W/F444W mosaic)."""
+    assert dl.max_redshift("F150W") == pytest.approx(1.501 / 0.1216 - 1.0, abs=0.05)
+    assert dl.max_redshift("F444W") == dl.Z_RANGE[1]
+    rng = np.random.default_rng(7)
+    g = dl.draw_galaxies(200_000, dl.DreamLikeParams(mag_limit=28.5), ["F150W", "F277W",
+                                                                       "F444W"], rng)
+    assert g.z.max() <= dl.max_redshift("F150W") + 1e-9
+    for band in ("F277W", "F444W"):  # redder bands at most a few mag brighter
+        colour = np.asarray(g.mags["F150W"]) - np.asarray(g.mags[band])
+        assert np.nanmax(colour) < 4.0, band
+
+
 def test_projected_axis_ratios_of_thin_disks():
     """A thin oblate disk (B/A = 1, C/A = 0.25) seen at random: P(q < x) =
     sqrt((x^2 - C^2) / (1 - C^2))."""

@@ -36,9 +36,16 @@ def test_survey_counts_and_sizes():
     assert len(plan.exposures) == 152 * 4 * 2 * 10
     cost = estimate(plan)
     assert cost.kinds["simulate"].count == 12160 and cost.kinds["image3"].count == 4
-    # uncal: int16 per pixel per group (2048^2 x 5 groups) + seed image and segmap (8 B/px)
-    per_exposure = 2048**2 * (2 * 5 + 8)
+    # uncal: int16 per pixel per group and zero frame (2048^2 x 6) + seed image and segmap
+    # (16 B/px): 50.3 + 67.1 MB, the files of a FULL SHALLOW4 x 5 exposure (50.4 + 67.1 MB)
+    per_exposure = 2048**2 * (2 * 6 + 16)
     assert cost.kinds["simulate"].disk_bytes == pytest.approx(12160 * per_exposure)
+    assert per_exposure == pytest.approx(50_382_720 + 67_127_040, rel=0.01)
+    # rate (81 MB; no rateints for one integration), cal (117.6 MB) and, unless skipped,
+    # image2's i2d
+    assert cost.kinds["detector1"].disk_bytes / 12160 == pytest.approx(81e6, rel=0.05)
+    assert cost.kinds["image2"].disk_bytes / 12160 == pytest.approx(117.55e6 + 118.46e6,
+                                                                    rel=0.02)
     # one mosaic per filter over the whole survey does not fit on a 24 GB machine
     assert cost.kinds["image3"].peak_mb > 24 * 1024
     like = estimate(_plan("cosmos_web_like.yaml"))
@@ -53,3 +60,17 @@ def test_cli_prints_the_estimate(capsys):
                  "--memory-gb", "24"]) == 0
     out = capsys.readouterr().out
     assert "160 exposures" in out and "simulate" in out and "wall" in out
+
+
+def test_run_refuses_to_start_without_the_disk_it_needs(tmp_path, capsys, monkeypatch):
+    import shutil
+    from collections import namedtuple
+
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: usage(10**12, 0, 50 * 10**9))
+    run_dir = tmp_path / "runs" / "block"
+    assert main(["run", str(SCENARIOS / "cosmos_web_like.yaml"), "-o", str(run_dir)]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    need = sum(k.disk_bytes for k in estimate(_plan("cosmos_web_like.yaml")).kinds.values())
+    assert f"needs about {need / 1e9:.1f} GB more disk" in err and "50.0 GB are free" in err
+    assert "--no-disk-check" in err and not run_dir.exists()

@@ -93,14 +93,14 @@ def test_constants():
 
 def test_scenario_reads_nircam_facts_not_the_kit():
     """Validating a scenario needs the NIRCam facts, not the kit's reference makers: no
-    kit module beyond the spec and its readout geometry, and none of the heavy packages
-    the kit, the simulator or the pipeline use."""
+    kit module beyond the spec, its readout geometry and the table of derive knobs, and
+    none of the heavy packages the kit, the simulator or the pipeline use."""
     code = ("import sys, simval.scenario; "
             "print(sorted(m for m in sys.modules if m.startswith('simval.kit'))); "
             "print(sorted({m.split('.')[0] for m in sys.modules} & {'stdatamodels', 'crds', "
             "'mirage', 'jwst', 'poppy', 'galsim', 'photutils', 'matplotlib', 'distributed'}))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout.splitlines()
-    assert out[0] == "['simval.kit', 'simval.kit.detectors', 'simval.kit.readout', " \
-                     "'simval.kit.spec']"
+    assert out[0] == "['simval.kit', 'simval.kit.changes', 'simval.kit.detectors', " \
+                     "'simval.kit.readout', 'simval.kit.spec']"
     assert out[1] == "[]"

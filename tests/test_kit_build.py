@@ -163,6 +163,52 @@ def test_derived_context_changes_only_named_references(kit):
     assert derive_context(kit.layout, kit.context, Changes(flat_scale=1.02)) == derived
 
 
+FAULTS = Changes(dark_scale=1.2, gain_scale=1.05, readnoise_scale=2.0,
+                 superbias_offset_dn=25.0, linearity_scale=1.5, mask_hot_unflagged=True,
+                 ipc_scale=0.0, area_scale=1.1, apcorr_scale=0.95)
+
+
+def test_every_fault_knob_changes_its_reference_by_its_stated_size(kit):
+    from stdatamodels.jwst.datamodels import dqflags
+    from stdatamodels.jwst.datamodels import open as dm_open
+
+    derived = derive_context(kit.layout, kit.context, FAULTS)
+    wanted = crds_cache.required_reftypes(("detector1", "image2", "image3"))
+    header = _nrc_image_header()
+    base = crds_cache.best_references(kit.layout, kit.context, header, sorted(wanted))
+    new = crds_cache.best_references(kit.layout, derived, header, sorted(wanted))
+    assert {k for k in wanted if base[k] != new[k]} == set(FAULTS.reftypes) == {
+        "dark", "gain", "readnoise", "superbias", "linearity", "mask", "ipc", "area", "apcorr"}
+
+    def pair(reftype, attribute):
+        with dm_open(str(kit.layout.references / base[reftype])) as a, \
+                dm_open(str(kit.layout.references / new[reftype])) as b:
+            return np.array(getattr(a, attribute)), np.array(getattr(b, attribute))
+
+    for reftype, scale in (("dark", 1.2), ("gain", 1.05), ("readnoise", 2.0), ("area", 1.1)):
+        a, b = pair(reftype, "data")
+        good = np.isfinite(a) & (a != 0)
+        assert np.allclose(b[good] / a[good], scale, rtol=1e-6), reftype
+    a, b = pair("superbias", "data")
+    assert np.allclose(b - a, 25.0, atol=1e-3)
+    a, b = pair("linearity", "coeffs")
+    assert np.array_equal(a[:2], b[:2]) and np.allclose(b[2:], 1.5 * a[2:], rtol=1e-6)
+    a, b = pair("mask", "dq")
+    flag = dqflags.pixel
+    hot = (a & flag["HOT"]) != 0
+    assert hot.sum() > 100 and not (b[hot] & (flag["HOT"] | flag["DO_NOT_USE"])).any()
+    assert np.array_equal(a[~hot], b[~hot])  # dead pixels keep DO_NOT_USE
+    a, b = pair("ipc", "data")
+    assert b.sum() == pytest.approx(a.sum(), abs=1e-6) and b[1, 1] == pytest.approx(b.sum())
+    a, b = pair("apcorr", "apcorr_table")
+    assert np.allclose(b["apcorr"], 0.95 * a["apcorr"]) and np.array_equal(a["radius"],
+                                                                            b["radius"])
+    changed = [kit.layout.references / new[k] for k in FAULTS.reftypes]
+    result = certify(changed, kit.layout, derived)
+    assert result.n_errors == 0, result.log_text[-3000:]
+    assert FAULTS.label().count(",") == 8  # one phrase per knob
+
+
 def test_kit_paths_for_mirage(kit):
     refs = kit.mirage_references("NRCB1", "F150W", "SUB400P")
     for key, path in refs.items():

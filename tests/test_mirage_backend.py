@@ -518,6 +518,15 @@ def test_end_to_end_sub400p(tmp_path_factory):
           f"peak RSS {result.peak_rss_mb:.0f} MiB, stages {dict(result.stage_seconds)}")
 
     assert result.network_attempts == ()
+    assert not [f.name for f in out.iterdir() if f.name.endswith(
+        mirage_backend.DROPPED_SUFFIXES)]  # only the final seed image is kept ...
+    sky = json.loads(result.seed_sky.read_text())["seed_sky_adu_s"]  # ... and its sky
+    seed_all = fits.getdata(result.seed_image, 1)
+    assert 0.0 < sky <= float(np.median(seed_all)) and sky == pytest.approx(0.2, rel=0.1)
+    # The laps cover the child's life from the parent's request to the parent seeing it end.
+    laps = result.stage_seconds
+    assert set(laps) == {"start", "set-up", "import", "mirage", "collect", "exit"}
+    assert abs(sum(laps.values()) - result.seconds) < 0.05
     with fits.open(result.uncal) as hdul:
         assert "ASDF" in hdul and hdul["SCI"].data.shape == (1, 3, 400, 400)
         assert hdul[0].header["DATE"] == "2023-05-01T12:00:00.000"

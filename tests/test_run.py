@@ -178,6 +178,29 @@ def test_failed_stage_leaves_record_and_blocks_downstream(tmp_path):
     assert CALLS == ["up"] and ob.status == COMPLETE
 
 
+def test_fork_servers_are_started_ahead_only_for_exposures_still_to_simulate(tmp_path,
+                                                                               monkeypatch):
+    from simval.run.executor import warm_up_simulators
+    from simval.simulate import mirage_backend
+
+    calls = []
+
+    class Client:
+        def run(self, function):
+            calls.append(function)
+
+    layout = RunLayout(tmp_path)
+    sim = StageSpec("sim", "simulate", str(tmp_path), params={"text": "x"}, func=_source)
+    other = StageSpec("other", "test", str(tmp_path), params={"text": "y"}, func=_source)
+    assert warm_up_simulators(Client(), [other], layout) is False  # nothing to simulate
+    assert warm_up_simulators(Client(), [sim, other], layout) is True  # no record yet
+    assert calls == [mirage_backend.start_in_background]
+    assert execute_stage(sim).status == COMPLETE
+    assert warm_up_simulators(Client(), [sim, other], layout) is False  # resumed: all done
+    monkeypatch.setenv("SIMVAL_MIRAGE_START", "spawn")
+    assert mirage_backend.start_in_background() is False  # spawned children need no server
+
+
 def test_dask_graph_failure_and_resume(tmp_path):
     """The executor on an in-process cluster: a failure blocks only its own branch."""
     from simval.run.executor import dask_client, run_graph

@@ -246,8 +246,9 @@ def bpz_type_fractions(mag_f814w) -> np.ndarray:
     return np.stack([f_e, f_s, np.clip(1.0 - f_e - f_s, 0.0, 1.0)], axis=-1)
 
 
-def bpz_redshift(u: np.ndarray, type_index: np.ndarray, mag_f814w: np.ndarray) -> np.ndarray:
-    """Inverse CDF of p(z | T, m) ∝ z^a exp(-(z/z_m)^a), truncated to Z_RANGE.
+def bpz_redshift(u: np.ndarray, type_index: np.ndarray, mag_f814w: np.ndarray,
+                 z_max: float = Z_RANGE[1]) -> np.ndarray:
+    """Inverse CDF of p(z | T, m) ∝ z^a exp(-(z/z_m)^a), truncated to [Z_RANGE[0], z_max].
 
     With x = (z/z_m)^a the density of x is Gamma(1 + 1/a), so z = z_m x^(1/a).
     """
@@ -258,9 +259,18 @@ def bpz_redshift(u: np.ndarray, type_index: np.ndarray, mag_f814w: np.ndarray) -
     zm = np.asarray(BPZ_Z0)[type_index] + np.asarray(BPZ_KM)[type_index] * dm
     k = 1.0 + 1.0 / a
     lo = gammainc(k, (Z_RANGE[0] / zm) ** a)
-    hi = gammainc(k, (Z_RANGE[1] / zm) ** a)
+    hi = gammainc(k, (z_max / zm) ** a)
     x = gammaincinv(k, lo + np.asarray(u) * (hi - lo))
-    return np.clip(zm * x ** (1.0 / a), *Z_RANGE)
+    return np.clip(zm * x ** (1.0 / a), Z_RANGE[0], z_max)
+
+
+def max_redshift(ref_band: str) -> float:
+    """Highest redshift of a galaxy drawn from ``ref_band``'s counts: Lyman alpha at the
+    band's pivot wavelength. Beyond it the band sees mostly the IGM-absorbed side of the
+    break; normalising such a dropout to a reference-band magnitude from the counts made its
+    redder bands absurdly bright (a z = 13.2 galaxy of F150W 27.2 came out F277W 9.4, with a
+    5.6" radius from its implied mass). F150W: z <= 11.3; F115W: 8.4; F444W: Z_RANGE."""
+    return float(min(Z_RANGE[1], pivot_um(ref_band) / LYA_UM - 1.0))
 
 
 # --- spectra --------------------------------------------------------------------------------
@@ -513,10 +523,11 @@ def draw_galaxies(n: int, params: DreamLikeParams, bands: Sequence[str],
     u_type, u_z = rng.uniform(size=n), rng.uniform(size=n)
     sed_seed = int(rng.integers(2**63))
     m_i = m_ref + 0.5
+    z_max = max_redshift(ref)
     for _ in range(4):
         frac = bpz_type_fractions(m_i)
         t = np.minimum((u_type[:, None] > np.cumsum(frac, axis=1)).sum(axis=1), 2)
-        z = bpz_redshift(u_z, t, m_i)
+        z = bpz_redshift(u_z, t, m_i, z_max)
         p = draw_sed_params(t == 0, z, np.random.default_rng(sed_seed))
         fl = band_fluxes(p, z, [ref, "F814W"])
         with np.errstate(divide="ignore"):

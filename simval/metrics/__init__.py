@@ -20,7 +20,9 @@ where meaningful, sample size, and ``measurements()`` -> registry-named
 * :mod:`~simval.metrics.mosaic_defects` — each hole located and explained (no coverage,
   DO_NOT_USE in every input, NaN from resample);
 * :mod:`~simval.metrics.breakdown` — photometric, astrometric and sky offsets per
-  detector and per visit.
+  detector and per visit;
+* :mod:`~simval.metrics.striping` — row- and column-correlated residuals (1/f noise) in
+  the cal files.
 
 :func:`catalog_metrics` runs every catalog family of one filter; the mosaic families are
 run by :func:`simval.evaluate.mosaic_measurements`, group by group as the registry
@@ -99,6 +101,12 @@ from simval.metrics.photometry import (
     photometric_bias,
     select_bright_isolated_stars,
 )
+from simval.metrics.striping import (
+    StripeResult,
+    Striping,
+    stripe_amplitudes,
+    striping_measurements,
+)
 from simval.metrics_schema import Measurement
 
 __all__ = [
@@ -123,6 +131,8 @@ __all__ = [
     "PurityCurve",
     "SeamResult",
     "SkymatchComparison",
+    "StripeResult",
+    "Striping",
     "aperture_noise",
     "astrometric_offsets",
     "background_residual",
@@ -159,6 +169,8 @@ __all__ = [
     "skymatch_comparison",
     "source_coverage",
     "source_mask",
+    "stripe_amplitudes",
+    "striping_measurements",
 ]
 
 #: Measured magnitude column per truth type.

@@ -68,12 +68,15 @@ from simval.run.manifest import software_versions
 from simval.run.records import (
     BLOCKED,
     FAILED,
+    STATUS_COMPLETE,
     StageOutcome,
     StageSpec,
     execute_stage,
+    read_record,
     record_failure,
 )
 from simval.run.stage_memory import MemoryProfile, declared_memory
+from simval.simulate.mirage_backend import start_in_background
 
 log = logging.getLogger(__name__)
 
@@ -330,6 +333,23 @@ def memory_requests(client, specs: Sequence[StageSpec],
     return out
 
 
+def warm_up_simulators(client, specs: Sequence[StageSpec], layout: RunLayout) -> bool:
+    """Have every worker start its MIRAGE fork server now
+    (:func:`~simval.simulate.mirage_backend.start_in_background`) when some simulate stage
+    has no complete record (a resumed run whose exposures are all done starts none). ``True``
+    if asked."""
+    if not any(s.kind == "simulate" and not _recorded_complete(layout, s.stage_id)
+               for s in specs):
+        return False
+    client.run(start_in_background)
+    return True
+
+
+def _recorded_complete(layout: RunLayout, stage_id: str) -> bool:
+    record = read_record(layout, stage_id)
+    return record is not None and record.status == STATUS_COMPLETE
+
+
 def run_graph(client, specs: Sequence[StageSpec], layout: RunLayout,
               on_done: Callable[[StageOutcome], None] | None = None,
               on_poll: Callable[[list[str]], None] | None = None,
@@ -342,6 +362,7 @@ def run_graph(client, specs: Sequence[StageSpec], layout: RunLayout,
     from distributed import as_completed
 
     done = dict(finished or {})
+    warm_up_simulators(client, specs, layout)
     futures: dict[str, Any] = {}
     by_key: dict[str, StageSpec] = {}
     token = uuid.uuid4().hex[:8]  # a key Dask has seen before would return the old result

@@ -29,7 +29,7 @@ from simval.catalogs import catalog_spec
 from simval.envs.registry import EnvError
 from simval.envs.runner import env_record
 from simval.evaluate import settings_from_scenario
-from simval.kit.derive import Changes, derive_context
+from simval.kit.derive import derive_context
 from simval.kit.photometry import background_adu_s
 from simval.kit.registry import Registry, sha256_file
 from simval.layout import RunLayout
@@ -75,11 +75,8 @@ def calibration_context(scenario: Scenario, kit: Kit) -> str:
     base = cfg.context or kit.context
     if cfg.derive is None:
         return base
-    d = cfg.derive
-    changes = Changes(flat_scale=d.flat_scale, photom_scale=d.photom_scale,
-                      distortion_shift_mas=tuple(d.distortion_shift_mas))
     try:
-        return derive_context(kit.layout, base, changes)
+        return derive_context(kit.layout, base, cfg.derive.changes())
     except ValueError as exc:
         raise RunSetupError(f"crds.kit.derive: {exc}") from exc
 

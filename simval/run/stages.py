@@ -198,7 +198,7 @@ def simulate_stage(ctx: StageContext) -> StageResult:
                                timeout_s=p.get("timeout_s"))
     ctx.usage.add_child_peak(result.peak_rss_mb)
     outputs = {"uncal": result.uncal, "seed_image": result.seed_image, "yaml": result.yaml}
-    for name in ("point_sources", "galaxies", "cosmic_rays"):
+    for name in ("point_sources", "galaxies", "cosmic_rays", "seed_sky"):
         if getattr(result, name) is not None:
             outputs[name] = getattr(result, name)
     for name, suffix in (("point_source_catalog", "_pointsources.cat"),
@@ -231,6 +231,8 @@ def _level2(ctx: StageContext, which: str) -> StageResult:
     run = for_stage(p, which, calibrate.detector1 if which == "detector1" else calibrate.image2)
     src = ctx.inputs["uncal" if which == "detector1" else "rate"]
     product = run(src, work, _crds(p), ctx.log, _steps(p))
+    if which == "detector1":
+        _drop_single_integration_rateints(product)
     moved = publish(work, final_dir)
     main = moved[product.name]
     outputs = {name.removeprefix(base + "_").removesuffix(".fits"): path
@@ -239,6 +241,16 @@ def _level2(ctx: StageContext, which: str) -> StageResult:
             "reftype_steps": stage_reftype_steps(p, which),
             "cal_step": calibrate.cal_step_status(main)}
     return StageResult(outputs, info)
+
+
+def _drop_single_integration_rateints(rate: Path) -> None:
+    """calwebb_detector1 writes ``_rateints`` even for one integration, where it holds the
+    rate's arrays again (81 MB per full-frame exposure); it is not kept then."""
+    from astropy.io import fits
+
+    ints = rate.with_name(rate.name.replace("_rate.fits", "_rateints.fits"))
+    if ints.is_file() and int(fits.getheader(rate).get("NINTS", 1)) == 1:
+        ints.unlink()
 
 
 def detector1_stage(ctx: StageContext) -> StageResult:

@@ -8,6 +8,7 @@ from typing import Any, Literal
 from pydantic import Field, ValidationInfo, field_validator, model_serializer, model_validator
 
 from simval.catalogs.bands import BANDS
+from simval.kit.changes import Changes
 from simval.kit.spec import DEFAULT_SEED
 from simval.scenario.base import StrictModel, base_dir, or_shorthand, resolve
 from simval.scenario.errors import FieldError
@@ -276,7 +277,8 @@ class Simulator(StrictModel):
 
 class KitDerive(StrictModel):
     """Calibrate with a context derived from the kit's base: the simulator still sees the
-    base instrument, so the change is the only difference (a controlled error)."""
+    base instrument, so the change is the only difference (a controlled error). Each key is
+    a field of :class:`simval.kit.changes.Changes`."""
 
     flat_scale: float = Field(1.0, gt=0.0, description="multiply the FLAT data; calibrated "
                                                         "fluxes are divided by it")
@@ -285,6 +287,19 @@ class KitDerive(StrictModel):
     distortion_shift_mas: list[float] = Field(
         default_factory=lambda: [0.0, 0.0],
         description="[dV2, dV3] added to the distortion's output, milliarcsec")
+    dark_scale: float = Field(1.0, gt=0.0, description="multiply the DARK data")
+    gain_scale: float = Field(1.0, gt=0.0, description="multiply the GAIN (e-/DN)")
+    readnoise_scale: float = Field(1.0, gt=0.0, description="multiply the READNOISE")
+    superbias_offset_dn: float = Field(0.0, description="add to the SUPERBIAS data, DN")
+    linearity_scale: float = Field(1.0, gt=0.0, description="multiply the LINEARITY "
+                                                            "coefficients of order >= 2")
+    mask_hot_unflagged: bool = Field(False, description="clear HOT and DO_NOT_USE of the "
+                                                        "hot pixels in the MASK")
+    ipc_scale: float = Field(1.0, ge=0.0, description="multiply the IPC kernel's off-centre "
+                                                      "terms (the centre keeps the sum)")
+    area_scale: float = Field(1.0, gt=0.0, description="multiply the pixel AREA map")
+    apcorr_scale: float = Field(1.0, gt=0.0, description="multiply the APCORR table's "
+                                                         "aperture corrections")
 
     @field_validator("distortion_shift_mas")
     @classmethod
@@ -295,11 +310,16 @@ class KitDerive(StrictModel):
 
     @model_validator(mode="after")
     def _something(self) -> KitDerive:
-        if self.flat_scale == 1.0 and self.photom_scale == 1.0 and \
-                not any(self.distortion_shift_mas):
-            raise FieldError("changes nothing", allowed="flat_scale != 1, photom_scale != 1 "
-                                                        "or a non-zero distortion_shift_mas")
+        if not self.changes().active():
+            raise FieldError("changes nothing", allowed="at least one key away from its "
+                                                        "neutral value (flat_scale != 1, ...)")
         return self
+
+    def changes(self) -> Changes:
+        """The :class:`simval.kit.changes.Changes` these keys ask for."""
+        values = self.model_dump()
+        values["distortion_shift_mas"] = tuple(values["distortion_shift_mas"])
+        return Changes(**values)
 
 
 class KitCrds(StrictModel):

@@ -36,7 +36,7 @@ from simval.scenario.observation import (
     Readout,
 )
 from simval.scenario.pipeline_params import validate_pipeline
-from simval.scenario.sweep import check_sweep_keys
+from simval.scenario.sweep import check_fault_keys, check_sweep_keys
 
 #: JWST's launch: no observation (and no kit reference USEAFTER) precedes it.
 EARLIEST_START = datetime(2021, 12, 25)
@@ -47,6 +47,23 @@ __all__ = ["ChannelFilters", "Dither", "FilterSpec", "Mosaic", "Pointing", "Read
 
 
 # --- the scenario ---------------------------------------------------------------------------
+
+class Fault(StrictModel):
+    """One fault of a panel: a named calibration change and the metrics that must flag it."""
+
+    name: str = Field(..., min_length=1, description="what is wrong and by how much, e.g. "
+                                                     "'gain x1.05'")
+    set: dict[str, Any] = Field(..., description="dotted scenario key -> value, as in a "
+                                                 "sweep (pipeline.* may be left out)")
+    expect: list[str] = Field(..., min_length=1, description="metrics expected to flag the "
+                                                             "fault (fail their threshold)")
+
+    @field_validator("set")
+    @classmethod
+    def _keys(cls, v: dict[str, Any]) -> dict[str, Any]:
+        check_fault_keys(v)
+        return v
+
 
 class Scenario(StrictModel):
     """A validated simval scenario. Load one with :func:`simval.scenario.load_scenario`.
@@ -146,6 +163,13 @@ class Scenario(StrictModel):
                     "[local, global, match] (pipeline.* may be left out), crds.kit.derive."
                     "photom_scale: [1.0, 1.05], crds.context: [jwst_1100.pmap, ...]; only "
                     "keys under pipeline, crds, background_recipe and comparison")
+
+    faults: list[Fault] = Field(
+        default_factory=list,
+        description="a fault panel (`simval panel`): each fault is the same simulated data "
+                    "calibrated with keys changed (crds.kit.derive.gain_scale: 1.05, "
+                    "image3.skymatch.skystat: mode, ...) and names the metrics expected to "
+                    "flag it; the metrics need thresholds in comparison.thresholds")
 
     _source: str = PrivateAttr(default="<scenario>")
     _base_dir: Path | None = PrivateAttr(default=None)
@@ -287,6 +311,14 @@ class Scenario(StrictModel):
                              "skymatch must not", value=True, absolute=True,
                              subpath=("pipeline", "image3", "skymatch", "subtract"),
                              allowed="false (or omit it)")
+        for i, fault in enumerate(self.faults):
+            for j, metric in enumerate(fault.expect):
+                if metric not in self.comparison.thresholds:
+                    raise FieldError("a fault's expected metric needs a threshold to be "
+                                     "flagged by", value=metric, absolute=True,
+                                     subpath=("faults", i, "expect", j),
+                                     allowed=", ".join(self.comparison.thresholds) or
+                                     "a metric of comparison.thresholds")
         bands = self.bands()
         for metric, per_filter in self.comparison.thresholds.items():
             for key in per_filter:

@@ -15,16 +15,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from simval.kit.changes import KNOBS
 from simval.scenario.errors import FieldError
 
-__all__ = ["PIPELINES", "SWEEPABLE", "SweepError", "Variant", "check_sweep_keys",
-           "expand_sweep", "full_key"]
+__all__ = ["PIPELINES", "SWEEPABLE", "SweepError", "Variant", "check_fault_keys",
+           "check_sweep_keys", "expand_faults", "expand_sweep", "full_key"]
 
 #: Top-level scenario keys a sweep may vary (they leave the simulated data unchanged).
 SWEEPABLE = ("pipeline", "crds", "background_recipe", "comparison", "environment")
 PIPELINES = ("detector1", "image2", "image3")
-#: Value 1.0 of these derive keys means "no change" (the base context).
-_NEUTRAL = {"flat_scale": 1.0, "photom_scale": 1.0}
 
 
 class SweepError(ValueError):
@@ -40,19 +39,36 @@ def full_key(key: str) -> list[str]:
     return parts
 
 
+def _key_problem(key: str, what: str = "a sweep") -> tuple | None:
+    parts = full_key(key)
+    if not parts or parts[0] not in SWEEPABLE:
+        return ((key,), key, f"{what} may only vary what leaves the simulated data unchanged",
+                f"keys under {', '.join(SWEEPABLE)} (pipeline. may be left out: "
+                "image3.skymatch.skymethod)")
+    if parts[0] == "pipeline" and (len(parts) != 4 or parts[1] not in PIPELINES):
+        return ((key,), key, "a pipeline key is pipeline.step.parameter",
+                "e.g. image3.skymatch.skymethod")
+    return None
+
+
+def check_fault_keys(settings: Mapping[str, Any]) -> None:
+    """Raise ``FieldError`` for a fault's ``set`` key outside :data:`SWEEPABLE` (a fault is
+    a calibration of the same simulated data) or an empty ``set``."""
+    if not settings:
+        raise FieldError("a fault sets at least one key", allowed="{dotted.key: value}")
+    problems = [p for p in (_key_problem(k, "a fault") for k in settings) if p]
+    if problems:
+        raise FieldError(problems[0][2], items=problems)
+
+
 def check_sweep_keys(sweep: Mapping[str, Sequence[Any]]) -> None:
     """Raise ``FieldError`` (scenario schema) for a key outside :data:`SWEEPABLE` or an empty
     list of values."""
     problems = []
     for key, values in sweep.items():
-        parts = full_key(key)
-        if not parts or parts[0] not in SWEEPABLE:
-            problems.append(((key,), key, "a sweep may only vary what leaves the simulated data "
-                             "unchanged", f"keys under {', '.join(SWEEPABLE)} (pipeline. may "
-                             "be left out: image3.skymatch.skymethod)"))
-        elif parts[0] == "pipeline" and (len(parts) != 4 or parts[1] not in PIPELINES):
-            problems.append(((key,), key, "a pipeline key is pipeline.step.parameter",
-                             "e.g. image3.skymatch.skymethod"))
+        problem = _key_problem(key)
+        if problem:
+            problems.append(problem)
         elif not isinstance(values, list) or not values:
             problems.append(((key,), values, "needs a non-empty list of values",
                              "[value, value, ...]"))
@@ -94,10 +110,30 @@ def _clean_derive(data: dict[str, Any]) -> None:
     kit = (data.get("crds") or {}).get("kit")
     derive = kit.get("derive") if isinstance(kit, dict) else None
     if isinstance(derive, dict):
-        neutral = all(derive.get(k, v) == v for k, v in _NEUTRAL.items()) and \
-            not any(derive.get("distortion_shift_mas") or [])
-        if neutral:
+        if not any(name in derive and knob.changes(tuple(derive[name]) if isinstance(
+                knob.neutral, tuple) else derive[name]) for name, knob in KNOBS.items()):
             kit.pop("derive")
+
+
+def expand_faults(data: Mapping[str, Any]) -> list[Variant]:
+    """The fault panel of a scenario mapping: ``clean`` (the scenario as written, without
+    ``faults`` and ``sweep``) then one variant per fault, each the clean scenario with its
+    ``set`` keys applied (one fault at a time, not a grid)."""
+    base = {k: copy.deepcopy(v) for k, v in data.items() if k not in ("faults", "sweep")}
+    variants = [Variant("clean", {}, copy.deepcopy(base))]
+    for fault in data.get("faults") or []:
+        d = copy.deepcopy(base)
+        settings = dict(fault["set"])
+        for key, value in settings.items():
+            _set(d, full_key(key), value)
+        _clean_derive(d)
+        label = re.sub(r"[^A-Za-z0-9_.-]", "", re.sub(r"[\s/]+", "_", fault["name"]))[:60]
+        d["name"] = f"{base.get('name', 'scenario')}-{label}"[:64]
+        variants.append(Variant(label or "fault", settings, d))
+    labels = [v.label for v in variants]
+    if len(set(labels)) != len(labels):
+        raise SweepError(f"fault names give duplicate labels: {labels}")
+    return variants
 
 
 def expand_sweep(data: Mapping[str, Any]) -> list[Variant]:

@@ -48,12 +48,15 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 import time
 import traceback
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 from simval import offline
 from simval.atomic import write_text
@@ -78,6 +81,9 @@ DEFAULT_START = "forkserver"
 START_METHODS = ("forkserver", "spawn")
 #: Modules the fork server imports before it forks any child.
 FORKSERVER_PRELOAD = ["simval.simulate.mirage_preload", "simval.simulate.mirage_backend"]
+#: Environment variable that gives the fork server the parent's main script or module
+#: (:func:`start_fork_server`), as JSON.
+MAIN_ENV = "SIMVAL_FORKSERVER_MAIN"
 
 #: Where a failure happened, keyed by the MIRAGE sub-package in the traceback.
 MIRAGE_STAGES = {
@@ -109,12 +115,17 @@ class MirageOutputs:
 
     uncal : raw ramps (``<base>_uncal.fits``, DMS, with the ASDF extension).
     seed_image : noiseless count-rate image, ADU/s, with the SEGMAP extension.
+    seed_sky : ``<stem>_seed_sky.json``: the sky in the seed image, ADU/s (the median of the
+        final seed image less MIRAGE's point-source and galaxy seed images, which are not
+        kept), or ``None``.
     point_sources, galaxies : MIRAGE's truth lists (``None`` without such catalogs).
     cosmic_rays : list of injected cosmic rays (``None`` when they were off).
     yaml, log : the input yaml and the run's log file.
     seconds : wall-clock time of the child process, s.
     peak_rss_mb : the child's peak resident memory, MiB.
-    stage_seconds : wall-clock time of the child's stages (set-up, import, mirage, collect), s.
+    stage_seconds : wall-clock time of the child's stages, s: ``start`` (from the parent's
+        request to the child's first line), ``set-up``, ``import``, ``mirage`` (ImgSim),
+        ``collect`` and ``exit`` (from the child's status write to the parent seeing it end).
     network_attempts : connections the child refused (empty for a clean offline run).
     """
 
@@ -129,6 +140,7 @@ class MirageOutputs:
     peak_rss_mb: float
     stage_seconds: Mapping[str, float] = field(default_factory=dict)
     network_attempts: tuple[str, ...] = ()
+    seed_sky: Path | None = None
 
 
 # ---------------------------------------------------------------------------------------
@@ -181,11 +193,12 @@ def run_mirage(
     t0 = time.perf_counter()
     run_child = _run_forked if start == "forkserver" else _run_spawned
     try:
-        returncode = run_child(yaml_path, workdir, log_path, env, timeout_s)
+        returncode = run_child(yaml_path, workdir, log_path, env, timeout_s, t0)
     except TimeoutError as exc:
         raise MirageError(yaml_path, "timeout", f"killed after {timeout_s} s",
                           log_path) from exc
-    seconds = time.perf_counter() - t0
+    t1 = time.perf_counter()
+    seconds = t1 - t0
     status = _read_status(status_path)
     if returncode != 0 or not status.get("ok"):
         stage = status.get("stage", "start-up (before MIRAGE ran)")
@@ -199,8 +212,9 @@ def run_mirage(
         cosmic_rays=_opt_path(out.get("cosmic_rays")),
         yaml=yaml_path, log=log_path, seconds=seconds,
         peak_rss_mb=float(status["peak_rss_mb"]),
-        stage_seconds=status.get("stage_seconds", {}),
+        stage_seconds=_with_exit(status, t1),
         network_attempts=tuple(status.get("network_attempts", ())),
+        seed_sky=_opt_path(out.get("seed_sky")),
     )
 
 
@@ -213,11 +227,20 @@ def start_method(start: str | None = None) -> str:
     return method
 
 
+def _with_exit(status: Mapping[str, Any], ended: float) -> dict[str, float]:
+    """The child's stage times plus ``exit``: from its status write (``finished_perf``,
+    :func:`time.perf_counter`, one clock for all processes of the machine) to ``ended``."""
+    seconds = dict(status.get("stage_seconds", {}))
+    if "finished_perf" in status:
+        seconds["exit"] = round(ended - float(status["finished_perf"]), 3)
+    return seconds
+
+
 def _run_spawned(yaml_path: Path, workdir: Path, log_path: Path, env: dict[str, str],
-                 timeout_s: float | None) -> int:
+                 timeout_s: float | None, requested: float) -> int:
     """A fresh interpreter for the exposure; its exit code (``TimeoutError`` if killed)."""
     cmd = [sys.executable, "-m", "simval.simulate.mirage_backend", str(yaml_path),
-           str(workdir), "--log", str(log_path)]
+           str(workdir), "--log", str(log_path), "--requested", repr(requested)]
     with open(log_path, "ab") as log:
         try:
             proc = subprocess.run(cmd, cwd=workdir, env=env, stdout=log,
@@ -228,15 +251,15 @@ def _run_spawned(yaml_path: Path, workdir: Path, log_path: Path, env: dict[str, 
 
 
 def _run_forked(yaml_path: Path, workdir: Path, log_path: Path, env: dict[str, str],
-                timeout_s: float | None) -> int:
+                timeout_s: float | None, requested: float) -> int:
     """A fork of this process's MIRAGE fork server; its exit code (``TimeoutError`` if
     killed)."""
     import multiprocessing
 
+    start_fork_server()
     ctx = multiprocessing.get_context("forkserver")
-    ctx.set_forkserver_preload(forkserver_preload())  # ignored once the server runs
     child = ctx.Process(target=_forked_child, name=f"mirage:{yaml_path.stem}",
-                        args=(str(yaml_path), str(workdir), str(log_path), env))
+                        args=(str(yaml_path), str(workdir), str(log_path), env, requested))
     child.start()
     child.join(timeout_s)
     if child.exitcode is None:
@@ -246,19 +269,57 @@ def _run_forked(yaml_path: Path, workdir: Path, log_path: Path, env: dict[str, s
     return child.exitcode
 
 
-def forkserver_preload() -> list[str]:
-    """:data:`FORKSERVER_PRELOAD`, plus ``"__main__"`` when this process's main module is a
-    file. multiprocessing prepares every child it starts by running the parent's main
-    module again (``spawn.prepare``: ``runpy.run_path`` of ``simval``'s console script, i.e.
-    importing ``simval.cli``; measured ~1 s per exposure), unless the fork server already
-    imported it (``set_forkserver_preload``'s documented ``"__main__"`` entry), which it then
-    does once."""
-    main_file = getattr(sys.modules.get("__main__"), "__file__", None)
-    has_file = bool(main_file) and os.path.isfile(main_file)
-    return [*FORKSERVER_PRELOAD, "__main__"] if has_file else list(FORKSERVER_PRELOAD)
+def start_fork_server() -> None:
+    """Start this process's MIRAGE fork server (once), with the parent's main script imported.
+
+    multiprocessing prepares every forked child by running the parent's main script again
+    (``spawn.prepare``; for ``simval``'s console script that imports :mod:`simval.cli`,
+    measured 0.9-1.6 s per exposure on a busy machine), unless the server already imported
+    it. The server's own ``"__main__"`` preload never receives the script's path on Python
+    3.11-3.13.7 (CPython gh-126631/gh-137996: it reads ``main_path`` where
+    ``spawn.get_preparation_data`` writes ``init_main_from_path``), and a main run with
+    ``python -m`` is re-run in every child on any version. So the main's path or module
+    name travels in :data:`MAIN_ENV`, for the server's start only, and
+    :mod:`simval.simulate.mirage_preload` imports it there: a script as the fixed server
+    does (children then skip it), a module so that its re-run in a child finds every import
+    done (milliseconds).
+    """
+    import multiprocessing
+    from multiprocessing import forkserver, spawn
+
+    multiprocessing.get_context("forkserver").set_forkserver_preload(FORKSERVER_PRELOAD)
+    data = spawn.get_preparation_data("simval")
+    main = {k: data[k] for k in ("init_main_from_path", "init_main_from_name") if k in data}
+    os.environ[MAIN_ENV] = json.dumps(main)
+    try:
+        forkserver.ensure_running()
+    finally:
+        os.environ.pop(MAIN_ENV, None)
 
 
-def _forked_child(yaml_path: str, workdir: str, log_path: str, env: dict[str, str]) -> None:
+def start_in_background() -> bool:
+    """Start this process's fork server from a daemon thread, ahead of its first exposure:
+    the server's imports (~5-9 s of CPU) then run while the client builds the graph and the
+    catalog stage runs, on a core that would otherwise wait. ``False`` (nothing started) when
+    MIRAGE children are spawned. Dask workers run it when they join a run
+    (:func:`simval.run.executor.warm_up_simulators`)."""
+    if start_method() != "forkserver":
+        return False
+    threading.Thread(target=_start_quietly, name="simval-mirage-fork-server",
+                     daemon=True).start()
+    return True
+
+
+def _start_quietly() -> None:
+    try:
+        start_fork_server()
+    except Exception:  # a warm-up only: the first exposure starts the server as before
+        logging.getLogger(__name__).warning("MIRAGE fork server not started ahead",
+                                            exc_info=True)
+
+
+def _forked_child(yaml_path: str, workdir: str, log_path: str, env: dict[str, str],
+                  requested: float) -> None:
     """Entry point of a forked child: the exposure's environment, directory and log become
     this process's, then :func:`main` runs as in a spawned child."""
     os.environ.clear()
@@ -271,7 +332,7 @@ def _forked_child(yaml_path: str, workdir: str, log_path: str, env: dict[str, st
     os.dup2(fd, 1)
     os.dup2(fd, 2)
     os.close(fd)
-    sys.exit(main([yaml_path, workdir, "--log", log_path]))
+    sys.exit(main([yaml_path, workdir, "--log", log_path, "--requested", repr(requested)]))
 
 
 def _opt_path(value: str | None) -> Path | None:
@@ -449,22 +510,54 @@ def _classify(files: list[Path], stem: str) -> dict[str, str | None]:
         return str(hits[0]) if hits else None
 
     seeds = [f for f in files if f.name.endswith("_seed_image.fits")
-             and not f.name.endswith(("_ptsrc_seed_image.fits", "_galaxy_seed_image.fits",
-                                      "_extended_seed_image.fits"))]
+             and not f.name.endswith(DROPPED_SUFFIXES)]
     return {
         "uncal": one(f"{stem}.fits"),
         "seed_image": str(seeds[0]) if seeds else None,
         "point_sources": one("_pointsources.list"),
         "galaxies": one("_galaxySources.list"),
         "cosmic_rays": one("_cosmicrays.list"),
+        "seed_sky": one(SEED_SKY_SUFFIX),
     }
 
 
+#: MIRAGE products left behind: its dark-prep object, and the per-component seed images
+#: (point sources, galaxies, extended), whose sum is the final seed image that truth reads
+#: (2 x 67 MB per full-frame exposure, a fifth of a run's disk).
+DROPPED_SUFFIXES = ("_linear_dark_prep_object.fits", "_ptsrc_seed_image.fits",
+                    "_galaxy_seed_image.fits", "_extended_seed_image.fits")
+
+
+#: The seed image's sky, written before the per-component seed images are left behind.
+SEED_SKY_SUFFIX = "_seed_sky.json"
+
+
+def _write_seed_sky(partial: Path, uncal_name: str) -> None:
+    """``<stem>_seed_sky.json``: the median of the final seed image less the point-source
+    and galaxy seed images (exact where MIRAGE added only the sky), ADU/s; the truth's
+    background table reads it (:mod:`simval.truth.background`)."""
+    from astropy.io import fits
+
+    stem = uncal_name[:-len(".fits")]
+    finals = sorted(partial.glob(f"{stem}*_final_seed_image.fits"))
+    if not finals:
+        return
+    data = np.asarray(fits.getdata(finals[0], 1), float)
+    for suffix in ("_ptsrc_seed_image.fits", "_galaxy_seed_image.fits"):
+        for part in partial.glob(f"{stem}*{suffix}"):
+            data -= np.asarray(fits.getdata(part, 1), float)
+    write_text(partial / f"{stem}{SEED_SKY_SUFFIX}", json.dumps(
+        {"seed_sky_adu_s": float(np.median(data)), "unit": "ADU/s",
+         "definition": "median of the final seed image less the point-source and galaxy "
+                       "seed images"}, indent=1) + "\n")
+
+
 def _collect(partial: Path, final_dir: Path, uncal_name: str) -> dict[str, str | None]:
-    """Move the products from ``partial`` into ``final_dir``; the uncal goes last."""
+    """Move the products from ``partial`` into ``final_dir`` (not :data:`DROPPED_SUFFIXES`);
+    the uncal goes last."""
     stem = uncal_name[:-len(".fits")]
     keep = sorted(f for f in partial.iterdir() if f.is_file() and f.name.startswith(stem)
-                  and not f.name.endswith("_linear_dark_prep_object.fits"))
+                  and not f.name.endswith(DROPPED_SUFFIXES))
     uncal = partial / uncal_name
     if uncal not in keep:
         raise FileNotFoundError(f"MIRAGE finished without writing {uncal}")
@@ -544,19 +637,26 @@ def _peak_rss_mb() -> float:
     return rss / 1024.0 if sys.platform != "darwin" else rss / 2**20
 
 
-def run_in_this_process(yaml_path: Path, workdir: Path, log_path: Path) -> dict[str, Any]:
+def run_in_this_process(yaml_path: Path, workdir: Path, log_path: Path,
+                        requested: float | None = None) -> dict[str, Any]:
     """The child's work (see module docstring); returns the status dict it writes.
+
+    ``requested``: the parent's :func:`time.perf_counter` when it asked for this child (the
+    ``start`` lap measures from there).
 
     Not meant to be called from a process that does anything else: MIRAGE takes over logging
     and global random state, and the current directory is changed to ``workdir``.
     """
-    clock = [time.perf_counter()]
+    clock = [time.perf_counter() if requested is None else requested]
     seconds: dict[str, float] = {}
 
     def lap(name: str) -> None:
         now = time.perf_counter()
         seconds[name] = round(now - clock[0], 3)
         clock[0] = now
+
+    if requested is not None:
+        lap("start")
 
     with _stage("set-up"):
         params = read_parameters(yaml_path)
@@ -595,6 +695,7 @@ def run_in_this_process(yaml_path: Path, workdir: Path, log_path: Path) -> dict[
     with _stage("checking the file date"):
         check_file_date(partial / uncal_name, date)
     with _stage("moving products"):
+        _write_seed_sky(partial, uncal_name)
         outputs = _collect(partial, final_dir, uncal_name)
         shutil.rmtree(partial, ignore_errors=True)
     lap("collect")
@@ -608,17 +709,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("yaml", type=Path)
     parser.add_argument("workdir", type=Path)
     parser.add_argument("--log", type=Path, required=True)
+    parser.add_argument("--requested", type=float, default=None,
+                        help="the parent's time.perf_counter() when it started this child")
     args = parser.parse_args(argv)
     workdir = args.workdir.absolute()
     status_path = workdir / STATUS_FILE
     try:
-        status = run_in_this_process(args.yaml.absolute(), workdir, args.log.absolute())
+        status = run_in_this_process(args.yaml.absolute(), workdir, args.log.absolute(),
+                                     args.requested)
         code = 0
     except _StageError as exc:
         traceback.print_exc()
         status = {"ok": False, "stage": exc.stage, "error": str(exc)}
         code = 1
     workdir.mkdir(parents=True, exist_ok=True)
+    status["finished_perf"] = time.perf_counter()
     write_text(status_path, json.dumps(status, indent=1, default=str))
     return code
 

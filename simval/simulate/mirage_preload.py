@@ -23,6 +23,7 @@ import shutil
 import tempfile
 
 from simval import offline
+from simval.simulate.mirage_backend import MAIN_ENV
 
 
 def _preload() -> None:
@@ -44,8 +45,33 @@ def _preload() -> None:
         with contextlib.suppress(OSError):
             os.chdir(home)
         shutil.rmtree(scratch, ignore_errors=True)
+    _import_parent_main()
     gc.collect()
     gc.freeze()  # children share these pages copy-on-write; the collector leaves them alone
+
+
+def _import_parent_main() -> None:
+    """Import the parent's main script (as ``__mp_main__``, as a fixed fork server does for
+    its ``"__main__"`` preload) or main module
+    (:func:`simval.simulate.mirage_backend.start_fork_server`), so that children do not pay
+    its imports. A main that fails here is left to the children, as before."""
+    import importlib
+    import json
+    from multiprocessing import process, spawn
+
+    main = json.loads(os.environ.get(MAIN_ENV) or "{}")
+    process.current_process()._inheriting = True
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            if os.path.isfile(main.get("init_main_from_path") or ""):
+                spawn.import_main_path(main["init_main_from_path"])
+            elif main.get("init_main_from_name"):
+                importlib.import_module(main["init_main_from_name"])
+    except Exception:  # the server must start; the children then run the main again
+        logging.getLogger(__name__).debug("fork server: %s not preloaded", main,
+                                          exc_info=True)
+    finally:
+        del process.current_process()._inheriting
 
 
 _preload()

@@ -69,9 +69,14 @@ def _skymatch_levels(layout: RunLayout, product: Product) -> tuple[dict[str, flo
 
 def _seed_sky(exposure_dir: Path) -> float:
     """Sky rate of MIRAGE's noiseless seed image, ADU/s: the median of ``final - point
-    sources - galaxies`` (exact where MIRAGE added only the sky), NaN if not available."""
+    sources - galaxies`` (exact where MIRAGE added only the sky), as the simulate stage
+    recorded it in ``<base>_seed_sky.json`` (or, for a run made before, from the
+    per-component seed images themselves); NaN if not available."""
     from astropy.io import fits
 
+    recorded = file_ending(exposure_dir, "_seed_sky.json")
+    if recorded is not None:
+        return float(json.loads(recorded.read_text())["seed_sky_adu_s"])
     final = file_ending(exposure_dir, "_final_seed_image.fits")
     if final is None:
         return float("nan")
