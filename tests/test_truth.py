@@ -455,3 +455,27 @@ def test_true_backgrounds_from_hdrtab_and_seed_image(tmp_path, plan):
     assert bkg["simulated_mjysr"][0] == pytest.approx(sky * PHOTMJSR, rel=1e-12)
     assert bkg["conversion_ratio"][0] == pytest.approx(sky * PHOTMJSR / 0.22, rel=1e-12)
     assert "HDRTAB" in bkg.meta["skymatch_source"]["F115W"]
+
+
+def test_truth_converts_with_the_photom_mirage_simulated_with(tmp_path):
+    """The truth's MJy/sr come from the photom reference in the exposure's MIRAGE yaml (the
+    base instrument), so a calibration with another photom cannot move them."""
+    from types import SimpleNamespace
+
+    from astropy.io import fits
+    from astropy.table import Table
+
+    from simval.truth.exposures import mirage_photmjsr
+
+    layout = RunLayout(tmp_path / "run")
+    exp = SimpleNamespace(base_name="jw00001001001_01101_00001_nrcb1")
+    assert mirage_photmjsr(layout, exp) is None  # no yaml: the caller uses the cal file's
+    photom = tmp_path / "photom.fits"
+    rows = Table({"filter": ["F115W", "F150W", "F150W"], "pupil": ["CLEAR", "CLEAR", "F162M"],
+                  "photmjsr": [0.31, 0.27, 0.9], "uncertainty": [0.0, 0.0, 0.0]})
+    fits.HDUList([fits.PrimaryHDU(), fits.BinTableHDU(rows, name="PHOTOM")]).writeto(photom)
+    d = layout.exposure_dir(exp.base_name)
+    d.mkdir(parents=True)
+    (d / f"{exp.base_name}.yaml").write_text(
+        f"Reffiles: {{photom: {photom}}}\nReadout: {{filter: F150W, pupil: CLEAR}}\n")
+    assert mirage_photmjsr(layout, exp) == pytest.approx(0.27)

@@ -2,8 +2,8 @@
 
 :func:`true_backgrounds` gives, per exposure, the injected sky (MJy/sr), the rate MIRAGE
 was given and put into its noiseless seed image (ADU/s/pixel), the conversion back to
-MJy/sr with the cal file's PHOTMJSR, and the sky level skymatch recorded (from the image3
-stage's ``_background.json``, else the i2d's ``HDRTAB``).
+MJy/sr with the simulator's PHOTMJSR (else the cal file's), and the sky level skymatch
+recorded (from the image3 stage's ``_background.json``, else the i2d's ``HDRTAB``).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import numpy as np
 
 from simval.layout import RunLayout
 from simval.plan import load_plan
-from simval.truth.exposures import mirage_bkgdrate
+from simval.truth.exposures import mirage_bkgdrate, mirage_photmjsr
 from simval.truth.rundir import TruthError, as_layout, asn_members, file_ending
 
 if TYPE_CHECKING:
@@ -88,9 +88,14 @@ def _seed_sky(exposure_dir: Path) -> float:
     return float(np.median(data))
 
 
-def _cal_photmjsr(layout: RunLayout, exposure: Exposure) -> float:
+def _photmjsr(layout: RunLayout, exposure: Exposure) -> float:
+    """The simulator's PHOTMJSR (:func:`~simval.truth.exposures.mirage_photmjsr`), else the
+    cal file's; NaN without either."""
     from astropy.io import fits
 
+    simulated = mirage_photmjsr(layout, exposure)
+    if simulated is not None:
+        return simulated
     path = layout.image2 / exposure.cal_name
     if path.is_file():
         value = fits.getheader(path, "SCI").get("PHOTMJSR")
@@ -105,7 +110,8 @@ def true_backgrounds(run: str | os.PathLike | RunLayout, plan: Plan | None = Non
     Columns: ``exposure`` (base name), ``filter``, ``product``, ``injected_mjysr`` (the
     scenario's sky, MJy/sr), ``bkgdrate_adu_s`` (the rate MIRAGE was given, ADU/s/pixel),
     ``seed_sky_adu_s`` (the sky in MIRAGE's noiseless seed image, ADU/s; NaN without it),
-    ``photmjsr`` (PHOTMJSR of the cal file, MJy/sr per ADU/s; NaN without it),
+    ``photmjsr`` (PHOTMJSR of the photom reference MIRAGE simulated with, else of the cal
+    file, MJy/sr per ADU/s; NaN without either),
     ``simulated_mjysr`` (``seed_sky_adu_s`` or ``bkgdrate_adu_s`` times ``photmjsr``: the
     sky the cal file should hold), ``conversion_ratio`` (``simulated / injected``, 1 when
     the run converted MJy/sr to MIRAGE's rate with the pipeline's own PHOTMJSR),
@@ -137,7 +143,7 @@ def true_backgrounds(run: str | os.PathLike | RunLayout, plan: Plan | None = Non
             rate = mirage_bkgdrate(layout, e)
             seed = _seed_sky(layout.exposure_dir(e.base_name)) \
                 if layout.exposure_dir(e.base_name).is_dir() else float("nan")
-            phot = _cal_photmjsr(layout, e)
+            phot = _photmjsr(layout, e)
             adu = seed if np.isfinite(seed) else (rate if rate is not None else float("nan"))
             sim = adu * phot
             rows.append((e.base_name, product.filter_name, product.name, e.background_mjysr,

@@ -27,8 +27,8 @@ if TYPE_CHECKING:
 
     from simval.plan import Exposure
 
-__all__ = ["Listed", "gather_truth_lists", "mirage_bkgdrate", "read_exposure_lists",
-           "science_region"]
+__all__ = ["Listed", "gather_truth_lists", "mirage_bkgdrate", "mirage_photmjsr",
+           "read_exposure_lists", "science_region"]
 
 
 #: MIRAGE's truth lists: type -> (file suffix, reader, common column -> (MIRAGE's, dtype)).
@@ -169,3 +169,30 @@ def mirage_bkgdrate(layout: RunLayout, exposure: Exposure) -> float | None:
         return float(value)
     except (TypeError, ValueError):
         return None  # a file name or "low"/"medium"/"high": not a number we can use
+
+
+def mirage_photmjsr(layout: RunLayout, exposure: Exposure) -> float | None:
+    """PHOTMJSR (MJy/sr per ADU/s) of the photom reference the exposure was simulated with
+    (``Reffiles: photom`` of its MIRAGE yaml), in the row of its filter and pupil: the
+    truth's conversion, which a calibration with another photom must not move. None
+    without the yaml, a readable file or a matching row."""
+    import yaml
+    from astropy.io import fits
+
+    path = layout.exposure_dir(exposure.base_name) / f"{exposure.base_name}.yaml"
+    if not path.is_file():
+        return None
+    doc = yaml.safe_load(path.read_text()) or {}
+    readout = doc.get("Readout") or {}
+    photom = Path(str((doc.get("Reffiles") or {}).get("photom", "")))
+    if not photom.is_file():
+        return None
+    with fits.open(photom) as hdul:
+        if "PHOTOM" not in hdul:
+            return None
+        table = hdul["PHOTOM"].data
+        rows = [r for r in table
+                if str(r["filter"]).strip().upper() == str(readout.get("filter", "")).upper()
+                and str(r["pupil"]).strip().upper() == str(readout.get("pupil", "")).upper()]
+    return float(rows[0]["photmjsr"]) if rows else None
+

@@ -1,15 +1,16 @@
 """The noiseless truth mosaic: MIRAGE's seed images drizzled onto the pipeline mosaic's grid.
 
 A perfect pipeline turns each exposure's noiseless seed image (ADU/s, sky + sources, no
-flat, no noise) into ``seed x PHOTMJSR`` MJy/sr in the cal frame, and resample puts that on
-the ``_i2d`` grid. This module does exactly that with jwst's own resample (same WCS from
-the image2 cal files — the simulated, true WCS — same DQ-based weights, same kernel and
-pixfrac as the ``_i2d`` records), so that any statistic measured on the mosaic can be
-measured the same way on the truth. The background metric uses it: the light of faint,
-undetected galaxies and of extended wings in "sky" pixels is part of what a perfect
-pipeline returns (measured on the quickstart: +0.4% to +6.6% of the sky in MIRAGE's own
-source-free seed pixels), so the expected level comes from the truth mosaic and not from
-the injected sky alone.
+flat, no noise) into ``seed x PHOTMJSR`` MJy/sr in the cal frame (PHOTMJSR of the photom
+reference MIRAGE simulated with, so that a calibration with a wrong photom is seen), and
+resample puts that on the ``_i2d`` grid. This module does exactly that with jwst's own
+resample (same WCS from the image2 cal files — the simulated, true WCS — same DQ-based
+weights, same kernel and pixfrac as the ``_i2d`` records), so that any statistic measured
+on the mosaic can be measured the same way on the truth. The background metric uses it: the
+light of faint, undetected galaxies and of extended wings in "sky" pixels is part of what a
+perfect pipeline returns (measured on the quickstart: +0.4% to +6.6% of the sky in MIRAGE's
+own source-free seed pixels), so the expected level comes from the truth mosaic and not
+from the injected sky alone.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from simval.atomic import atomic_path
+from simval.truth.exposures import mirage_photmjsr
 from simval.truth.rundir import file_ending
 
 if TYPE_CHECKING:
@@ -49,7 +51,8 @@ def _seed_image(path: Path) -> np.ndarray:
 
 def noiseless_mosaic(cal_files: Sequence[str | os.PathLike],
                      seed_images: Sequence[str | os.PathLike],
-                     i2d: str | os.PathLike) -> np.ndarray:
+                     i2d: str | os.PathLike,
+                     photmjsr: Sequence[float | None] | None = None) -> np.ndarray:
     """Noiseless seed images resampled onto the grid of ``i2d``, MJy/sr.
 
     Parameters
@@ -60,6 +63,8 @@ def noiseless_mosaic(cal_files: Sequence[str | os.PathLike],
         MIRAGE ``*_final_seed_image.fits`` of the same exposures (ADU/s, detector frame).
     i2d : path
         The pipeline mosaic whose grid, kernel, pixfrac and weighting are reproduced.
+    photmjsr : sequence of float or None, optional
+        Per exposure, the simulator's MJy/sr per ADU/s (None: the cal file's PHOTMJSR).
 
     Returns
     -------
@@ -73,7 +78,8 @@ def noiseless_mosaic(cal_files: Sequence[str | os.PathLike],
     if len(cal_files) != len(seed_images) or not cal_files:
         raise TruthMosaicError(f"{len(cal_files)} cal files for {len(seed_images)} seed images")
     models = []
-    for cal, seed in zip(cal_files, seed_images, strict=True):
+    conversions = list(photmjsr) if photmjsr is not None else [None] * len(cal_files)
+    for cal, seed, simulated in zip(cal_files, seed_images, conversions, strict=True):
         for path in (cal, seed):
             if not Path(path).is_file():
                 raise TruthMosaicError(f"{path}: missing (needed for the truth mosaic)")
@@ -82,10 +88,11 @@ def noiseless_mosaic(cal_files: Sequence[str | os.PathLike],
         if data.shape != model.data.shape:
             raise TruthMosaicError(f"{seed}: shape {data.shape} differs from {cal} "
                                    f"{model.data.shape}")
-        photmjsr = model.meta.photometry.conversion_megajanskys
-        if photmjsr is None:
+        factor = simulated if simulated is not None else \
+            model.meta.photometry.conversion_megajanskys
+        if factor is None:
             raise TruthMosaicError(f"{cal}: no PHOTMJSR (photom step not run?)")
-        model.data = (data * photmjsr).astype(np.float32)
+        model.data = (data * factor).astype(np.float32)
         model.meta.background.level = None  # nothing to subtract: the truth keeps its sky
         model.meta.background.subtracted = None
         models.append(model)
@@ -128,7 +135,7 @@ def product_truth_mosaic(layout: RunLayout, plan: Plan, product: Product,
     no seed image or cal file. Reads each member's image2 cal file and MIRAGE seed image
     from the run directory (the truth stage declares them as its inputs)."""
 
-    cals, seeds = [], []
+    cals, seeds, conversions = [], [], []
     for e in plan.exposures_in(product):
         seed = file_ending(layout.exposure_dir(e.base_name), "_final_seed_image.fits") \
             if layout.exposure_dir(e.base_name).is_dir() else None
@@ -138,4 +145,5 @@ def product_truth_mosaic(layout: RunLayout, plan: Plan, product: Product,
             return None, f"no truth mosaic: {e.base_name} has no {missing}"
         cals.append(cal)
         seeds.append(seed)
-    return noiseless_mosaic(cals, seeds, i2d), "computed"
+        conversions.append(mirage_photmjsr(layout, e))
+    return noiseless_mosaic(cals, seeds, i2d, conversions), "computed"
