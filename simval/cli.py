@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import errno
 import os
 import sys
 import time
@@ -633,6 +634,15 @@ def main(argv: list[str] | None = None) -> int:
         if not isinstance(err, KitBuildError):
             raise
         err_console.print(f"[bold red]error:[/] {escape(str(err))}")
+        return 1
+    except OSError as err:
+        if err.errno != errno.ENOSPC:
+            raise
+        where = f" writing {err.filename}" if err.filename else ""
+        err_console.print(f"[bold red]error:[/] no space left on the device{escape(where)}. "
+                          "Stages that completed are kept with their records; free some "
+                          "space (`simval plan --cost` says what a run needs) and run the "
+                          "same command again to resume.")
         return 1
 
 

@@ -101,8 +101,9 @@ def run_sweep(scenario_path: str | os.PathLike, out_dir: str | os.PathLike, *,
 
 def _run_variants(variants: list[Variant], scenario_path: Path, base_dir: Path | None,
                   root: Path, result: SweepResult,
-                  reuse_simulation: str | os.PathLike | None, *, fresh: frozenset[str] = (
-                      frozenset()), **run_options: Any) -> tuple[list[dict[str, Any]], dict]:
+                  reuse_simulation: str | os.PathLike | None, *,
+                  fresh: frozenset[str] = frozenset(),
+                  **run_options: Any) -> tuple[list[dict[str, Any]], dict]:
     """Validate every variant (all before any run), run them in order into ``root/<label>``
     (the first simulates unless ``reuse_simulation``; the others reuse the first complete
     run's simulation, except labels in ``fresh``, which simulate their own), evaluate each.

@@ -74,3 +74,25 @@ def test_run_refuses_to_start_without_the_disk_it_needs(tmp_path, capsys, monkey
     need = sum(k.disk_bytes for k in estimate(_plan("cosmos_web_like.yaml")).kinds.values())
     assert f"needs about {need / 1e9:.1f} GB more disk" in err and "50.0 GB are free" in err
     assert "--no-disk-check" in err and not run_dir.exists()
+
+
+def test_a_full_disk_ends_the_command_with_a_message_not_a_traceback(tmp_path, capsys,
+                                                                     monkeypatch):
+    import errno
+
+    import simval.cli as cli
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device", str(tmp_path / "x.part"))
+
+    monkeypatch.setattr(cli, "run_scenario", full)
+    assert main(["run", str(SCENARIOS / "quickstart.yaml"), "-o", str(tmp_path / "run"),
+                 "--no-disk-check"]) == 1
+    err = " ".join(capsys.readouterr().err.split())
+    assert "no space left on the device writing" in err and "x.part" in err
+    assert "run the same command again to resume" in err
+    monkeypatch.setattr(cli, "run_scenario", lambda *a, **k: (_ for _ in ()).throw(
+        OSError(errno.EIO, "I/O error")))
+    with pytest.raises(OSError):  # other OS errors are not disguised
+        main(["run", str(SCENARIOS / "quickstart.yaml"), "-o", str(tmp_path / "run2"),
+              "--no-disk-check"])
