@@ -19,6 +19,7 @@ from simval.compare.cli import add_compare_parser
 from simval.console import UsageError, console, err_console
 from simval.cost import cost_rows, estimate, format_duration
 from simval.envs.cli import add_env_parser
+from simval.envs.create import dir_size
 from simval.kit.build import KitBuildError, build_kit
 from simval.kit.derive import KNOBS, Changes, derive_context
 from simval.kit.detectors import DETECTORS
@@ -246,24 +247,13 @@ def _cluster_from_args(args):
     return options
 
 
-def _bytes_under(path: Path) -> int:
-    total = 0
-    for root, _, files in os.walk(path):
-        for name in files:
-            try:
-                total += os.lstat(os.path.join(root, name)).st_size
-            except OSError:
-                continue
-    return total
-
-
 def _check_disk(scenario, run_dir: Path) -> None:
     """Refuse a run whose files (``simval plan --cost``, kit darks aside) would not fit in
     the free space where ``run_dir`` lives, counting what a resumed run already wrote."""
     import shutil
 
     need = sum(k.disk_bytes for k in estimate(make_plan(scenario)).kinds.values())
-    have = _bytes_under(run_dir) if run_dir.exists() else 0
+    have = dir_size(run_dir) if run_dir.exists() else 0
     where = run_dir
     while not where.exists():
         where = where.parent
