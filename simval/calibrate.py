@@ -14,6 +14,7 @@ import functools
 import importlib
 import json
 import logging
+import os
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -216,8 +217,17 @@ def image3(asn: Path, out_dir: Path, crds: CrdsSetup, log: Path,
     # skymatch's per-exposure levels are what the background metrics compare with truth:
     # have the step save its products (<exposure>_skymatch.fits) unless the user decided.
     params.setdefault("skymatch", {}).setdefault("save_results", True)
+    # the WCS tweakreg gives each exposure is what the alignment metrics compare with truth:
+    # saved (<exposure>_tweakreg.fits), kept as a small ASDF file, and the image dropped
+    # unless the user asked for it
+    tweakreg = params.setdefault("tweakreg", {})
+    drop_tweakreg = not tweakreg.get("skip", False) and "save_results" not in tweakreg
+    if drop_tweakreg:
+        tweakreg["save_results"] = True
     with _pipeline_context(crds, log, "calwebb_image3", asn):
         _call(Image3Pipeline, asn, out_dir, params)
+    _keep_tweakreg_wcs(out_dir, asn, drop_images=drop_tweakreg)
+    _name_by_exposure(out_dir, asn, CRF_SUFFIX)
     segm = out_dir / f"{product}_segm.fits"
     catalog_skipped = bool(params.get("source_catalog", {}).get("skip", False))
     return Image3Products(
@@ -229,24 +239,74 @@ def image3(asn: Path, out_dir: Path, crds: CrdsSetup, log: Path,
     )
 
 
+def _member_products(directory: Path, asn: Path, suffix: str) -> dict[str, Path]:
+    """Member ``expname`` -> the step product ``<exposure><suffix>`` an image3 step saved
+    for it in ``directory`` (jwst 3.0, with ModelLibrary, names them
+    ``<product>_<member index><suffix>``); members without one are left out."""
+    out = {}
+    product = json.loads(asn.read_text())["products"][0]
+    for i, member in enumerate(product["members"]):
+        path = directory / _base(member["expname"], suffix)
+        if not path.is_file():
+            path = directory / f"{product['name']}_{i}{suffix}"
+        if path.is_file():
+            out[member["expname"]] = path
+    return out
+
+
 def _background_levels(directory: Path, asn: Path) -> dict[str, float]:
     """meta.background.level (MJy/sr) skymatch found for each member, from its saved
     ``_skymatch.fits`` product (empty when skymatch was skipped)."""
     from astropy.io import fits
 
     levels = {}
-    product = json.loads(asn.read_text())["products"][0]
-    for i, member in enumerate(product["members"]):
-        path = directory / _base(member["expname"], "_skymatch.fits")
-        if not path.is_file():
-            # jwst 3.0 (ModelLibrary) names them <product>_<member index>_skymatch.fits
-            path = directory / f"{product['name']}_{i}_skymatch.fits"
-        if path.is_file():
-            with fits.open(path) as hdul:
-                level = hdul[0].header.get("BKGLEVEL")
-            if level is not None:
-                levels[member["expname"]] = float(level)
+    for expname, path in _member_products(directory, asn, "_skymatch.fits").items():
+        with fits.open(path) as hdul:
+            level = hdul[0].header.get("BKGLEVEL")
+        if level is not None:
+            levels[expname] = float(level)
     return levels
+
+
+#: Suffix of outlier_detection's product per exposure (DQ with OUTLIER).
+CRF_SUFFIX = "_crf.fits"
+
+
+def _name_by_exposure(directory: Path, asn: Path, suffix: str) -> None:
+    """Rename each member's ``<product>_<index><suffix>`` to ``<exposure><suffix>``."""
+    for expname, path in _member_products(directory, asn, suffix).items():
+        target = directory / _base(expname, suffix)
+        if path != target:
+            path.replace(target)
+
+
+#: Suffix of the file holding the WCS tweakreg gave an exposure.
+TWEAKREG_WCS_SUFFIX = "_tweakreg_wcs.asdf"
+
+
+def _keep_tweakreg_wcs(directory: Path, asn: Path, *, drop_images: bool) -> None:
+    """For each member tweakreg saved: ``<exposure>_tweakreg_wcs.asdf`` with its gwcs
+    (``wcs``) and ``wcsinfo``; the ``_tweakreg.fits`` image removed if ``drop_images``."""
+    import asdf
+    from stdatamodels.jwst import datamodels
+
+    for expname, path in _member_products(directory, asn, "_tweakreg.fits").items():
+        with datamodels.open(str(path)) as model:
+            tree = {"wcs": model.meta.wcs, "wcsinfo": model.meta.wcsinfo.instance,
+                    "tweakreg": model.meta.cal_step.tweakreg}
+            target = directory / _base(expname, TWEAKREG_WCS_SUFFIX)
+            with atomic_path(target) as tmp:
+                asdf.AsdfFile(tree).write_to(tmp)
+        if drop_images:
+            path.unlink()
+
+
+def read_tweakreg_wcs(path: str | os.PathLike) -> Any:
+    """The gwcs saved by :func:`image3` in ``<exposure>_tweakreg_wcs.asdf``."""
+    import asdf
+
+    with asdf.open(str(path), lazy_load=False, memmap=False) as af:
+        return af["wcs"]
 
 
 def ref_files_used(product: Path) -> dict[str, str]:

@@ -37,6 +37,7 @@ from simval.run.evaluation import EvaluationError, ensure_evaluated, evaluate_ru
 from simval.run.progress import summary_tables
 from simval.run.records import StageRecord
 from simval.scenario import ScenarioError, load_scenario, scenario_hash, scenario_json_schema
+from simval.scenario.sweep import sweep_keys
 from simval.sweep import SweepError, run_fault_panel, run_sweep
 
 
@@ -110,6 +111,22 @@ def cmd_kit_build(args) -> int:
     return 0
 
 
+def _gain_maps(items: list[str] | None) -> tuple[tuple[str, str, str], ...]:
+    """``DETECTOR=FILE`` arguments -> (detector, absolute path, sha256) triples."""
+    import hashlib
+
+    out = []
+    for item in items or []:
+        detector, sep, file = item.partition("=")
+        path = Path(file).expanduser().resolve()
+        if not sep or not detector or not path.is_file():
+            raise UsageError(f"--gain-map {item}: expected DETECTOR=FILE with an existing "
+                             "FITS file, e.g. NRCB1=my_gain_nrcb1.fits")
+        out.append((detector.upper(), str(path),
+                    hashlib.sha256(path.read_bytes()).hexdigest()))
+    return tuple(out)
+
+
 def cmd_kit_derive(args) -> int:
     layout = KitLayout.for_seed(DEFAULT_SEED if args.seed is None else args.seed,
                                 KIT_VERSION, args.kit_dir)
@@ -119,9 +136,11 @@ def cmd_kit_derive(args) -> int:
         args.distortion_shift_mas) else (0.0, 0.0)
     if len(shift) != 2:
         raise UsageError("--distortion-shift-mas expects DV2,DV3 in mas, e.g. 50,0")
-    values = {name: getattr(args, name) for name in KNOBS if name != "distortion_shift_mas"}
+    values = {name: getattr(args, name) for name in KNOBS
+              if name not in ("distortion_shift_mas", "gain_map")}
     try:
-        changes = Changes(distortion_shift_mas=shift, **values)
+        changes = Changes(distortion_shift_mas=shift, gain_map=_gain_maps(args.gain_map),
+                          **values)
         name = derive_context(layout, args.base, changes)
     except ValueError as err:
         raise UsageError(str(err)) from err
@@ -272,8 +291,8 @@ def cmd_run(args) -> int:
 
     scenario = _load(args.scenario)
     if scenario.sweep or scenario.crds.contexts:
-        what = ", ".join([*scenario.sweep, *(["crds.contexts"] if scenario.crds.contexts
-                                             else [])])
+        what = ", ".join([*sweep_keys(scenario.sweep),
+                          *(["crds.contexts"] if scenario.crds.contexts else [])])
         raise UsageError(f"{args.scenario} defines a sweep over {what}: run it with "
                          "`simval sweep`")
     if scenario.faults:
@@ -590,6 +609,10 @@ def build_parser() -> argparse.ArgumentParser:
         if field.name == "distortion_shift_mas":
             d.add_argument(flag, default=None, metavar="DV2,DV3",
                            help="shift the distortion output by (dV2, dV3) mas")
+        elif field.name == "gain_map":
+            d.add_argument(flag, action="append", default=None, metavar="DETECTOR=FILE",
+                           help="calibrate DETECTOR with your gain map (FITS, e-/DN, full "
+                                "frame; repeatable)")
         elif isinstance(knob.neutral, bool):
             d.add_argument(flag, action="store_true", help=knob.describe(True))
         else:

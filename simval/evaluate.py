@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import logging
 import warnings
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -37,9 +37,10 @@ import numpy as np
 
 from simval import metrics as mt
 from simval.atomic import atomic_path
+from simval.calibrate import CRF_SUFFIX, TWEAKREG_WCS_SUFFIX, read_tweakreg_wcs
 from simval.kit.spec import component_rng
 from simval.layout import RunLayout
-from simval.match import default_match_radius, match_catalogs
+from simval.match import default_match_radius, match_catalogs, radec_of
 from simval.match_table import build_match_table, write_match_table
 from simval.metrics_schema import (
     GROUPS,
@@ -50,6 +51,7 @@ from simval.metrics_schema import (
     read_metrics,
     write_metrics,
 )
+from simval.pointing_errors import true_wcs, wcs_offsets_mas
 from simval.provenance import now_utc
 from simval.regions_files import defect_regions, seam_regions, source_regions, write_regions
 from simval.scenario.inputs import Comparison
@@ -61,7 +63,7 @@ if TYPE_CHECKING:
 
     from simval.match import MatchResult
     from simval.metrics import CatalogMetrics, DefectReport
-    from simval.plan import Plan, Product
+    from simval.plan import Exposure, Plan, Product
     from simval.scenario.inputs import Comparison
     from simval.truth.footprints import ExposureFrame
 
@@ -334,6 +336,10 @@ def _breakdown_sample(table: Table) -> tuple[np.ndarray, str]:
                  f"{MIN_BRIGHT_FOR_BREAKDOWN} bright isolated stars)"
 
 
+#: Groups :func:`evaluate_product` computes itself; :func:`mosaic_measurements` the rest.
+PRODUCT_GROUPS = ("catalog", "alignment", "psf_smear", "outlier_cores")
+
+
 def mosaic_measurements(mosaic: Mosaic, *, segm: np.ndarray | None, injected: np.ndarray,
                         levels: np.ndarray, names: list[str], member_names: list[str],
                         settings: EvaluationSettings, aperture: tuple[float, float, str],
@@ -345,7 +351,8 @@ def mosaic_measurements(mosaic: Mosaic, *, segm: np.ndarray | None, injected: np
                         aperture_rng: np.random.Generator | None = None
                         ) -> dict[str, Measurement]:
     """Every metric group but the catalog's (footprint_photometry, background, skymatch,
-    err_ratio, depth, aperture_noise, holes, seams, defects, striping, detectors, visits).
+    err_ratio, depth, aperture_noise, holes, seams, defects, striping, jumps, striping_mosaic,
+    detectors, visits).
 
     Parameters
     ----------
@@ -534,6 +541,31 @@ def mosaic_measurements(mosaic: Mosaic, *, segm: np.ndarray | None, injected: np
         keep["striping"] = res
         return res.measurements()
 
+    def jumps():
+        if exp.frames is None or len(exp.cal_paths) != len(exp.frames):
+            raise _MissingInputError(exp.note or "no cal files")
+        return mt.jump_flags(exp.cal_paths, [f.name for f in exp.frames]).measurements()
+
+    def striping_mosaic():
+        if truth_img is None:
+            raise _MissingInputError(f"no truth mosaic ({truth_source})")
+        if not exp.frames:
+            raise _MissingInputError(exp.note or "no exposure frames")
+        if wcs is None:
+            raise _MissingInputError("the i2d SCI header has no celestial WCS")
+        noise = img - truth_img
+        sigma = 1.4826 * float(np.nanmedian(np.abs(noise[valid] - np.nanmedian(noise[valid]))))
+        light = np.nan_to_num(truth_img - sky) > 3.0 * sigma
+        source = mt.source_mask(img, segmentation=light.astype(np.int32), valid=valid)
+        if segm is not None and segm.shape == img.shape:
+            source |= mt.source_mask(img, segmentation=segm, valid=valid)
+        angles = [_row_angle_deg(f, wcs) for f in exp.frames]
+        res = mt.mosaic_stripes(noise, valid & ~source, float(np.median(angles)))
+        got = res.measurements()
+        for m in got.values():
+            m.details["angle_spread_deg"] = float(np.ptp(angles))
+        return got
+
     shared: dict[str, Any] = {}
 
     def breakdown(by: str):
@@ -565,13 +597,24 @@ def mosaic_measurements(mosaic: Mosaic, *, segm: np.ndarray | None, injected: np
     computations = {"footprint_photometry": footprint_photometry, "background": background,
                     "skymatch": skymatch, "err_ratio": err_ratio, "depth": depth,
                     "aperture_noise": aperture_noise, "holes": holes, "seams": seams,
-                    "defects": defects, "striping": striping,
+                    "defects": defects, "striping": striping, "jumps": jumps,
+                    "striping_mosaic": striping_mosaic,
                     "detectors": lambda: breakdown("detector"),
                     "visits": lambda: breakdown("visit")}
     for group in GROUPS:
         if group in computations:
             _group(out, group, computations[group])
     return out
+
+
+def _row_angle_deg(frame: ExposureFrame, wcs: Any) -> float:
+    """Direction of the exposure's detector x axis in the mosaic, deg counter-clockwise
+    from the mosaic's x axis (from 200 pixels along the middle row)."""
+    ny, nx = frame.shape
+    x = np.array([nx / 2 - 100.0, nx / 2 + 100.0])
+    ra, dec = frame.pixel_to_world(x, np.full(2, ny / 2.0))
+    mx, my = wcs.world_to_pixel_values(ra, dec)
+    return float(np.degrees(np.arctan2(my[1] - my[0], mx[1] - mx[0])))
 
 
 def _celestial_wcs(header: Any) -> Any:
@@ -713,15 +756,22 @@ def evaluate_product(layout: RunLayout, plan: Plan, product: Product,
     injected = np.array([e.background_mjysr for e in exposures], float)
     levels = _skymatch_levels(layout.backgrounds(name), names)
     products: dict[str, Any] = {}
+    truth_pair = _truth_mosaic(layout.truth_mosaic(name), layout, truth_mosaic_note)
     out.update(mosaic_measurements(
         mosaic, segm=segm, injected=injected, levels=levels, names=names,
         member_names=_member_names(layout.product_file(name, "_asn.json"),
                                    list(product.members)),
         settings=settings, aperture=_aperture(measured),
         rng=component_rng(settings.seed, "depth", band),
-        truth=_truth_mosaic(layout.truth_mosaic(name), layout, truth_mosaic_note),
-        exposures=_exposures(layout, plan, product), match=table, products=products,
+        truth=truth_pair, exposures=_exposures(layout, plan, product), match=table,
+        products=products,
         catalog=measured, aperture_rng=component_rng(settings.seed, "aperture_noise", band)))
+    truth_img = truth_pair[0]
+    _group(out, "alignment", lambda: _alignment(layout, product, exposures, i2d))
+    _group(out, "psf_smear", lambda: _smearing(mosaic.data, truth_img, truth_mosaic_note,
+                                               truth, table))
+    _group(out, "outlier_cores", lambda: _outlier_cores(layout, product, exposures, truth,
+                                                        table))
     for metric in REGISTRY:
         out.setdefault(metric, _not_computed([metric], "not evaluated")[metric])
     reasons = _explain(out)
@@ -731,6 +781,70 @@ def evaluate_product(layout: RunLayout, plan: Plan, product: Product,
     return ProductEvaluation(band.upper(), name, truth, measured, match, holder.get("cm"),
                              out, reasons, paths, table, products,
                              _celestial_wcs(mosaic.header))
+
+
+def _alignment(layout: RunLayout, product: Product, exposures: Sequence[Exposure],
+               i2d: Path) -> dict[str, Measurement]:
+    """The alignment group: each exposure's final WCS (tweakreg's saved one, or the cal
+    file's when tweakreg was skipped) against its true WCS."""
+    from astropy.io import fits
+    from stdatamodels.jwst import datamodels
+
+    status = str(fits.getheader(i2d, 0).get("S_TWKREG", "")).upper()
+    ran = status == "COMPLETE"
+    residuals, errors = [], []
+    for e in exposures:
+        cal = layout.image2 / e.cal_name
+        if not cal.is_file():
+            raise _MissingInputError(f"{layout.rel(cal)} is missing")
+        error = (e.pointing_error_ra_mas, e.pointing_error_dec_mas)
+        with datamodels.open(str(cal)) as model:
+            recorded, shape = model.meta.wcs, model.data.shape
+        final = recorded
+        if ran:
+            saved = layout.product_dir(product.name) / f"{e.base_name}{TWEAKREG_WCS_SUFFIX}"
+            if not saved.is_file():
+                raise _MissingInputError(f"tweakreg ran (S_TWKREG COMPLETE) but "
+                                         f"{layout.rel(saved)} is missing")
+            final = read_tweakreg_wcs(saved)
+        offsets = wcs_offsets_mas(true_wcs(recorded, error), final, shape)
+        residuals.append(offsets.mean_mas)
+        errors.append(error)
+    source = "tweakreg" if ran else f"cal file (tweakreg {status or 'not recorded'})"
+    return mt.alignment_residuals([e.base_name for e in exposures], residuals, errors,
+                                  source).measurements()
+
+
+def _outlier_cores(layout: RunLayout, product: Product, exposures: Sequence[Exposure],
+                   truth: Table, table: Table) -> dict[str, Measurement]:
+    """The outlier_cores group: OUTLIER flags in the bright isolated stars' cores of each
+    exposure's ``_crf.fits`` (saved by image3 when outlier_detection ran)."""
+    paths = [layout.product_dir(product.name) / f"{e.base_name}{CRF_SUFFIX}"
+             for e in exposures]
+    if not paths or not all(p.is_file() for p in paths):
+        raise _MissingInputError("no _crf.fits: outlier_detection did not run")
+    rows = np.asarray(table["truth_row"])
+    idx = rows[(rows >= 0) & np.asarray(table["bright_star"], bool)]
+    if not idx.size:
+        raise _MissingInputError("no bright isolated star in the sample")
+    ra, dec = radec_of(truth[idx])
+    return mt.outlier_flags([str(p) for p in paths], [e.base_name for e in exposures],
+                            ra, dec).measurements()
+
+
+def _smearing(img: np.ndarray, truth_img: np.ndarray | None, note: str, truth: Table,
+              table: Table) -> dict[str, Measurement]:
+    """The psf_smear group on the bright isolated star sample of the match table."""
+    if truth_img is None:
+        raise _MissingInputError(f"no truth mosaic ({note})")
+    rows = np.asarray(table["truth_row"])
+    bright = (rows >= 0) & np.asarray(table["bright_star"], bool)
+    idx = rows[bright]
+    if not idx.size:
+        raise _MissingInputError("no bright isolated star in the sample")
+    x = np.asarray(truth["mosaic_x"], float)[idx]
+    y = np.asarray(truth["mosaic_y"], float)[idx]
+    return mt.psf_smearing(img, truth_img, x, y).measurements()
 
 
 def _exposures(layout: RunLayout, plan: Plan, product: Product) -> Exposures:

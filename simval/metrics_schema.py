@@ -141,6 +141,11 @@ INPUTS = {
     "truth_mosaic": "noiseless truth mosaic, truth/<product>_truth_i2d.fits",
     "backgrounds": "injected and recovered sky per exposure, truth/<product>_backgrounds.ecsv",
     "cal": "the exposures' image2 cal files, image2/<base>_cal.fits (WCS, array, DQ)",
+    "tweakreg_wcs": "the WCS tweakreg gave each exposure, image3/<product>/"
+                    "<base>_tweakreg_wcs.asdf (when tweakreg is skipped: the cal file's)",
+    "plan": "the run's plan.json (each exposure's injected pointing error)",
+    "crf": "the exposures' outlier_detection products, image3/<product>/<base>_crf.fits "
+           "(DQ with OUTLIER, WCS)",
 }
 
 _NO_BRIGHT = "no matched bright, isolated, fully covered star"
@@ -151,6 +156,10 @@ _BREAKDOWN = ("truth", "catalog", "i2d.SCI", "i2d.WHT", "truth_mosaic", "backgro
 _FOOTPRINT = ("truth", "catalog", "segm", "i2d.SCI", "i2d.WHT", "i2d.PIXAR_SR", "truth_mosaic",
               "backgrounds")
 _NO_CAL = "no cal file with enough valid, source-free pixels"
+_NO_ALIGN = "no exposure whose final WCS could be read"
+_NO_MOSAIC_NOISE = "too few valid, source-free mosaic pixels"
+_NO_CRF = "outlier_detection did not run (no _crf.fits) or no bright star fell on one"
+_NO_SMEAR = "no bright isolated star with a whole stamp in the mosaic and the truth mosaic"
 _NO_GALAXY_SEGMENT = "no matched galaxy with isophotal S/N >= 20 and a segment"
 _NO_STAR_SEGMENT = "no matched star with isophotal S/N >= 20 and a segment"
 
@@ -167,6 +176,11 @@ GROUPS: dict[str, tuple[str, tuple[str, ...]]] = {
     "seams": ("mosaic", ("i2d.SCI", "i2d.CON", "backgrounds")),
     "defects": ("mosaic_defects", ("i2d.SCI", "i2d.WHT", "cal")),
     "striping": ("striping", ("cal",)),
+    "jumps": ("jumps", ("cal",)),
+    "striping_mosaic": ("striping", ("i2d.SCI", "i2d.WHT", "truth_mosaic", "cal")),
+    "alignment": ("alignment", ("cal", "tweakreg_wcs", "plan")),
+    "psf_smear": ("smearing", ("truth", "i2d.SCI", "truth_mosaic")),
+    "outlier_cores": ("outliers", ("truth", "catalog", "crf")),
     "detectors": ("breakdown", _BREAKDOWN),
     "visits": ("breakdown", _BREAKDOWN),
 }
@@ -326,6 +340,44 @@ def _specs() -> dict[str, MetricSpec]:
          "the same for column means", _NO_CAL),
         ("stripe_col_frac", "fraction", "striping", "striping", 0.02,
          "stripe_col_amp / the same pixels' noise; median over the exposures", _NO_CAL),
+        ("stripe_mosaic_row_frac", "fraction", "striping", "striping_mosaic", 0.02,
+         "the same row statistic on the mosaic - truth mosaic (sources and pipeline "
+         "segments masked), turned so the detector rows run along its rows, as a fraction "
+         "of its pixel noise", _NO_MOSAIC_NOISE),
+        ("stripe_mosaic_col_frac", "fraction", "striping", "striping_mosaic", 0.02,
+         "the same across the rows: drizzle's pixel correlation alone (the floor of "
+         "stripe_mosaic_row_frac)", _NO_MOSAIC_NOISE),
+        ("jump_frac", "fraction", "jumps", "jumps", 0.0005,
+         "science pixels whose cal DQ carries JUMP_DET / science pixels (not reference, "
+         "non-science or DO_NOT_USE for another reason), over the exposures; with cosmic "
+         "rays off every flag is a false positive", _NO_CAL),
+        ("align_rel_max_mas", "mas", "alignment", "alignment", 2.0,
+         "per exposure: residual r = final WCS - true WCS (mean over a 5 x 5 pixel grid; "
+         "final: tweakreg's, or the cal file's when skipped; true: the cal WCS corrected by "
+         "the injected pointing error); the largest |r - median(r)| (exposures misaligned "
+         "with each other)", _NO_ALIGN),
+        ("align_rel_rms_mas", "mas", "alignment", "alignment", 2.0,
+         "rms of |r - median(r)| over the exposures", _NO_ALIGN),
+        ("align_abs_mas", "mas", "alignment", "alignment", 2.0,
+         "|median(r)|: the whole mosaic's offset from the sky (what abs_refcat fixes)",
+         _NO_ALIGN),
+        ("smear_fwhm_ratio", "ratio", "smearing", "psf_smear", 0.01,
+         "median over bright isolated stars of FWHM(mosaic) / FWHM(truth mosaic), circular "
+         "Gaussian fits (photutils fit_fwhm) at the true positions; 1 = no smearing",
+         _NO_SMEAR),
+        ("smear_ee_ratio", "ratio", "smearing", "psf_smear", 0.01,
+         "median of EE(mosaic) / EE(truth mosaic), EE = flux within 2 px / within 6 px "
+         "(annulus 8-12 px subtracted); below 1 = light pushed out of the core", _NO_SMEAR),
+        ("outlier_core_frac", "fraction", "outliers", "outlier_cores", 0.01,
+         "pixels within 1.5 px of a bright isolated star (true position, each crf file's "
+         "WCS) that outlier_detection flagged OUTLIER / all such pixels, over the "
+         "exposures", _NO_CRF),
+        ("outlier_core_star_frac", "fraction", "outliers", "outlier_cores", 0.05,
+         "bright isolated stars with at least one core pixel flagged in some exposure / "
+         "the stars", _NO_CRF),
+        ("outlier_frac", "fraction", "outliers", "outlier_cores", 0.0005,
+         "science pixels flagged OUTLIER / science pixels of the crf files (cosmic rays "
+         "jump missed, and false flags)", _NO_CRF),
         ("phot_offset_detector_worst_mag", "mag", "breakdown", "detectors", 0.01,
          "per detector: median(measured - true) mag of the bright isolated stars (else all "
          "matched stars) its exposures cover; the detector farthest from 0 (signed)",

@@ -51,7 +51,7 @@ import functools
 import json
 import os
 from collections import Counter
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -97,6 +97,9 @@ class Exposure:
     ``pa_v3_deg`` at V1, ``v3_idl_yang_deg`` and ``vparity`` of the aperture.
     Sky: ``background_mjysr``. ``seed``: the scenario seed (simulators derive per-file seeds
     from it and ``base_name``).
+    Pointing error (scenario ``alignment``): ``pointing_error_ra_mas`` (RA cos Dec) and
+    ``pointing_error_dec_mas``, the true pointing minus the one recorded in the exposure, mas;
+    image2 runs on a recorded pointing offset by minus this.
     """
 
     index: int
@@ -155,6 +158,8 @@ class Exposure:
     vparity: int
     background_mjysr: float
     seed: int
+    pointing_error_ra_mas: float = 0.0
+    pointing_error_dec_mas: float = 0.0
 
     @property
     def uncal_name(self) -> str:
@@ -462,10 +467,11 @@ def make_plan(scenario: Scenario) -> Plan:
                         dec_ref_deg=float(dec), roll_ref_deg=roll, pa_v3_deg=pa_v3,
                         v2_ref_arcsec=float(ap.V2Ref), v3_ref_arcsec=float(ap.V3Ref),
                         v3_idl_yang_deg=float(ap.V3IdlYAngle), vparity=int(ap.VIdlParity),
-                        background_mjysr=scenario.background_for(spec.name),
+                        background_mjysr=scenario.background_for(spec.name, det.name),
                         seed=scenario.seed,
                     ))
                 elapsed += readout_duration
+    exposures = _with_pointing_errors(exposures, scenario)
 
     products = []
     for band in scenario.bands():
@@ -486,6 +492,33 @@ def make_plan(scenario: Scenario) -> Plan:
         tiles=tuple(t for t, _ in tiles), exposures=tuple(exposures),
         products=tuple(products),
     )
+
+
+#: Salt of the pointing errors' random draws (with the scenario seed).
+POINTING_ERROR_SALT = 0x7EA1
+
+
+def _with_pointing_errors(exposures: list[Exposure], scenario: Scenario) -> list[Exposure]:
+    """The exposures with their pointing errors (scenario ``alignment``): unit normal
+    pairs drawn in plan order, one per exposure number of a visit (shared by the detectors
+    that observed together) or one per visit, times ``pointing_error_mas``; the same draws
+    for every size, so a sweep over sizes scales one pattern."""
+    align = scenario.alignment
+    if align is None or align.pointing_error_mas == 0.0:
+        return exposures
+    rng = np.random.default_rng([scenario.seed, POINTING_ERROR_SALT])
+    draws: dict[tuple[int, ...], tuple[float, float]] = {}
+    out = []
+    for e in exposures:
+        key = (e.visit,) if align.pointing_error_per == "visit" else \
+            (e.visit, e.activity, e.exposure)
+        if key not in draws:
+            dx, dy = rng.standard_normal(2)
+            draws[key] = (round(float(dx) * align.pointing_error_mas, 6),
+                          round(float(dy) * align.pointing_error_mas, 6))
+        out.append(replace(e, pointing_error_ra_mas=draws[key][0],
+                           pointing_error_dec_mas=draws[key][1]))
+    return out
 
 
 # --- a run directory's plan --------------------------------------------------------------

@@ -13,7 +13,8 @@ the first variant in full and every other one with ``reuse_simulation`` pointing
 all variants calibrate the very same raw data, then evaluates each run and compares every
 variant with the first (``OUT/compare/compare.html``, :mod:`simval.compare`). Only keys that do
 not change the simulated data may be swept: ``pipeline``, ``crds``, ``background_recipe``,
-``comparison`` and ``environment`` (a jwst release made by ``simval env create``). A sweep
+``comparison``, ``environment`` (a jwst release made by ``simval env create``) and
+``alignment`` (errors in the recorded pointing, applied before image2). A sweep
 that needed new simulations would not compare the calibration alone.
 """
 
@@ -39,6 +40,7 @@ from simval.scenario.sweep import (
     expand_faults,
     expand_sweep,
     full_key,
+    sweep_keys,
 )
 
 __all__ = ["PIPELINES", "SWEEPABLE", "SweepError", "SweepResult", "Variant",
@@ -93,7 +95,7 @@ def run_sweep(scenario_path: str | os.PathLike, out_dir: str | os.PathLike, *,
                             reuse_simulation, workers=workers, scheduler=scheduler,
                             kit_dir=kit_dir)
     doc = {"schema": "simval.sweep", "schema_version": 1, "scenario": str(scenario_path),
-           "keys": list((data.get("sweep") or {}).keys()), "variants": rows,
+           "keys": sweep_keys(data.get("sweep")), "variants": rows,
            "comparison": _compare(result, root)}
     result.summary = write_text(root / "sweep.json", json.dumps(doc, indent=1, default=str))
     return result

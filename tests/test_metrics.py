@@ -442,7 +442,7 @@ def test_mosaic_measurements_end_to_end(rng):
     """The production path of the mosaic metrics (simval.evaluate.mosaic_measurements) on a
     two-exposure mosaic with a 3 x 180-pixel hole between the exposures and known levels
     (the footprint is the WHT > 0 area with its holes filled: the whole 200 x 300 image)."""
-    from simval.evaluate import EvaluationSettings, Mosaic, mosaic_measurements
+    from simval.evaluate import PRODUCT_GROUPS, EvaluationSettings, Mosaic, mosaic_measurements
 
     ny, nx = 200, 300
     img = 0.22 + rng.normal(0, 0.01, (ny, nx)) + _gauss_sources((ny, nx), rng, 20)
@@ -459,7 +459,8 @@ def test_mosaic_measurements_end_to_end(rng):
                             injected=np.array([0.22, 0.22]), levels=np.array([0.0, 0.01]),
                             names=["a", "b"], member_names=["a", "b"], settings=settings,
                             aperture=(3.0, 1.0, "test"), rng=rng)
-    assert set(m) == {n for n, s in REGISTRY.items() if s.group != "catalog"}
+    assert set(m) == {n for n, s in REGISTRY.items() if s.group not in PRODUCT_GROUPS}
+    assert m["jump_frac"].value is None  # no cal files given
     assert abs(m["bkg_residual_frac"].value) < 0.005
     assert m["bkg_residual_mjysr"].details["expected_mjysr"] == pytest.approx(0.22)
     assert m["err_ratio_nmad"].value == pytest.approx(1.0, abs=0.05)

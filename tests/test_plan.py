@@ -251,3 +251,19 @@ def test_plan_of_an_edited_copy_is_independent(scenario):
     p = make_plan(validate_scenario(data, base_dir=QUICKSTART.parent))
     assert p.kit_spec().darks == (DarkNeed("SUB400P", 16, correlated_noise=False,
                                            realizations=4),)
+
+
+def test_a_detector_sky_factor_reaches_its_exposures_only():
+    data = quickstart_data()
+    data.update(detectors=["NRCB1", "NRCB2"], subarray="FULL",
+                dither={"pattern": "INTRAMODULEBOX", "points": 4},
+                background_detector_scale={"nrcb2": 1.03})
+    scenario = validate_scenario(data, base_dir=QUICKSTART.parent)
+    sky = {(e.detector, e.filter_name): e.background_mjysr for e in make_plan(scenario).exposures}
+    assert sky[("NRCB1", "F115W")] == pytest.approx(0.22)
+    assert sky[("NRCB2", "F115W")] == pytest.approx(0.22 * 1.03)
+    assert sky[("NRCB2", "F150W")] == pytest.approx(0.25 * 1.03)
+    assert "background_detector_scale" not in load_scenario(QUICKSTART).model_dump()
+    data["background_detector_scale"] = {"NRCB4": 1.1}
+    with pytest.raises(ValueError, match=r"background_detector_scale.NRCB4.*NRCB1, NRCB2"):
+        validate_scenario(data, base_dir=QUICKSTART.parent)

@@ -58,7 +58,8 @@ def test_no_sweep_is_one_variant(base):
 @pytest.mark.parametrize("sweep, words", [
     ({"seed": [1, 2]}, ["sweep.seed", "leaves the simulated data unchanged"]),
     ({"readout.ngroups": [3, 6]}, ["sweep.readout.ngroups", "pipeline"]),
-    ({"image3.skymatch": ["a"]}, ["pipeline.step.parameter"]),
+    ({"image3.skymatch": ["a"]}, ["sweep.image3.skymatch", "parameter mappings"]),
+    ({"image3": ["a"]}, ["pipeline.step.parameter"]),
     ({"image3.skymatch.skymethod": []}, ["non-empty list"]),
 ])
 def test_sweep_keys_that_would_change_the_simulation_are_refused(tmp_path, base, sweep, words):
@@ -125,3 +126,21 @@ def test_environment_is_sweepable_and_an_unknown_one_is_a_setup_error(base, tmp_
         pipeline_environment(scenario)
     plain = validate_scenario(variants[1].data, "variant", QUICKSTART.parent)
     assert pipeline_environment(plain) == {}
+
+
+def test_a_list_sweep_is_one_variant_per_item(tmp_path, base):
+    base["sweep"] = [{}, {"image3.skymatch.skymethod": "match"},
+                     {"background_recipe": "median_masked"}]
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump(base, sort_keys=False))
+    scenario = load_scenario(path)
+    variants = expand_sweep(scenario.model_dump())
+    assert [v.label for v in variants] == ["base", "skymethod-match",
+                                           "background_recipe-median_masked"]
+    assert variants[2].data["background_recipe"] == "median_masked"
+    assert variants[2].data["pipeline"]["image3"]["skymatch"] == \
+        variants[0].data["pipeline"]["image3"]["skymatch"]
+    base["sweep"] = [{"seed": 3}]
+    path.write_text(yaml.safe_dump(base, sort_keys=False))
+    with pytest.raises(ScenarioError, match=r"sweep\[0\]\.seed"):
+        load_scenario(path)

@@ -29,8 +29,13 @@ class Changes:
     photom_scale : multiply PHOTMJSR (calibrated fluxes are multiplied by it).
     distortion_shift_mas : (dV2, dV3) added to the distortion's output, mas.
     dark_scale : multiply the DARK data (the dark current subtracted, DN).
+    gain_uniform : replace each GAIN map by its mean over the science pixels: the single
+        value per detector MIRAGE simulates with (``MEAN_GAIN_VALUES``).
+    gain_map : ``((detector, path, sha256), ...)``: calibrate that detector with the user's
+        gain map (a FITS file, e-/DN, the shape of the kit's map; the digest keys the
+        derived file to the content); detectors not named keep the kit's map.
     gain_scale : multiply the GAIN (e-/DN) that ramp fitting's Poisson noise and jump
-        detection use.
+        detection use (applied after ``gain_uniform`` / ``gain_map``).
     readnoise_scale : multiply the READNOISE (DN) of ramp fitting's weights and ERR.
     superbias_offset_dn : add to the SUPERBIAS data, DN.
     linearity_scale : multiply the LINEARITY correction's non-linear coefficients
@@ -46,6 +51,8 @@ class Changes:
     photom_scale: float = 1.0
     distortion_shift_mas: tuple[float, float] = (0.0, 0.0)
     dark_scale: float = 1.0
+    gain_uniform: bool = False
+    gain_map: tuple[tuple[str, str, str], ...] = ()
     gain_scale: float = 1.0
     readnoise_scale: float = 1.0
     superbias_offset_dn: float = 0.0
@@ -63,6 +70,9 @@ class Changes:
         object.__setattr__(self, "distortion_shift_mas",
                            tuple(float(x) for x in self.distortion_shift_mas))
         object.__setattr__(self, "mask_hot_unflagged", bool(self.mask_hot_unflagged))
+        object.__setattr__(self, "gain_uniform", bool(self.gain_uniform))
+        object.__setattr__(self, "gain_map", tuple(sorted(
+            (str(d).upper(), str(p), str(h)) for d, p, h in self.gain_map)))
 
     def active(self) -> list[str]:
         """Names of the fields that differ from their neutral value, in :data:`KNOBS` order."""
@@ -147,6 +157,57 @@ def _scaled_ipc(kernel: np.ndarray, scale: float) -> np.ndarray:
     return out
 
 
+def _science_mean(gain: np.ndarray) -> float:
+    """Mean of the finite, positive gain values inside the 4-pixel reference border."""
+    inner = gain[..., 4:-4, 4:-4]
+    good = inner[np.isfinite(inner) & (inner > 0)]
+    return float(good.mean())
+
+
+def _uniform_gain(gain: np.ndarray) -> np.ndarray:
+    return np.full_like(gain, _science_mean(gain))
+
+
+def read_gain_map(path: str | Path) -> np.ndarray:
+    """A user's gain map, e-/DN: the SCI extension of a FITS file, else its primary array."""
+    from astropy.io import fits
+
+    with fits.open(path) as hdul:
+        hdu = hdul["SCI"] if "SCI" in hdul else hdul[0]
+        if hdu.data is None or np.ndim(hdu.data) != 2:
+            raise ValueError(f"{path}: expected a 2-D gain map (e-/DN) in SCI or the primary "
+                             "HDU")
+        return np.asarray(hdu.data, dtype=np.float32)
+
+
+def _user_gain(src: Path, dst: Path, entries: tuple[tuple[str, str, str], ...]) -> None:
+    """The kit's gain reference with its data replaced by the user's map for its detector."""
+    from stdatamodels.jwst.datamodels import GainModel
+
+    by_detector = {d: (p, h) for d, p, h in entries}
+    with GainModel(str(src)) as model:
+        detector = str(model.meta.instrument.detector).upper()
+        if detector in by_detector:
+            path, digest = by_detector[detector]
+            data = read_gain_map(path)
+            if data.shape != model.data.shape:
+                raise ValueError(f"{path}: gain map for {detector} is {data.shape[1]} x "
+                                 f"{data.shape[0]} pixels; the kit's is "
+                                 f"{model.data.shape[1]} x {model.data.shape[0]}")
+            model.data = data.astype(model.data.dtype)
+            model.add_history_entry(f"simval derived: data from {Path(path).name} "
+                                    f"(sha256 {digest[:12]}) replacing {src.name}")
+        else:
+            model.add_history_entry(f"simval derived: no user gain map for {detector}; "
+                                    f"data of {src.name} kept")
+        save_model(model, dst)
+
+
+def _describe_gain_map(entries: tuple[tuple[str, str, str], ...]) -> str:
+    return "user gain map for " + ", ".join(
+        f"{d} ({Path(p).name})" for d, p, _ in entries)
+
+
 @dataclass(frozen=True)
 class Knob:
     """One kind of change: the reference type it rewrites, its neutral value, whether it
@@ -159,6 +220,8 @@ class Knob:
     positive: bool = False
 
     def changes(self, value: Any) -> bool:
+        if isinstance(self.neutral, tuple) and not self.neutral:
+            return bool(value)
         if isinstance(self.neutral, tuple):
             return any(float(v) != n for v, n in zip(value, self.neutral, strict=True))
         return value != self.neutral
@@ -172,7 +235,7 @@ def _scale(reftype: str, attribute: str, what: str) -> Knob:
 
 
 #: The changes a derived context can make, by :class:`Changes` field (one reference type
-#: each).
+#: each; knobs of the same type apply in this order, each on the previous one's result).
 KNOBS: dict[str, Knob] = {
     "flat_scale": Knob("flat", 1.0, lambda v: f"flat x{v:g}", _scaled_flat, positive=True),
     "photom_scale": Knob("photom", 1.0, lambda v: f"photom x{v:g}", _scaled_photom,
@@ -182,6 +245,11 @@ KNOBS: dict[str, Knob] = {
         lambda v: f"distortion shifted by ({v[0]:g}, {v[1]:g}) mas in (V2, V3)",
         _shifted_distortion),
     "dark_scale": _scale("dark", "data", "dark"),
+    "gain_uniform": Knob(
+        "gain", False, lambda v: "gain map replaced by its mean (MIRAGE's single value)",
+        lambda src, dst, v: _changed_array(src, dst, "data", _uniform_gain,
+                                           "data replaced by its science-pixel mean")),
+    "gain_map": Knob("gain", (), _describe_gain_map, _user_gain),
     "gain_scale": _scale("gain", "data", "gain"),
     "readnoise_scale": _scale("readnoise", "data", "read noise"),
     "superbias_offset_dn": Knob(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict
+from pathlib import Path
 
 from simval.kit import crds_cache
 from simval.kit.changes import KNOBS, Changes
@@ -19,6 +20,20 @@ from simval.kit.registry import Registry, locked
 from simval.kit.spec import content_key
 
 __all__ = ["KNOBS", "Changes", "derive_context"]
+
+
+def _apply_in_turn(changes: Changes, fields: list[str], src: Path, dst: Path) -> None:
+    """Apply the knobs ``fields`` (one reference type) to ``src`` one after the other, the
+    last one writing ``dst``; intermediate files are removed."""
+    current = src
+    steps: list[Path] = []
+    for i, field_name in enumerate(fields):
+        out = dst if i == len(fields) - 1 else dst.with_name(f"{dst.stem}.step{i}{dst.suffix}")
+        KNOBS[field_name].apply(current, out, getattr(changes, field_name))
+        steps.append(out)
+        current = out
+    for path in steps[:-1]:
+        path.unlink(missing_ok=True)
 
 
 def derive_context(layout: KitLayout, base: str, changes: Changes) -> str:
@@ -39,18 +54,19 @@ def derive_context(layout: KitLayout, base: str, changes: Changes) -> str:
         entries = reg.contexts[base]["entries"]
         replacements: dict[str, str] = {}
         new_entries = {k: dict(v) for k, v in entries.items()}
+        by_type: dict[str, list[str]] = {}
         for field_name in changes.active():
-            knob = KNOBS[field_name]
-            reftype = knob.reftype
+            by_type.setdefault(KNOBS[field_name].reftype, []).append(field_name)
+        for reftype, fields in by_type.items():
             if not entries.get(reftype):
-                raise ValueError(f"{field_name}: base context {base} has no {reftype} "
+                raise ValueError(f"{fields[0]}: base context {base} has no {reftype} "
                                  "reference to change")
             for match, filename in entries[reftype].items():
                 src = layout.references / filename
                 stem, ext = filename.rsplit(".", 1)
                 key = content_key(filename, asdict(changes), reftype)
                 dst = layout.references / f"{stem}_derived{key}.{ext}"
-                knob.apply(src, dst, getattr(changes, field_name))
+                _apply_in_turn(changes, fields, src, dst)
                 replacements[filename] = dst.name
                 new_entries[reftype][match] = dst.name
                 reg.record_job(layout, f"derived/{dst.name}", key, [dst])

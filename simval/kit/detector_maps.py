@@ -17,8 +17,14 @@ Levels and the sources they imitate (the kit needs realistic structure, not flig
   (``obs_generator.get_nonlinearity_coeffs``: +3 %, +6.7 %, +9 %). L is strictly
   increasing for every x (c2, c3 > 0 and 4 c2^2 < 12 c3), so MIRAGE's Newton inversion
   (``unlinearize``) has a single root up to saturation.
-- gain: mean exactly ``detector.gain_e_per_dn`` (MIRAGE's ``MEAN_GAIN_VALUES``), 1 %
-  output-to-output and 2.5 % pixel spread.
+- gain: mean exactly ``detector.gain_e_per_dn`` (MIRAGE's ``MEAN_GAIN_VALUES``, the JDox
+  "NIRCam Detector Performance" averages 2.05 / 1.82 e-/DN), 1 % output-to-output and
+  2.5 % pixel spread. No amplitude is published for the CRDS gain maps: they are
+  estimated on binned areas (MIRAGE's ``obs_generator`` reads the mean instead "to avoid
+  discontinuities"), and their pixel-to-pixel accuracy "is not high" (jwst issue #4485).
+  The flight gains per detector (pynrc, from P330E, PID 1538: NRCB1 2.00 ... NRCB2 2.24
+  e-/DN) differ from the single mean by -2 % to +10 %: derived contexts
+  (``gain_uniform``, ``gain_map``, ``gain_scale``) calibrate with either.
 - read noise: mean exactly ``detector.readnoise_dn`` (JDox CDS noise / sqrt 2 / gain),
   3 % output-to-output and 7 % pixel spread.
 - IPC: ~0.6 % (SW) / ~0.8 % (LW) nearest-neighbour coupling (10 % detector-to-detector

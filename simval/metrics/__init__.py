@@ -22,7 +22,12 @@ where meaningful, sample size, and ``measurements()`` -> registry-named
 * :mod:`~simval.metrics.breakdown` — photometric, astrometric and sky offsets per
   detector and per visit;
 * :mod:`~simval.metrics.striping` — row- and column-correlated residuals (1/f noise) in
-  the cal files.
+  the cal files;
+* :mod:`~simval.metrics.jumps` — the fraction of science pixels ``jump`` flagged;
+* :mod:`~simval.metrics.outliers` — outlier_detection's flags in bright-star cores;
+* :mod:`~simval.metrics.alignment` — each exposure's final WCS against the truth (tweakreg);
+* :mod:`~simval.metrics.smearing` — bright stars' FWHM and encircled energy in the mosaic
+  against the truth mosaic.
 
 :func:`catalog_metrics` runs every catalog family of one filter; the mosaic families are
 run by :func:`simval.evaluate.mosaic_measurements`, group by group as the registry
@@ -39,6 +44,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from simval.match import MatchResult, column, radec_of
+from simval.metrics.alignment import AlignmentResult, alignment_residuals
 from simval.metrics.aperture_noise import (
     ApertureNoise,
     DrizzleCorrelation,
@@ -81,6 +87,7 @@ from simval.metrics.galaxy_photometry import (
     footprint_sources,
     segment_interior,
 )
+from simval.metrics.jumps import JumpFlags, jump_flags
 from simval.metrics.mosaic import (
     HoleStats,
     SeamResult,
@@ -94,6 +101,7 @@ from simval.metrics.mosaic import (
 )
 from simval.metrics.mosaic_defects import Defect, DefectReport, explain_holes, frame_outline
 from simval.metrics.noise import DepthResult, ErrRatio, error_ratio, random_aperture_depth
+from simval.metrics.outliers import OutlierFlags, outlier_flags
 from simval.metrics.photometry import (
     PhotometryResult,
     delta_mag,
@@ -101,15 +109,19 @@ from simval.metrics.photometry import (
     photometric_bias,
     select_bright_isolated_stars,
 )
+from simval.metrics.smearing import SmearResult, psf_smearing
 from simval.metrics.striping import (
+    MosaicStripes,
     StripeResult,
     Striping,
+    mosaic_stripes,
     stripe_amplitudes,
     striping_measurements,
 )
 from simval.metrics_schema import Measurement
 
 __all__ = [
+    "AlignmentResult",
     "ApertureNoise",
     "AstrometryResult",
     "BackgroundResidual",
@@ -127,12 +139,17 @@ __all__ = [
     "FractionResult",
     "GroupStats",
     "HoleStats",
+    "JumpFlags",
+    "MosaicStripes",
+    "OutlierFlags",
     "PhotometryResult",
     "PurityCurve",
     "SeamResult",
     "SkymatchComparison",
+    "SmearResult",
     "StripeResult",
     "Striping",
+    "alignment_residuals",
     "aperture_noise",
     "astrometric_offsets",
     "background_residual",
@@ -156,11 +173,15 @@ __all__ = [
     "group_breakdown",
     "hole_mask",
     "hole_statistics",
+    "jump_flags",
     "magnitude_at_completeness",
     "masks_from_context",
     "masks_from_polygons",
+    "mosaic_stripes",
     "nmad",
+    "outlier_flags",
     "photometric_bias",
+    "psf_smearing",
     "purity_curve",
     "random_aperture_depth",
     "seam_steps",

@@ -217,7 +217,8 @@ def build_specs(plan: Plan, scenario: Scenario, kit: Kit, layout: RunLayout,
             stage_id=stage_id("image2", e.base_name), kind="image2", run_dir=run_dir,
             run_id=run_id, crds_context=context,
             params={"base_name": e.base_name, "pipeline": "calwebb_image2",
-                    "steps": pipeline.get("image2", {}), "crds_env": env, **in_env},
+                    "steps": pipeline.get("image2", {}), "crds_env": env, **in_env,
+                    **_pointing_error(e)},
             uses={"rate": (det1.stage_id, "rate")})
         specs += [sim, det1, img2]
     for product in plan.products:
@@ -227,10 +228,28 @@ def build_specs(plan: Plan, scenario: Scenario, kit: Kit, layout: RunLayout,
             run_id=run_id, crds_context=context,
             params={"product": _json(asdict(product)), "members": members,
                     "pipeline": "calwebb_image3", "steps": pipeline.get("image3", {}),
-                    "recipe": scenario.background_recipe, "crds_env": env, **in_env},
-            uses={f"cal:{b}": (stage_id("image2", b), "cal") for b in members}))
+                    "recipe": scenario.background_recipe, "crds_env": env, **in_env,
+                    **_abs_refcat(scenario)},
+            uses={**{f"cal:{b}": (stage_id("image2", b), "cal") for b in members},
+                  **({"stars": ("catalog", "stars")} if _abs_refcat(scenario) else {})}))
     specs += evaluation_specs(plan, layout, run_id, crds_context=context)
     return with_functions(specs)
+
+
+def _pointing_error(e: Exposure) -> dict[str, Any]:
+    """image2's ``pointing_error_mas`` parameter: absent when the exposure has none, so
+    the stage of an exposure without one keeps its fingerprint."""
+    error = [e.pointing_error_ra_mas, e.pointing_error_dec_mas]
+    return {"pointing_error_mas": error} if any(error) else {}
+
+
+def _abs_refcat(scenario: Scenario) -> dict[str, Any]:
+    """image3's ``abs_refcat`` parameter (scenario ``alignment.abs_refcat`` and the seed of
+    its position errors), absent when the scenario has none."""
+    align = scenario.alignment
+    if align is None or align.abs_refcat is None:
+        return {}
+    return {"abs_refcat": {**_json(align.abs_refcat.model_dump()), "seed": scenario.seed}}
 
 
 def with_functions(specs: list[StageSpec]) -> list[StageSpec]:

@@ -28,6 +28,7 @@ from simval import calibrate, offline
 from simval.atomic import write_text
 from simval.calibrate import CrdsSetup, stage_log
 from simval.catalogs import SourceCatalog, catalog_from_spec
+from simval.catalogs.refcat import reference_catalog, write_reference_catalog
 from simval.envs.runner import for_stage, stage_reftype_steps
 from simval.evaluate import (
     EvaluationSettings,
@@ -36,7 +37,9 @@ from simval.evaluate import (
     write_product_evaluation,
 )
 from simval.kit.crds_cache import using_environment
+from simval.kit.spec import component_rng
 from simval.plan import Plan
+from simval.pointing_errors import offset_recorded_pointing
 from simval.run.manifest import software_versions
 from simval.run.records import StageContext, StageResult
 from simval.simulate.mirage_backend import simulate_exposure
@@ -230,6 +233,10 @@ def _level2(ctx: StageContext, which: str) -> StageResult:
 
     run = for_stage(p, which, calibrate.detector1 if which == "detector1" else calibrate.image2)
     src = ctx.inputs["uncal" if which == "detector1" else "rate"]
+    error = p.get("pointing_error_mas")
+    if error:
+        # a sub-directory: publish() leaves it out, and it goes with the work directory
+        src = offset_recorded_pointing(src, work / "input" / src.name, error)
     product = run(src, work, _crds(p), ctx.log, _steps(p))
     if which == "detector1":
         _drop_single_integration_rateints(product)
@@ -238,6 +245,7 @@ def _level2(ctx: StageContext, which: str) -> StageResult:
     outputs = {name.removeprefix(base + "_").removesuffix(".fits"): path
                for name, path in moved.items()}
     info = {"product": ctx.layout.rel(main), "ref_files": calibrate.ref_files_used(main),
+            **({"pointing_error_mas": list(error)} if error else {}),
             "reftype_steps": stage_reftype_steps(p, which),
             "cal_step": calibrate.cal_step_status(main)}
     return StageResult(outputs, info)
@@ -320,6 +328,9 @@ def image3_stage(ctx: StageContext) -> StageResult:
         _link(cal, member)
         members.append(member)
     asn = calibrate.make_association(members, name, work / f"{name}_asn.json")
+    refcat = _abs_refcat(ctx, work / f"{name}_abs_refcat.ecsv")
+    if refcat is not None:
+        steps.setdefault("tweakreg", {})["abs_refcat"] = str(refcat)
     background: dict[str, Any] = {"recipe": p["recipe"]}
     if p["recipe"] == "median_masked":
         sky = steps.get("skymatch", {})
@@ -346,6 +357,10 @@ def image3_stage(ctx: StageContext) -> StageResult:
     for fname, path in moved.items():
         if fname.endswith(("_skymatch.fits", "_crf.fits")):
             outputs[fname.removesuffix(".fits")] = path
+        elif fname.endswith(calibrate.TWEAKREG_WCS_SUFFIX):
+            outputs[f"tweakreg_wcs:{fname.removesuffix(calibrate.TWEAKREG_WCS_SUFFIX)}"] = path
+    if refcat is not None:
+        outputs["abs_refcat"] = moved[refcat.name]
     i2d = outputs["i2d"]
     info = {
         "filter": p["product"]["filter_name"], "members": list(p["members"]),
@@ -360,10 +375,30 @@ def image3_stage(ctx: StageContext) -> StageResult:
 
 def _image3_as_run(steps: Mapping[str, Any]) -> dict[str, Any]:
     """Image3 parameters as :func:`simval.calibrate.image3` passes them on (it asks skymatch
-    to save its per-exposure products unless the scenario decided)."""
+    and a running tweakreg to save their per-exposure products unless the scenario
+    decided)."""
     out = json.loads(json.dumps(steps))
     out.setdefault("skymatch", {}).setdefault("save_results", True)
+    tweakreg = out.setdefault("tweakreg", {})
+    if not tweakreg.get("skip", False):
+        tweakreg.setdefault("save_results", True)
     return out
+
+
+def _abs_refcat(ctx: StageContext, path: Path) -> Path | None:
+    """Scenario ``alignment.abs_refcat``: the reference star list for tweakreg, from the
+    run's star catalog (:func:`simval.catalogs.refcat.reference_catalog`), or None."""
+    spec = ctx.params.get("abs_refcat")
+    if not spec:
+        return None
+    from astropy.table import Table
+
+    band = ctx.params["product"]["filter_name"]
+    stars = Table.read(ctx.inputs["stars"], format="ascii.ecsv")
+    table = reference_catalog(stars, band, min_mag=spec["min_mag"], max_mag=spec["max_mag"],
+                              noise_mas=spec["noise_mas"], bias_mas=spec["bias_mas"],
+                              rng=component_rng(int(spec["seed"]), "abs_refcat", band))
+    return write_reference_catalog(table, path)
 
 
 # --- truth, evaluation, metrics -----------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import Field, ValidationInfo, field_validator, model_serializer, model_validator
@@ -288,6 +289,12 @@ class KitDerive(StrictModel):
         default_factory=lambda: [0.0, 0.0],
         description="[dV2, dV3] added to the distortion's output, milliarcsec")
     dark_scale: float = Field(1.0, gt=0.0, description="multiply the DARK data")
+    gain_uniform: bool = Field(False, description="replace each GAIN map by its mean: the "
+                                                   "single value MIRAGE simulates with")
+    gain_map: dict[str, str] = Field(
+        default_factory=dict,
+        description="{DETECTOR: FITS file}: calibrate with your own gain map (e-/DN, full "
+                    "frame, SCI or primary HDU); relative paths start at the scenario file")
     gain_scale: float = Field(1.0, gt=0.0, description="multiply the GAIN (e-/DN)")
     readnoise_scale: float = Field(1.0, gt=0.0, description="multiply the READNOISE")
     superbias_offset_dn: float = Field(0.0, description="add to the SUPERBIAS data, DN")
@@ -308,6 +315,26 @@ class KitDerive(StrictModel):
             raise FieldError("must be [dV2, dV3]", allowed="two numbers, milliarcsec")
         return v
 
+    @field_validator("gain_map")
+    @classmethod
+    def _gain_maps(cls, v: dict[str, str], info: ValidationInfo) -> dict[str, str]:
+        from simval.instruments.nircam import DETECTORS, FULL_SIZE
+
+        out = {}
+        for detector, file in v.items():
+            name = str(detector).upper()
+            if name not in DETECTORS:
+                raise FieldError(f"unknown detector {detector!r}", subpath=(detector,),
+                                 allowed=", ".join(DETECTORS))
+            path = resolve(file, base_dir(info))
+            if not path.is_file():
+                raise FieldError(f"gain map not found: {path}", subpath=(detector,),
+                                 allowed="an existing FITS file (relative paths start at "
+                                         "the scenario file's directory)")
+            _check_gain_map(path, (detector,), FULL_SIZE)
+            out[name] = str(path)
+        return out
+
     @model_validator(mode="after")
     def _something(self) -> KitDerive:
         if not self.changes().active():
@@ -319,7 +346,50 @@ class KitDerive(StrictModel):
         """The :class:`simval.kit.changes.Changes` these keys ask for."""
         values = self.model_dump()
         values["distortion_shift_mas"] = tuple(values["distortion_shift_mas"])
+        values["gain_map"] = tuple((d, p, _sha256(p)) for d, p in self.gain_map.items())
         return Changes(**values)
+
+    @model_serializer(mode="wrap")
+    def _serialise(self, handler):
+        # unset gain keys are left out, so that scenarios written before they existed keep
+        # their hash
+        data = handler(self)
+        if isinstance(data, dict):
+            for key, neutral in (("gain_uniform", False), ("gain_map", {})):
+                if data.get(key) == neutral:
+                    data.pop(key, None)
+        return data
+
+
+def _sha256(path: str) -> str:
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _check_gain_map(path: Path, subpath: tuple[str, ...], size: int) -> None:
+    """A gain map FITS file must hold a finite, positive full-frame 2-D array (e-/DN)."""
+    import numpy as np
+
+    from simval.kit.changes import read_gain_map
+
+    try:
+        data = read_gain_map(path)
+    except (OSError, ValueError) as err:
+        raise FieldError(f"cannot read a gain map from {path}: {err}", subpath=subpath,
+                         allowed="a FITS file with a 2-D SCI or primary array, e-/DN") from err
+    if data.shape != (size, size):
+        raise FieldError(f"{path}: gain map is {data.shape[1]} x {data.shape[0]} pixels",
+                         subpath=subpath, allowed=f"full frame, {size} x {size}")
+    inner = data[4:-4, 4:-4]
+    bad = int((~np.isfinite(inner) | (inner <= 0)).sum())
+    if bad:
+        raise FieldError(f"{path}: {bad} science pixels are not finite positive gains",
+                         subpath=subpath, allowed="gain > 0 e-/DN on every science pixel")
 
 
 class KitCrds(StrictModel):

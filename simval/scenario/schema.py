@@ -19,10 +19,18 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, PrivateAttr, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    Field,
+    PrivateAttr,
+    ValidationInfo,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
 from simval.instruments import nircam
 from simval.instruments.nircam import DETECTORS, LW_FILTERS, SW_FILTERS, Detector, get_detector
+from simval.scenario.alignment import Alignment
 from simval.scenario.base import StrictModel, base_dir, or_shorthand, resolve
 from simval.scenario.errors import FieldError
 from simval.scenario.inputs import Catalog, Comparison, Crds, Effects, Simulator
@@ -103,6 +111,7 @@ class Scenario(StrictModel):
         comparison: {match_radius_mas: 100,
                      thresholds: {metric: {F115W: {min: .., max: .., abs_max: ..}}}}
         environment: jwst-1.20.2          # calibrate with another jwst (simval env create)
+        alignment: {pointing_error_mas: 20, abs_refcat: {max_mag: 22}}   # tweakreg studies
         sweep: {image3.skymatch.skymethod: [local, global, match]}   # simval sweep
 
     Derived views: :meth:`filter_settings`, :meth:`bands`, :meth:`background_for`,
@@ -136,6 +145,11 @@ class Scenario(StrictModel):
                     "('all' for the rest); the simulator converts it with the photometric "
                     "calibration (MIRAGE's bkgdrate is ADU/s/pixel)",
         json_schema_extra=or_shorthand({"type": "number", "minimum": 0}))
+    background_detector_scale: dict[str, float] = Field(
+        default_factory=dict,
+        description="detector -> factor on its sky (default 1): a sky that differs between "
+                    "the detectors of one exposure (scattered light, wisps), which skymatch "
+                    "cannot follow (it fits one sky per exposure across its detectors)")
     effects: Effects = Field(default_factory=Effects)
     catalog: Catalog
     simulator: Simulator = Field(default_factory=Simulator)
@@ -156,13 +170,20 @@ class Scenario(StrictModel):
         None, description="a pipeline environment made by `simval env create` (e.g. "
                           "jwst-1.20.2): the calibration stages run in it, in a subprocess "
                           "with the same CRDS cache; default: simval's own jwst")
-    sweep: dict[str, list[Any]] = Field(
+    alignment: Alignment | None = Field(
+        None, description="errors in each exposure's recorded pointing (mas, seeded) and "
+                          "tweakreg's abs_refcat made from the truth's stars; calibration-"
+                          "side, so sweepable")
+    sweep: dict[str, list[Any]] | list[dict[str, Any]] = Field(
         default_factory=dict,
-        description="a grid calibrated on the same simulated data (`simval sweep`): dotted "
-                    "scenario key -> list of values, e.g. image3.skymatch.skymethod: "
-                    "[local, global, match] (pipeline.* may be left out), crds.kit.derive."
-                    "photom_scale: [1.0, 1.05], crds.context: [jwst_1100.pmap, ...]; only "
-                    "keys under pipeline, crds, background_recipe and comparison")
+        description="calibrations of the same simulated data (`simval sweep`): a grid, dotted "
+                    "scenario key -> list of values (every combination), e.g. "
+                    "image3.skymatch.skymethod: [local, global, match] (pipeline.* may be "
+                    "left out), crds.kit.derive.photom_scale: [1.0, 1.05], crds.context: "
+                    "[jwst_1100.pmap, ...]; or a list of variants, each {dotted key: value} "
+                    "({} = as written); a step key (image3.outlier_detection) takes "
+                    "{parameter: value} mappings merged over the step's; only keys under "
+                    "pipeline, crds, background_recipe, comparison, environment and alignment")
 
     faults: list[Fault] = Field(
         default_factory=list,
@@ -284,6 +305,25 @@ class Scenario(StrictModel):
                              allowed="a value for every filter, or an 'all' entry")
         return v
 
+    @field_validator("background_detector_scale")
+    @classmethod
+    def _detector_sky(cls, v: dict[str, float], info: ValidationInfo) -> dict[str, float]:
+        names = [get_detector(d).name for d in info.data.get("detectors", [])]
+        out = {}
+        for key, x in v.items():
+            try:
+                name = get_detector(str(key)).name
+            except ValueError:
+                name = None
+            if name not in names:
+                raise FieldError("not one of the scenario's detectors", value=key,
+                                 subpath=(key,), allowed=", ".join(names))
+            if not 0.0 < x <= 10.0:
+                raise FieldError("sky factor out of range", value=x, subpath=(key,),
+                                 allowed="0 < factor <= 10")
+            out[name] = float(x)
+        return out
+
     @field_validator("mirage_data")
     @classmethod
     def _mirage_data(cls, v: str | None, info: ValidationInfo) -> str | None:
@@ -299,9 +339,21 @@ class Scenario(StrictModel):
 
     @field_validator("sweep")
     @classmethod
-    def _sweep(cls, v: dict[str, list[Any]]) -> dict[str, list[Any]]:
+    def _sweep(cls, v: dict[str, list[Any]] | list[dict[str, Any]]
+               ) -> dict[str, list[Any]] | list[dict[str, Any]]:
         check_sweep_keys(v)
         return v
+
+    @model_serializer(mode="wrap")
+    def _serialize(self, handler: Any) -> dict[str, Any]:
+        # unset alignment and detector sky factors are absent, so adding them left existing
+        # scenario hashes alone
+        data = handler(self)
+        if isinstance(data, dict) and data.get("alignment") is None:
+            data.pop("alignment", None)
+        if isinstance(data, dict) and not data.get("background_detector_scale"):
+            data.pop("background_detector_scale", None)
+        return data
 
     @model_validator(mode="after")
     def _cross_checks(self) -> Scenario:
@@ -371,9 +423,11 @@ class Scenario(StrictModel):
         """Distinct passband names in observing order."""
         return _bands(self.filters)
 
-    def background_for(self, band: str) -> float:
-        """Sky background of ``band`` in MJy/sr."""
-        return self.background_mjysr.get(band, self.background_mjysr.get("all", 0.0))
+    def background_for(self, band: str, detector: str | None = None) -> float:
+        """Sky background of ``band`` in MJy/sr (on ``detector``: times its
+        ``background_detector_scale``)."""
+        sky = self.background_mjysr.get(band, self.background_mjysr.get("all", 0.0))
+        return sky * self.background_detector_scale.get(str(detector), 1.0)
 
 
 def _bands(filters: list[FilterSpec] | ChannelFilters) -> list[str]:

@@ -19,10 +19,11 @@ from simval.kit.changes import KNOBS
 from simval.scenario.errors import FieldError
 
 __all__ = ["PIPELINES", "SWEEPABLE", "SweepError", "Variant", "check_fault_keys",
-           "check_sweep_keys", "expand_faults", "expand_sweep", "full_key"]
+           "check_sweep_keys", "expand_faults", "expand_sweep", "full_key", "sweep_keys"]
 
 #: Top-level scenario keys a sweep may vary (they leave the simulated data unchanged).
-SWEEPABLE = ("pipeline", "crds", "background_recipe", "comparison", "environment")
+SWEEPABLE = ("pipeline", "crds", "background_recipe", "comparison", "environment",
+             "alignment")
 PIPELINES = ("detector1", "image2", "image3")
 
 
@@ -45,9 +46,10 @@ def _key_problem(key: str, what: str = "a sweep") -> tuple | None:
         return ((key,), key, f"{what} may only vary what leaves the simulated data unchanged",
                 f"keys under {', '.join(SWEEPABLE)} (pipeline. may be left out: "
                 "image3.skymatch.skymethod)")
-    if parts[0] == "pipeline" and (len(parts) != 4 or parts[1] not in PIPELINES):
-        return ((key,), key, "a pipeline key is pipeline.step.parameter",
-                "e.g. image3.skymatch.skymethod")
+    if parts[0] == "pipeline" and (len(parts) not in (3, 4) or parts[1] not in PIPELINES):
+        return ((key,), key, "a pipeline key is pipeline.step.parameter (or pipeline.step "
+                "with {parameter: value} values)",
+                "e.g. image3.skymatch.skymethod, image3.outlier_detection")
     return None
 
 
@@ -61,10 +63,44 @@ def check_fault_keys(settings: Mapping[str, Any]) -> None:
         raise FieldError(problems[0][2], items=problems)
 
 
-def check_sweep_keys(sweep: Mapping[str, Sequence[Any]]) -> None:
+def sweep_keys(sweep: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None) -> list[str]:
+    """The dotted keys a sweep varies (a grid's keys, or every key of a variant list)."""
+    if isinstance(sweep, Mapping):
+        return list(sweep)
+    keys: list[str] = []
+    for item in sweep or []:
+        keys += [k for k in item if k not in keys]
+    return keys
+
+
+def _value_problem(key: str, value: Any) -> tuple | None:
+    if _is_step_key(key) and not isinstance(value, dict):
+        return ((key,), value, "a step's values are parameter mappings",
+                "[{skip: true}, {}, {snr: '8.0 6.0'}, ...] (merged over the scenario's own "
+                "parameters of the step)")
+    return None
+
+
+def check_sweep_keys(sweep: Mapping[str, Sequence[Any]] | Sequence[Mapping[str, Any]]
+                     ) -> None:
     """Raise ``FieldError`` (scenario schema) for a key outside :data:`SWEEPABLE` or an empty
-    list of values."""
+    list of values. A sweep is a grid (key -> values: every combination) or a list of
+    variants (each a mapping key -> value; ``{}`` is the scenario as written)."""
     problems = []
+    if not isinstance(sweep, Mapping):
+        for i, item in enumerate(sweep):
+            if not isinstance(item, Mapping):
+                problems.append(((i,), item, "a variant is a mapping of dotted keys to values",
+                                 "{image3.skymatch.skymethod: match}, or {} for the scenario "
+                                 "as written"))
+                continue
+            for key, value in item.items():
+                problem = _key_problem(key) or _value_problem(key, value)
+                if problem:
+                    problems.append(((i, *problem[0]), *problem[1:]))
+        if problems:
+            raise FieldError(problems[0][2], items=problems)
+        return
     for key, values in sweep.items():
         problem = _key_problem(key)
         if problem:
@@ -72,6 +108,10 @@ def check_sweep_keys(sweep: Mapping[str, Sequence[Any]]) -> None:
         elif not isinstance(values, list) or not values:
             problems.append(((key,), values, "needs a non-empty list of values",
                              "[value, value, ...]"))
+        else:
+            bad = [v for v in values if _value_problem(key, v)]
+            if bad:
+                problems.append(_value_problem(key, bad[0]))
     if problems:
         raise FieldError(problems[0][2], items=problems)
 
@@ -86,7 +126,18 @@ class Variant:
     data: dict[str, Any]
 
 
+def _is_step_key(key: str) -> bool:
+    parts = full_key(key)
+    return len(parts) == 3 and parts[0] == "pipeline"
+
+
 def _set(data: dict[str, Any], parts: list[str], value: Any) -> None:
+    """Set ``value`` at ``parts``; a step's mapping (pipeline.stage.step) is merged over the
+    step's own parameters."""
+    if len(parts) == 3 and parts[0] == "pipeline" and isinstance(value, dict):
+        for name, v in value.items():
+            _set(data, [*parts, name], v)
+        return
     node = data
     for p in parts[:-1]:
         nxt = node.get(p)
@@ -100,7 +151,8 @@ def _set(data: dict[str, Any], parts: list[str], value: Any) -> None:
 def _label(settings: Mapping[str, Any]) -> str:
     if not settings:
         return "base"
-    text = "_".join(f"{k.split('.')[-1]}-{v}" for k, v in settings.items())
+    text = "_".join(f"{k.split('.')[-1]}-{'defaults' if v == {} else v}"
+                    for k, v in settings.items())
     text = re.sub(r"[\s'\"{}\[\]:,]", "", text).replace("+", "_plus_")  # global+match
     return re.sub(r"[^A-Za-z0-9_.-]", "", text)[:100] or "variant"
 
@@ -138,17 +190,27 @@ def expand_faults(data: Mapping[str, Any]) -> list[Variant]:
 
 def expand_sweep(data: Mapping[str, Any]) -> list[Variant]:
     """The variants of a scenario mapping with a ``sweep`` block (one variant without)."""
-    sweep = dict(data.get("sweep") or {})
+    raw = data.get("sweep") or {}
     base = {k: copy.deepcopy(v) for k, v in data.items() if k != "sweep"}
+    if not isinstance(raw, Mapping):
+        if (base.get("crds") or {}).get("contexts"):
+            raise SweepError("crds.contexts makes a grid: with a list of variants, set "
+                             "crds.kit.context (or crds.context) in each variant instead")
+        return _variants(base, [dict(item) for item in raw])
+    sweep = dict(raw)
     crds = base.get("crds")
     if isinstance(crds, dict) and crds.get("contexts"):  # crds.contexts: one per variant
         key = "crds.context" if crds.get("path") else "crds.kit.context"
         sweep[key] = list(crds.pop("contexts"))
     keys = list(sweep)
+    return _variants(base, [dict(zip(keys, values, strict=True))
+                            for values in itertools.product(*(sweep[k] for k in keys))])
+
+
+def _variants(base: dict[str, Any], grid: list[dict[str, Any]]) -> list[Variant]:
     variants = []
-    for values in itertools.product(*(sweep[k] for k in keys)):
+    for settings in grid:
         d = copy.deepcopy(base)
-        settings = dict(zip(keys, values, strict=True))
         for key, value in settings.items():
             _set(d, full_key(key), value)
         _clean_derive(d)

@@ -5,7 +5,8 @@ flat, no noise) into ``seed x PHOTMJSR`` MJy/sr in the cal frame (PHOTMJSR of th
 reference MIRAGE simulated with, so that a calibration with a wrong photom is seen), and
 resample puts that on the ``_i2d`` grid. This module does exactly that with jwst's own
 resample (same WCS from the image2 cal files — the simulated, true WCS — same DQ-based
-weights, same kernel and pixfrac as the ``_i2d`` records), so that any statistic measured
+weights, same kernel and pixfrac as the ``_i2d`` records; with an error in an exposure's
+recorded pointing, its cal WCS corrected by that error), so that any statistic measured
 on the mosaic can be measured the same way on the truth. The background metric uses it: the
 light of faint, undetected galaxies and of extended wings in "sky" pixels is part of what a
 perfect pipeline returns (measured on the quickstart: +0.4% to +6.6% of the sky in MIRAGE's
@@ -23,6 +24,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from simval.atomic import atomic_path
+from simval.pointing_errors import true_wcs
 from simval.truth.exposures import mirage_photmjsr
 from simval.truth.rundir import file_ending
 
@@ -52,7 +54,9 @@ def _seed_image(path: Path) -> np.ndarray:
 def noiseless_mosaic(cal_files: Sequence[str | os.PathLike],
                      seed_images: Sequence[str | os.PathLike],
                      i2d: str | os.PathLike,
-                     photmjsr: Sequence[float | None] | None = None) -> np.ndarray:
+                     photmjsr: Sequence[float | None] | None = None,
+                     pointing_errors_mas: Sequence[Sequence[float]] | None = None
+                     ) -> np.ndarray:
     """Noiseless seed images resampled onto the grid of ``i2d``, MJy/sr.
 
     Parameters
@@ -65,6 +69,9 @@ def noiseless_mosaic(cal_files: Sequence[str | os.PathLike],
         The pipeline mosaic whose grid, kernel, pixfrac and weighting are reproduced.
     photmjsr : sequence of float or None, optional
         Per exposure, the simulator's MJy/sr per ADU/s (None: the cal file's PHOTMJSR).
+    pointing_errors_mas : sequence of (float, float), optional
+        Per exposure, the error of its recorded pointing (:mod:`simval.pointing_errors`):
+        the seed image goes through the cal WCS corrected by it, the true WCS.
 
     Returns
     -------
@@ -79,7 +86,10 @@ def noiseless_mosaic(cal_files: Sequence[str | os.PathLike],
         raise TruthMosaicError(f"{len(cal_files)} cal files for {len(seed_images)} seed images")
     models = []
     conversions = list(photmjsr) if photmjsr is not None else [None] * len(cal_files)
-    for cal, seed, simulated in zip(cal_files, seed_images, conversions, strict=True):
+    errors = list(pointing_errors_mas) if pointing_errors_mas is not None else \
+        [(0.0, 0.0)] * len(cal_files)
+    for cal, seed, simulated, error in zip(cal_files, seed_images, conversions, errors,
+                                           strict=True):
         for path in (cal, seed):
             if not Path(path).is_file():
                 raise TruthMosaicError(f"{path}: missing (needed for the truth mosaic)")
@@ -95,6 +105,7 @@ def noiseless_mosaic(cal_files: Sequence[str | os.PathLike],
         model.data = (data * factor).astype(np.float32)
         model.meta.background.level = None  # nothing to subtract: the truth keeps its sky
         model.meta.background.subtracted = None
+        model.meta.wcs = true_wcs(model.meta.wcs, error)
         models.append(model)
     with datamodels.open(str(i2d)) as ref:
         wcs = ref.meta.wcs
@@ -135,7 +146,7 @@ def product_truth_mosaic(layout: RunLayout, plan: Plan, product: Product,
     no seed image or cal file. Reads each member's image2 cal file and MIRAGE seed image
     from the run directory (the truth stage declares them as its inputs)."""
 
-    cals, seeds, conversions = [], [], []
+    cals, seeds, conversions, errors = [], [], [], []
     for e in plan.exposures_in(product):
         seed = file_ending(layout.exposure_dir(e.base_name), "_final_seed_image.fits") \
             if layout.exposure_dir(e.base_name).is_dir() else None
@@ -146,4 +157,5 @@ def product_truth_mosaic(layout: RunLayout, plan: Plan, product: Product,
         cals.append(cal)
         seeds.append(seed)
         conversions.append(mirage_photmjsr(layout, e))
-    return noiseless_mosaic(cals, seeds, i2d, conversions), "computed"
+        errors.append((e.pointing_error_ra_mas, e.pointing_error_dec_mas))
+    return noiseless_mosaic(cals, seeds, i2d, conversions, errors), "computed"
