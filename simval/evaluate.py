@@ -38,6 +38,8 @@ import numpy as np
 from simval import metrics as mt
 from simval.atomic import atomic_path
 from simval.calibrate import CRF_SUFFIX, TWEAKREG_WCS_SUFFIX, read_tweakreg_wcs
+from simval.instruments.nircam import NATIVE_SCALE_ARCSEC, get_detector
+from simval.kit.photometry import abmag_to_jy, zeropoint_row
 from simval.kit.spec import component_rng
 from simval.layout import RunLayout
 from simval.match import default_match_radius, match_catalogs, radec_of
@@ -348,11 +350,12 @@ def mosaic_measurements(mosaic: Mosaic, *, segm: np.ndarray | None, injected: np
                         exposures: Exposures | None = None, match: Table | None = None,
                         products: dict[str, Any] | None = None,
                         catalog: Table | None = None,
-                        aperture_rng: np.random.Generator | None = None
+                        aperture_rng: np.random.Generator | None = None,
+                        band: tuple[str, str] | None = None
                         ) -> dict[str, Measurement]:
     """Every metric group but the catalog's (footprint_photometry, background, skymatch,
-    err_ratio, depth, aperture_noise, holes, seams, defects, striping, jumps, striping_mosaic,
-    detectors, visits).
+    err_ratio, depth, sensitivity, aperture_noise, holes, seams, defects, striping, jumps,
+    striping_mosaic, detectors, visits).
 
     Parameters
     ----------
@@ -386,6 +389,8 @@ def mosaic_measurements(mosaic: Mosaic, *, segm: np.ndarray | None, injected: np
         The pipeline's source catalog (with ``match``, for the footprint photometry).
     aperture_rng : numpy.random.Generator, optional
         For the aperture noise's random apertures (default seeded with 0).
+    band : (filter, detector), optional
+        The mosaic's band and one of its detectors, for the sensitivity's aperture radius.
     """
 
     out: dict[str, Measurement] = {}
@@ -513,6 +518,28 @@ def mosaic_measurements(mosaic: Mosaic, *, segm: np.ndarray | None, injected: np
                               "image": what})
         return got
 
+    def sensitivity():
+        if band is None:
+            raise _MissingInputError("no band given")
+        if truth_img is None:
+            raise _MissingInputError(f"no truth mosaic ({truth_source})")
+        if match is None or wcs is None or mosaic.pixar_sr is None:
+            raise _MissingInputError("no match table, celestial WCS or PIXAR_SR")
+        stars = match[(np.asarray(match["truth_row"]) >= 0)
+                      & np.asarray(match["bright_star"], bool)]
+        if not len(stars):
+            raise _MissingInputError("no bright isolated star for the encircled energy")
+        x, y = wcs.all_world2pix(np.asarray(stars["ra_true"], float),
+                                 np.asarray(stars["dec_true"], float), 0)
+        detector = get_detector(band[1])
+        radius = mt.aperture_radius_arcsec(zeropoint_row(detector, band[0]).pivot_um,
+                                           NATIVE_SCALE_ARCSEC[detector.channel])
+        flux = abmag_to_jy(np.asarray(stars["mag_true_ab"], float))
+        return mt.sensitivity_limit(img, truth_img, x=x, y=y, flux_jy=flux,
+                                    radius_arcsec=radius, pixar_sr=mosaic.pixar_sr,
+                                    sky_mjysr=sky, rng=rng, mask=mask,
+                                    valid=valid).measurements()
+
     def holes():
         return mt.hole_statistics(img, wht=mosaic.wht).measurements()
 
@@ -596,6 +623,7 @@ def mosaic_measurements(mosaic: Mosaic, *, segm: np.ndarray | None, injected: np
 
     computations = {"footprint_photometry": footprint_photometry, "background": background,
                     "skymatch": skymatch, "err_ratio": err_ratio, "depth": depth,
+                    "sensitivity": sensitivity,
                     "aperture_noise": aperture_noise, "holes": holes, "seams": seams,
                     "defects": defects, "striping": striping, "jumps": jumps,
                     "striping_mosaic": striping_mosaic,
@@ -765,7 +793,8 @@ def evaluate_product(layout: RunLayout, plan: Plan, product: Product,
         rng=component_rng(settings.seed, "depth", band),
         truth=truth_pair, exposures=_exposures(layout, plan, product), match=table,
         products=products,
-        catalog=measured, aperture_rng=component_rng(settings.seed, "aperture_noise", band)))
+        catalog=measured, aperture_rng=component_rng(settings.seed, "aperture_noise", band),
+        band=(band, exposures[0].detector) if exposures else None))
     truth_img = truth_pair[0]
     _group(out, "alignment", lambda: _alignment(layout, product, exposures, i2d))
     _group(out, "psf_smear", lambda: _smearing(mosaic.data, truth_img, truth_mosaic_note,

@@ -171,6 +171,8 @@ GROUPS: dict[str, tuple[str, tuple[str, ...]]] = {
     "skymatch": ("background", ("backgrounds",)),
     "err_ratio": ("noise", ("i2d.SCI", "i2d.ERR")),
     "depth": ("noise", ("i2d.SCI", "i2d.PIXAR_SR", "catalog")),
+    "sensitivity": ("sensitivity", ("truth", "catalog", "i2d.SCI", "i2d.PIXAR_SR",
+                                    "truth_mosaic")),
     "aperture_noise": ("aperture_noise", ("i2d.SCI", "i2d.ERR", "i2d.WHT", "i2d.resample")),
     "holes": ("mosaic", ("i2d.SCI", "i2d.WHT")),
     "seams": ("mosaic", ("i2d.SCI", "i2d.CON", "backgrounds")),
@@ -296,6 +298,12 @@ def _specs() -> dict[str, MetricSpec]:
         ("depth_5sigma_mag", "AB mag", "noise", "depth", 0.05,
          "5-sigma point-source depth from random apertures on source-free sky",
          "no aperture fits on valid, source-free sky"),
+        ("limit_10sigma_njy", "nJy", "sensitivity", "sensitivity", 0.5,
+         "10-sigma point-source limit as the NIRCam sensitivity tables define it: aperture "
+         "radius the larger of 2.5 native pixels or 1.2 lambda_pivot/D; 10 x the clipped "
+         "scatter of random source-free aperture sums in the mosaic / the encircled energy "
+         "of the bright isolated stars in the same aperture on the truth mosaic (against "
+         "their true total flux)", "no bright isolated star or no room for sky apertures"),
         ("err_ratio_nmad_drizzle", "ratio", "aperture_noise", "aperture_noise", 0.05,
          "err_ratio_nmad x R, R the Casertano et al. (2000) noise correlation ratio of the "
          "mosaic's pixfrac and pixel scale ratio (~1 if ERR is right)",

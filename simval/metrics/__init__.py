@@ -14,6 +14,8 @@ where meaningful, sample size, and ``measurements()`` -> registry-named
   segmentation footprints and apertures measured on the noiseless truth mosaic
   (calibration only), the catalog's sky term and the isophotal-versus-total loss;
 * :mod:`~simval.metrics.noise` — (sky pixel / ERR) distribution, random-aperture depth;
+* :mod:`~simval.metrics.sensitivity` — the 10-sigma point-source limit as the NIRCam
+  sensitivity tables define it;
 * :mod:`~simval.metrics.aperture_noise` — random sky apertures against the ERR propagated
   with drizzle's pixel covariance (Casertano et al. 2000);
 * :mod:`~simval.metrics.mosaic` — holes, black lines, seams;
@@ -109,6 +111,12 @@ from simval.metrics.photometry import (
     photometric_bias,
     select_bright_isolated_stars,
 )
+from simval.metrics.sensitivity import (
+    SensitivityLimit,
+    aperture_radius_arcsec,
+    encircled_energy,
+    sensitivity_limit,
+)
 from simval.metrics.smearing import SmearResult, psf_smearing
 from simval.metrics.striping import (
     MosaicStripes,
@@ -145,12 +153,14 @@ __all__ = [
     "PhotometryResult",
     "PurityCurve",
     "SeamResult",
+    "SensitivityLimit",
     "SkymatchComparison",
     "SmearResult",
     "StripeResult",
     "Striping",
     "alignment_residuals",
     "aperture_noise",
+    "aperture_radius_arcsec",
     "astrometric_offsets",
     "background_residual",
     "casertano_r",
@@ -160,6 +170,7 @@ __all__ = [
     "completeness_curve",
     "delta_mag",
     "drizzle_correlation",
+    "encircled_energy",
     "error_ratio",
     "estimate_truth_snr",
     "expected_mosaic_level",
@@ -187,6 +198,7 @@ __all__ = [
     "seam_steps",
     "segment_interior",
     "select_bright_isolated_stars",
+    "sensitivity_limit",
     "skymatch_comparison",
     "source_coverage",
     "source_mask",
