@@ -14,6 +14,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from simval import offline
+from simval.atomic import write_text
 from simval.catalogs.cli import add_catalog_parser
 from simval.compare.cli import add_compare_parser
 from simval.console import UsageError, console, err_console
@@ -27,7 +28,7 @@ from simval.kit.layout import KitLayout
 from simval.kit.registry import Registry
 from simval.kit.spec import DEFAULT_SEED, KIT_VERSION, DarkNeed, KitSpec
 from simval.manifest_schema import Manifest
-from simval.metrics_schema import metrics_json_schema
+from simval.metrics_schema import check_metric_names, metrics_json_schema
 from simval.plan import make_plan, plan_adapter, plan_table
 from simval.report import print_verdicts, report_main, write_report
 from simval.report.rundir import load_run
@@ -38,7 +39,7 @@ from simval.run.progress import summary_tables
 from simval.run.records import StageRecord
 from simval.scenario import ScenarioError, load_scenario, scenario_hash, scenario_json_schema
 from simval.scenario.sweep import sweep_keys
-from simval.sweep import SweepError, run_fault_panel, run_sweep
+from simval.sweep import SweepError, run_fault_panel, run_sweep, sweep_markdown
 
 
 def _csv(text: str) -> list[str]:
@@ -340,6 +341,11 @@ def cmd_sweep(args) -> int:
         raise UsageError(f"{args.scenario}: no `sweep` block or `crds.contexts`; add e.g. "
                          "sweep: {image3.skymatch.skymethod: [local, global, match]}")
     out = args.output or Path("runs") / f"{scenario.name}-sweep"
+    metrics = _csv(args.metrics) if args.metrics else []
+    try:
+        check_metric_names(metrics)
+    except KeyError as err:
+        raise UsageError(f"--metrics: {err}") from err
     try:
         result = run_sweep(args.scenario, out, workers=args.workers,
                            scheduler=args.scheduler, kit_dir=args.kit_dir,
@@ -349,18 +355,20 @@ def cmd_sweep(args) -> int:
     import json
 
     doc = json.loads(result.summary.read_text())
+    columns = {m: m for m in metrics} if metrics else SWEEP_COLUMNS
     table = Table(title=f"sweep {scenario.name}: {', '.join(doc['keys'])}")
     table.add_column("variant", overflow="fold")
     table.add_column("filter")
-    for header in SWEEP_COLUMNS.values():
+    for header in columns.values():
         table.add_column(header, justify="right")
     for row in doc["variants"]:
         label = row["label"] if row["status"] == "complete" else f"{row['label']} (FAILED)"
         for band, values in (row["metrics"] or {"-": {}}).items():
-            cells = [_fmt(values.get(k)) for k in SWEEP_COLUMNS]
+            cells = [_fmt(values.get(k)) for k in columns]
             table.add_row(label, band, *cells)
     console.print(table)
-    console.print(f"summary: {result.summary}")
+    md = write_text(out / "sweep.md", sweep_markdown(doc, list(columns)))
+    console.print(f"summary: {result.summary}; table: {md}")
     if doc.get("comparison"):
         console.print(f"comparison with the first variant: {out / doc['comparison']}")
     if result.failed:
@@ -565,6 +573,9 @@ def build_parser() -> argparse.ArgumentParser:
                     "one on the same simulated exposures (reuse_simulation), evaluate each, "
                     "and write OUT/sweep.json with every metric per variant and filter.")
     _variant_arguments(sw, "sweep", "the simulated exposures")
+    sw.add_argument("--metrics", default=None, metavar="M1,M2",
+                    help="metrics of the printed table and OUT/sweep.md (registry names; "
+                         "default: " + ", ".join(SWEEP_COLUMNS) + ")")
     sw.set_defaults(func=cmd_sweep)
 
     pa = sub.add_parser(

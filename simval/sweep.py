@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,8 @@ from typing import Any
 from simval.atomic import write_text
 from simval.compare import compare_runs, write_compare
 from simval.faults import fault_panel
+from simval.metrics_schema import check_metric_names
+from simval.report.panel import render_panel_html
 from simval.run import evaluate_run, run_scenario
 from simval.scenario import load_scenario, validate_scenario
 from simval.scenario.sweep import (
@@ -45,7 +48,7 @@ from simval.scenario.sweep import (
 
 __all__ = ["PIPELINES", "SWEEPABLE", "SweepError", "SweepResult", "Variant",
            "check_sweep_keys", "expand_faults", "expand_sweep", "full_key",
-           "run_fault_panel", "run_sweep"]
+           "run_fault_panel", "run_sweep", "sweep_markdown"]
 
 
 def _compare(result: SweepResult, root: Path) -> str | None:
@@ -101,6 +104,20 @@ def run_sweep(scenario_path: str | os.PathLike, out_dir: str | os.PathLike, *,
     return result
 
 
+def sweep_markdown(doc: dict[str, Any], metrics: Sequence[str]) -> str:
+    """The variants x filters table of a ``sweep.json`` document for ``metrics`` (registry
+    names), as Markdown: one row per variant and filter, values to 4 significant digits."""
+    check_metric_names(metrics)
+    lines = ["| variant | filter | " + " | ".join(metrics) + " |",
+             "|---|---|" + "---|" * len(metrics)]
+    for row in doc["variants"]:
+        label = row["label"] if row["status"] == "complete" else f"{row['label']} (failed)"
+        for band, values in (row.get("metrics") or {"-": {}}).items():
+            cells = ["-" if values.get(m) is None else f"{values[m]:.4g}" for m in metrics]
+            lines.append(f"| {label} | {band} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def _run_variants(variants: list[Variant], scenario_path: Path, base_dir: Path | None,
                   root: Path, result: SweepResult,
                   reuse_simulation: str | os.PathLike | None, *,
@@ -143,7 +160,8 @@ def run_fault_panel(scenario_path: str | os.PathLike, out_dir: str | os.PathLike
     """A scenario's fault panel (:mod:`simval.faults`): the clean calibration, one per fault
     on the same simulated data, and ``clean_seeds`` clean simulations with seeds ``seed + 1
     ...``; writes ``out_dir/panel.json`` (the fault x metric cells, which faults were caught,
-    the false alarms) and ``out_dir/panel.md`` (the table)."""
+    the false alarms), ``out_dir/panel.md`` (the table) and ``out_dir/panel.html`` (the
+    fault x metric matrix)."""
     import copy
 
     import yaml
@@ -177,5 +195,6 @@ def run_fault_panel(scenario_path: str | os.PathLike, out_dir: str | os.PathLike
             {label: docs[label].filters for label in sorted(seeds) if label in docs})
         doc["panel"] = panel.to_dict()
         result.table = write_text(root / "panel.md", panel.markdown())
+        write_text(root / "panel.html", render_panel_html(panel, title=base.name))
     result.summary = write_text(root / "panel.json", json.dumps(doc, indent=1, default=str))
     return result

@@ -61,6 +61,21 @@ def test_table_says_which_metric_catches_which_fault():
         "name": "rms only", "expect": expect["rms only"], "caught": True,
         "flagged_by": ["astrom_rms_bright_star_mas[F115W]", "astrom_rms_bright_star_mas[F150W]"]}
 
+    import re
+
+    from simval.report.panel import render_panel_html
+
+    html = render_panel_html(panel, title="case")
+    assert "2 of 3 faults caught" in html and "1 false alarm(s) on 2 clean seed(s)" in html
+    rows = re.findall(r"<tr><td>([^<]+)</td><td class=\"(\w*)\">", html)
+    assert rows == [("clean", ""), ("flat x1.03", "caught"), ("area x1.1", "missed"),
+                    ("rms only", "caught")]
+    # flat x1.03's row: columns sorted (astrom_rms, bkg_residual, phot_bias) x (F115W, F150W);
+    # the four photometry and sky cells flag it, phot_bias is the expected one
+    flat = html.split("<td>flat x1.03</td>")[1].split("</tr>")[0]
+    classes = re.findall(r'<td class="num ([^"]*)"', flat)
+    assert classes == ["", "", "flag", "flag", "flag expected", "flag expected"]
+
 
 def test_a_metric_failing_on_the_clean_run_catches_nothing():
     clean = _metrics(phot=0.05)  # the clean calibration already fails photometry

@@ -144,3 +144,19 @@ def test_a_list_sweep_is_one_variant_per_item(tmp_path, base):
     path.write_text(yaml.safe_dump(base, sort_keys=False))
     with pytest.raises(ScenarioError, match=r"sweep\[0\]\.seed"):
         load_scenario(path)
+
+
+def test_sweep_markdown_is_one_row_per_variant_and_filter():
+    from simval.sweep import sweep_markdown
+
+    doc = {"variants": [
+        {"label": "a", "status": "complete",
+         "metrics": {"F115W": {"jump_frac": 1.23456e-4, "bkg_residual_frac": None},
+                     "F150W": {"jump_frac": 2e-4, "bkg_residual_frac": -0.0042}}},
+        {"label": "b", "status": "failed", "metrics": {}}]}
+    assert sweep_markdown(doc, ["jump_frac", "bkg_residual_frac"]).splitlines() == [
+        "| variant | filter | jump_frac | bkg_residual_frac |", "|---|---|---|---|",
+        "| a | F115W | 0.0001235 | - |", "| a | F150W | 0.0002 | -0.0042 |",
+        "| b (failed) | - | - | - |"]
+    with pytest.raises(KeyError, match="no_such_metric"):
+        sweep_markdown(doc, ["no_such_metric"])
