@@ -487,3 +487,17 @@ def test_every_catalog_metric_is_registered(rng):
 
 def _radec(measured):
     return measured["sky_centroid"].ra.deg, measured["sky_centroid"].dec.deg
+
+
+def test_full_coverage_is_one_visits_dithers_where_visits_overlap():
+    """On a mosaic of 4-point visits that overlap, most stars have 4 exposures and the
+    overlaps 8 (3 in a chip gap): the sample keeps every star with >= 4, not only the
+    overlaps'."""
+    nexp = [4] * 6 + [8] * 2 + [3] * 2
+    n = len(nexp)
+    truth = Table({"ra": np.arange(n) * 10 / 3600, "dec": np.zeros(n),
+                   "mag_true_ab": np.full(n, 19.0), "type": ["star"] * n,
+                   "in_footprint": [True] * n, "n_exposures": nexp})
+    sel = select_bright_isolated_stars(truth, mag_max=22.0)
+    assert sel.tolist() == [True] * 8 + [False] * 2
+    assert select_bright_isolated_stars(truth, mag_max=22.0, min_exposures=8).sum() == 2

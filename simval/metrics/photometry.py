@@ -195,6 +195,14 @@ def photometric_bias(measured_mag: ArrayLike, true_mag: ArrayLike, *,
                             outlier_mag, outliers, binned)
 
 
+def _typical_coverage(nexp: NDArray[np.int64]) -> int:
+    """The most common exposure count (the larger on a tie), 0 for none."""
+    if not nexp.size:
+        return 0
+    values, counts = np.unique(nexp, return_counts=True)
+    return int(values[counts == counts.max()].max())
+
+
 def select_bright_isolated_stars(truth: Any, *, mag_max: float | None = None,
                                  snr: ArrayLike | None = None, snr_min: float | None = None,
                                  min_exposures: int | None = None,
@@ -206,8 +214,10 @@ def select_bright_isolated_stars(truth: Any, *, mag_max: float | None = None,
 
     * ``type == "star"``;
     * ``in_footprint`` (if the column exists);
-    * full coverage: ``n_exposures >= min_exposures`` (default: the largest
-      ``n_exposures`` among in-footprint stars; skipped without the column);
+    * full coverage: ``n_exposures >= min_exposures`` (default: the most common
+      ``n_exposures`` among in-footprint stars, the larger on a tie: the dithers of one
+      visit on a mosaic whose visits overlap, where the largest count is met only in the
+      overlaps; skipped without the column);
     * isolated: not ``has_bright_neighbour`` (computed with
       :func:`simval.match.flag_bright_neighbours` within ``blend_radius_mas`` and
       ``blend_delta_mag`` over the whole truth table if the column is absent);
@@ -244,7 +254,7 @@ def select_bright_isolated_stars(truth: Any, *, mag_max: float | None = None,
     if "n_exposures" in names:
         nexp = column(truth, "n_exposures", np.int64)
         if min_exposures is None:
-            min_exposures = int(nexp[sel].max()) if sel.any() else 0
+            min_exposures = _typical_coverage(nexp[sel & (nexp > 0)])
         sel &= nexp >= min_exposures
     if "has_bright_neighbour" in names:
         crowded = column(truth, "has_bright_neighbour", bool)
