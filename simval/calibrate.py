@@ -239,17 +239,22 @@ def image3(asn: Path, out_dir: Path, crds: CrdsSetup, log: Path,
     )
 
 
-def _member_products(directory: Path, asn: Path, suffix: str) -> dict[str, Path]:
-    """Member ``expname`` -> the step product ``<exposure><suffix>`` an image3 step saved
-    for it in ``directory`` (jwst 3.0, with ModelLibrary, names them
-    ``<product>_<member index><suffix>``); members without one are left out."""
+def member_products(directory: Path, asn: Path, suffix: str) -> dict[str, Path]:
+    """Member ``expname`` -> the step product an image3 step saved for it in ``directory``:
+    ``<exposure><suffix>``, ``<exposure>_<asn_id><suffix>`` (outlier_detection's
+    ``_a3001_crf.fits``) or ``<product>_<member index><suffix>`` (jwst 3.0's ModelLibrary
+    names for skymatch and tweakreg); members without one are left out."""
     out = {}
-    product = json.loads(asn.read_text())["products"][0]
+    doc = json.loads(asn.read_text())
+    product = doc["products"][0]
+    asn_id = doc.get("asn_id")
     for i, member in enumerate(product["members"]):
-        path = directory / _base(member["expname"], suffix)
-        if not path.is_file():
-            path = directory / f"{product['name']}_{i}{suffix}"
-        if path.is_file():
+        candidates = [directory / _base(member["expname"], suffix),
+                      directory / f"{product['name']}_{i}{suffix}"]
+        if asn_id:
+            candidates.insert(1, directory / _base(member["expname"], f"_{asn_id}{suffix}"))
+        path = next((c for c in candidates if c.is_file()), None)
+        if path is not None:
             out[member["expname"]] = path
     return out
 
@@ -260,7 +265,7 @@ def _background_levels(directory: Path, asn: Path) -> dict[str, float]:
     from astropy.io import fits
 
     levels = {}
-    for expname, path in _member_products(directory, asn, "_skymatch.fits").items():
+    for expname, path in member_products(directory, asn, "_skymatch.fits").items():
         with fits.open(path) as hdul:
             level = hdul[0].header.get("BKGLEVEL")
         if level is not None:
@@ -274,7 +279,7 @@ CRF_SUFFIX = "_crf.fits"
 
 def _name_by_exposure(directory: Path, asn: Path, suffix: str) -> None:
     """Rename each member's ``<product>_<index><suffix>`` to ``<exposure><suffix>``."""
-    for expname, path in _member_products(directory, asn, suffix).items():
+    for expname, path in member_products(directory, asn, suffix).items():
         target = directory / _base(expname, suffix)
         if path != target:
             path.replace(target)
@@ -290,7 +295,7 @@ def _keep_tweakreg_wcs(directory: Path, asn: Path, *, drop_images: bool) -> None
     import asdf
     from stdatamodels.jwst import datamodels
 
-    for expname, path in _member_products(directory, asn, "_tweakreg.fits").items():
+    for expname, path in member_products(directory, asn, "_tweakreg.fits").items():
         with datamodels.open(str(path)) as model:
             tree = {"wcs": model.meta.wcs, "wcsinfo": model.meta.wcsinfo.instance,
                     "tweakreg": model.meta.cal_step.tweakreg}

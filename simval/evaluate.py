@@ -37,7 +37,7 @@ import numpy as np
 
 from simval import metrics as mt
 from simval.atomic import atomic_path
-from simval.calibrate import CRF_SUFFIX, TWEAKREG_WCS_SUFFIX, read_tweakreg_wcs
+from simval.calibrate import CRF_SUFFIX, TWEAKREG_WCS_SUFFIX, member_products, read_tweakreg_wcs
 from simval.instruments.nircam import NATIVE_SCALE_ARCSEC, get_detector
 from simval.kit.photometry import abmag_to_jy, zeropoint_row
 from simval.kit.spec import component_rng
@@ -848,7 +848,10 @@ def _outlier_cores(layout: RunLayout, product: Product, exposures: Sequence[Expo
                    truth: Table, table: Table) -> dict[str, Measurement]:
     """The outlier_cores group: OUTLIER flags in the bright isolated stars' cores of each
     exposure's ``_crf.fits`` (saved by image3 when outlier_detection ran)."""
-    paths = [layout.product_dir(product.name) / f"{e.base_name}{CRF_SUFFIX}"
+    directory = layout.product_dir(product.name)
+    asn = layout.product_file(product.name, "_asn.json")
+    saved = member_products(directory, asn, CRF_SUFFIX) if asn.is_file() else {}
+    paths = [saved.get(e.cal_name, directory / f"{e.base_name}{CRF_SUFFIX}")
              for e in exposures]
     if not paths or not all(p.is_file() for p in paths):
         raise _MissingInputError("no _crf.fits: outlier_detection did not run")

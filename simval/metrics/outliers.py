@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import NDArray
 
+from simval.metrics.jumps import science_pixels
 from simval.metrics_schema import Measurement
 
 __all__ = ["CORE_RADIUS_PIX", "OutlierFlags", "core_pixels", "outlier_flags"]
@@ -82,7 +83,6 @@ def outlier_flags(paths: Sequence[str], names: Sequence[str], ra: NDArray[np.flo
     from stdatamodels.jwst import datamodels
     from stdatamodels.jwst.datamodels import dqflags
 
-    from simval.metrics.jumps import science_pixels
 
     outlier = dqflags.pixel["OUTLIER"]
     out = OutlierFlags()

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from simval.metrics.noise import random_aperture_depth
 from simval.metrics_schema import Measurement
 
 __all__ = ["JWST_DIAMETER_M", "SensitivityLimit", "aperture_radius_arcsec",
@@ -81,7 +82,6 @@ def sensitivity_limit(img: ArrayLike, truth: ArrayLike, *, x: ArrayLike, y: Arra
     ``x, y, flux_jy``: bright isolated stars (mosaic pixels, true total flux in Jy) for EE;
     ``mask``: sources; ``valid``: usable pixels.
     """
-    from simval.metrics.noise import random_aperture_depth
 
     scale = float(np.sqrt(pixar_sr)) * _RAD_TO_ARCSEC
     radius_pix = radius_arcsec / scale

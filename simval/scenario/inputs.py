@@ -9,7 +9,8 @@ from typing import Any, Literal
 from pydantic import Field, ValidationInfo, field_validator, model_serializer, model_validator
 
 from simval.catalogs.bands import BANDS
-from simval.kit.changes import Changes
+from simval.instruments.nircam import DETECTORS, FULL_SIZE
+from simval.kit.changes import Changes, read_gain_map
 from simval.kit.spec import DEFAULT_SEED
 from simval.scenario.base import StrictModel, base_dir, or_shorthand, resolve
 from simval.scenario.errors import FieldError
@@ -318,8 +319,6 @@ class KitDerive(StrictModel):
     @field_validator("gain_map")
     @classmethod
     def _gain_maps(cls, v: dict[str, str], info: ValidationInfo) -> dict[str, str]:
-        from simval.instruments.nircam import DETECTORS, FULL_SIZE
-
         out = {}
         for detector, file in v.items():
             name = str(detector).upper()
@@ -374,8 +373,6 @@ def _sha256(path: str) -> str:
 def _check_gain_map(path: Path, subpath: tuple[str, ...], size: int) -> None:
     """A gain map FITS file must hold a finite, positive full-frame 2-D array (e-/DN)."""
     import numpy as np
-
-    from simval.kit.changes import read_gain_map
 
     try:
         data = read_gain_map(path)
