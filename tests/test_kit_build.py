@@ -56,7 +56,9 @@ def test_every_prefetched_reftype_resolves_offline(kit):
 
 
 def test_crds_certify_accepts_every_reference_and_mapping(kit):
-    refs = sorted(kit.layout.references.iterdir())
+    # the base kit's references: derived ones (other tests' contexts, several per match)
+    # are certified against their own derived context where they are made
+    refs = sorted(p for p in kit.layout.references.iterdir() if "_derived" not in p.name)
     maps = sorted(kit.layout.mappings.glob("*map"))
     result = certify([*refs, *maps], kit.layout, kit.context)
     assert result.n_errors == 0, result.log_text[-3000:]
