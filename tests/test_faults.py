@@ -161,3 +161,13 @@ def test_run_refuses_and_panel_requires_a_faults_block(tmp_path, base, capsys):
     err = " ".join(capsys.readouterr().err.split())
     assert "no `faults` block" in err and "expect: [err_ratio_nmad_drizzle]" in err
     assert not (tmp_path / "run").exists() and not (tmp_path / "panel").exists()
+
+
+def test_every_fault_of_the_shipped_panel_is_a_valid_scenario():
+    path = QUICKSTART.parent / "fault_panel.yaml"
+    variants = expand_faults(yaml.safe_load(path.read_text()))
+    assert len(variants) == 1 + len(load_scenario(path).faults) >= 11
+    for v in variants:
+        validate_scenario(v.data, f"{path} ({v.label})", path.parent)
+    biased = next(v for v in variants if "biased" in v.label)
+    assert biased.data["alignment"]["abs_refcat"]["bias_mas"] == [50.0, 0.0]

@@ -160,3 +160,12 @@ def test_sweep_markdown_is_one_row_per_variant_and_filter():
         "| b (failed) | - | - | - |"]
     with pytest.raises(KeyError, match="no_such_metric"):
         sweep_markdown(doc, ["no_such_metric"])
+
+
+@pytest.mark.parametrize("path", sorted((QUICKSTART.parent).glob("*sweep*.yaml")),
+                         ids=lambda p: p.name)
+def test_every_variant_of_a_shipped_sweep_is_a_valid_scenario(path):
+    variants = expand_sweep(yaml.safe_load(path.read_text()))
+    assert len(variants) >= 2
+    for v in variants:
+        validate_scenario(v.data, f"{path} ({v.label})", path.parent)

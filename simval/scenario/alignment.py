@@ -13,9 +13,10 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from simval.scenario.base import StrictModel
+from simval.scenario.errors import FieldError
 
 __all__ = ["Alignment", "RefcatFromTruth"]
 
@@ -29,9 +30,17 @@ class RefcatFromTruth(StrictModel):
     min_mag: float = Field(14.0, description="and fainter than this (saturated stars out)")
     noise_mas: float = Field(0.0, ge=0.0, description="Gaussian position error per axis, mas "
                                                       "(seeded)")
-    bias_mas: tuple[float, float] = Field(
-        (0.0, 0.0), description="offset added to every position, (RA cos Dec, Dec) mas: a "
-                                "biased reference catalog")
+    bias_mas: list[float] = Field(
+        default_factory=lambda: [0.0, 0.0],
+        description="[RA cos Dec, Dec] offset added to every position, mas: a biased "
+                    "reference catalog")
+
+    @field_validator("bias_mas")
+    @classmethod
+    def _pair(cls, v: list[float]) -> list[float]:
+        if len(v) != 2:
+            raise FieldError("must be [dRA cos Dec, dDec]", allowed="two numbers, mas")
+        return v
 
 
 class Alignment(StrictModel):
