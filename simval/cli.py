@@ -25,7 +25,7 @@ from simval.kit.build import KitBuildError, build_kit
 from simval.kit.derive import KNOBS, Changes, derive_context
 from simval.kit.detectors import DETECTORS
 from simval.kit.layout import KitLayout
-from simval.kit.registry import Registry
+from simval.kit.registry import Registry, sha256_file
 from simval.kit.spec import DEFAULT_SEED, KIT_VERSION, DarkNeed, KitSpec
 from simval.manifest_schema import Manifest
 from simval.metrics_schema import check_metric_names, metrics_json_schema
@@ -114,8 +114,6 @@ def cmd_kit_build(args) -> int:
 
 def _gain_maps(items: list[str] | None) -> tuple[tuple[str, str, str], ...]:
     """``DETECTOR=FILE`` arguments -> (detector, absolute path, sha256) triples."""
-    import hashlib
-
     out = []
     for item in items or []:
         detector, sep, file = item.partition("=")
@@ -123,8 +121,7 @@ def _gain_maps(items: list[str] | None) -> tuple[tuple[str, str, str], ...]:
         if not sep or not detector or not path.is_file():
             raise UsageError(f"--gain-map {item}: expected DETECTOR=FILE with an existing "
                              "FITS file, e.g. NRCB1=my_gain_nrcb1.fits")
-        out.append((detector.upper(), str(path),
-                    hashlib.sha256(path.read_bytes()).hexdigest()))
+        out.append((detector.upper(), str(path), sha256_file(path)))
     return tuple(out)
 
 

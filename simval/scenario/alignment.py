@@ -15,8 +15,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from simval.scenario.base import StrictModel
-from simval.scenario.errors import FieldError
+from simval.scenario.base import StrictModel, two_numbers
 
 __all__ = ["Alignment", "RefcatFromTruth"]
 
@@ -38,9 +37,7 @@ class RefcatFromTruth(StrictModel):
     @field_validator("bias_mas")
     @classmethod
     def _pair(cls, v: list[float]) -> list[float]:
-        if len(v) != 2:
-            raise FieldError("must be [dRA cos Dec, dDec]", allowed="two numbers, mas")
-        return v
+        return two_numbers(v, "dRA cos Dec, dDec", "mas")
 
 
 class Alignment(StrictModel):

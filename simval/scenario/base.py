@@ -7,6 +7,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationInfo
 
+from simval.scenario.errors import FieldError
+
 #: Every scenario model: unknown keys refused, immutable, no type coercion (a YAML string is
 #: not a number), no NaN/inf.
 CFG = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
@@ -41,3 +43,10 @@ def resolve(path: str, base: Path | None) -> Path:
     """``path`` (``~`` expanded) made absolute against ``base`` when relative."""
     p = Path(path).expanduser()
     return p if p.is_absolute() or base is None else base / p
+
+
+def two_numbers(v: list[float], names: str, unit: str) -> list[float]:
+    """``v`` if it holds two numbers, else a FieldError saying ``must be [names]``."""
+    if len(v) != 2:
+        raise FieldError(f"must be [{names}]", allowed=f"two numbers, {unit}")
+    return v

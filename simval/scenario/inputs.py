@@ -11,8 +11,9 @@ from pydantic import Field, ValidationInfo, field_validator, model_serializer, m
 from simval.catalogs.bands import BANDS
 from simval.instruments.nircam import DETECTORS, FULL_SIZE
 from simval.kit.changes import Changes, read_gain_map
+from simval.kit.registry import sha256_file
 from simval.kit.spec import DEFAULT_SEED
-from simval.scenario.base import StrictModel, base_dir, or_shorthand, resolve
+from simval.scenario.base import StrictModel, base_dir, or_shorthand, resolve, two_numbers
 from simval.scenario.errors import FieldError
 
 CONTEXT_PATTERN = r"^jwst_\d{4}\.pmap$"
@@ -312,9 +313,7 @@ class KitDerive(StrictModel):
     @field_validator("distortion_shift_mas")
     @classmethod
     def _pair(cls, v: list[float]) -> list[float]:
-        if len(v) != 2:
-            raise FieldError("must be [dV2, dV3]", allowed="two numbers, milliarcsec")
-        return v
+        return two_numbers(v, "dV2, dV3", "milliarcsec")
 
     @field_validator("gain_map")
     @classmethod
@@ -345,7 +344,7 @@ class KitDerive(StrictModel):
         """The :class:`simval.kit.changes.Changes` these keys ask for."""
         values = self.model_dump()
         values["distortion_shift_mas"] = tuple(values["distortion_shift_mas"])
-        values["gain_map"] = tuple((d, p, _sha256(p)) for d, p in self.gain_map.items())
+        values["gain_map"] = tuple((d, p, sha256_file(Path(p))) for d, p in self.gain_map.items())
         return Changes(**values)
 
     @model_serializer(mode="wrap")
@@ -358,16 +357,6 @@ class KitDerive(StrictModel):
                 if data.get(key) == neutral:
                     data.pop(key, None)
         return data
-
-
-def _sha256(path: str) -> str:
-    import hashlib
-
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _check_gain_map(path: Path, subpath: tuple[str, ...], size: int) -> None:
