@@ -19,13 +19,14 @@ from simval.catalogs.cli import add_catalog_parser
 from simval.compare.cli import add_compare_parser
 from simval.console import UsageError, console, err_console
 from simval.cost import cost_rows, estimate, format_duration
+from simval.digest import sha256_file
 from simval.envs.cli import add_env_parser
 from simval.envs.create import dir_size
 from simval.kit.build import KitBuildError, build_kit
 from simval.kit.derive import KNOBS, Changes, derive_context
 from simval.kit.detectors import DETECTORS
 from simval.kit.layout import KitLayout
-from simval.kit.registry import Registry, sha256_file
+from simval.kit.registry import Registry
 from simval.kit.spec import DEFAULT_SEED, KIT_VERSION, DarkNeed, KitSpec
 from simval.manifest_schema import Manifest
 from simval.metrics_schema import check_metric_names, metrics_json_schema

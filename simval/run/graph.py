@@ -26,12 +26,13 @@ from typing import TYPE_CHECKING, Any
 
 from simval.calibrate import CrdsSetup
 from simval.catalogs import catalog_spec
+from simval.digest import sha256_file
 from simval.envs.registry import EnvError
 from simval.envs.runner import env_record
 from simval.evaluate import settings_from_scenario
 from simval.kit.derive import derive_context
 from simval.kit.photometry import background_adu_s
-from simval.kit.registry import Registry, sha256_file
+from simval.kit.registry import Registry
 from simval.layout import RunLayout
 from simval.run.records import StageSpec
 from simval.run.stages import STAGE_FUNCTIONS

@@ -41,6 +41,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from simval import provenance
 from simval.atomic import write_text
+from simval.digest import sha256_file
 from simval.layout import RunLayout
 from simval.provenance import versions
 from simval.run.resources import Usage, measure
@@ -50,14 +51,6 @@ STATUS_RUNNING, STATUS_COMPLETE, STATUS_FAILED = "running", "complete", "failed"
 #: Outcome statuses of one run: ran now, reused, failed, not run because an input failed.
 COMPLETE, CACHED, FAILED, BLOCKED = "complete", "cached", "failed", "blocked"
 
-
-def sha256_file(path: str | os.PathLike, chunk: int = 1 << 22) -> str:
-    """Hex sha256 of a file's bytes (symbolic links are followed)."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
 
 
 @dataclass(frozen=True)

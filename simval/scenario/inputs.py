@@ -9,9 +9,9 @@ from typing import Any, Literal
 from pydantic import Field, ValidationInfo, field_validator, model_serializer, model_validator
 
 from simval.catalogs.bands import BANDS
+from simval.digest import sha256_file
 from simval.instruments.nircam import DETECTORS, FULL_SIZE
 from simval.kit.changes import Changes, read_gain_map
-from simval.kit.registry import sha256_file
 from simval.kit.spec import DEFAULT_SEED
 from simval.scenario.base import StrictModel, base_dir, or_shorthand, resolve, two_numbers
 from simval.scenario.errors import FieldError
