@@ -18,6 +18,11 @@ clock starts. In one run of this script, on the same kit and the same MIRAGE yam
    once with the filters split between them: what the bare tools gain from the machine's
    second core on this scenario, the ceiling to hold simval's 2-worker speed-up against.
 
+``--arms`` picks a subset (``simval2,simval1,spawned,hand,hand1,hand2``; default all); with
+``--no-warm-up`` the kit is built untimed by ``simval kit build`` instead of a whole run,
+and the by-hand arms read the MIRAGE yaml files of the first simval arm (for full-frame
+scenarios, where a warm-up run costs as much as an arm).
+
 Printed: wall times (simval: from the first calibration stage's start to the last one's end,
 the evaluation listed apart), the sum of stage times per kind against the by-hand step
 times, the simulate overhead per exposure (stage wall minus MIRAGE's own ``ImgSim`` time),
@@ -189,38 +194,68 @@ def by_hand(run_dir: Path, out: Path, processes: int = 1, one_thread: bool = Fal
     return {**summed, "total": max(r["total"] for r in results)}
 
 
+ARMS = {"simval2": ("simval, 2 workers", 2, {}),
+        "simval1": ("simval, 1 worker", 1, {}),
+        "spawned": ("simval, 2 workers, spawned MIRAGE", 2, {"SIMVAL_MIRAGE_START": "spawn"})}
+HAND_ARMS = {"hand": ("by hand (one process, sequential)", 1, False, "by-hand"),
+             "hand1": ("by hand, 1 thread", 1, True, "by-hand_1-thread"),
+             "hand2": ("by hand, 2 processes x 1 thread", 2, True, "by-hand_2-processes")}
+
+
+def _build_kit(scenario: Path, kit_dir: Path) -> float:
+    """``simval kit build`` for the scenario's detectors, filters and darks (untimed)."""
+    from simval.kit.build import build_kit
+    from simval.plan import make_plan
+    from simval.scenario import load_scenario
+
+    t0 = time.perf_counter()
+    build_kit(make_plan(load_scenario(scenario)).kit_spec(), kit_dir)
+    return time.perf_counter() - t0
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("scenario", nargs="?", type=Path,
                         default=ROOT / "scenarios" / "quickstart.yaml")
     parser.add_argument("--out", type=Path, default=Path("bench_by_hand"))
     parser.add_argument("--kit-dir", type=Path, default=None)
+    parser.add_argument("--arms", default=",".join([*ARMS, *HAND_ARMS]),
+                        help="comma-separated subset of %(default)s")
+    parser.add_argument("--no-warm-up", action="store_true",
+                        help="build the kit instead of a whole warm-up run")
     args = parser.parse_args()
+    arms = [a.strip() for a in args.arms.split(",") if a.strip()]
+    unknown = sorted(set(arms) - set(ARMS) - set(HAND_ARMS))
+    if unknown:
+        parser.error(f"unknown arm(s) {unknown}: choose from {[*ARMS, *HAND_ARMS]}")
     out = args.out.resolve()
     kit_dir = (args.kit_dir or out / "kits").resolve()
-    warm = out / "warm-up"
-    print(f"kit and warm-up run (untimed): {_simval(args.scenario, warm, kit_dir, 2):.0f} s")
-    runs = {
-        "simval, 2 workers": (2, {}),
-        "simval, 1 worker": (1, {}),
-        "simval, 2 workers, spawned MIRAGE": (2, {"SIMVAL_MIRAGE_START": "spawn"}),
-    }
+    if args.no_warm_up:
+        print(f"kit (untimed): {_build_kit(args.scenario, kit_dir):.0f} s")
+        source = None
+    else:
+        source = out / "warm-up"
+        print(f"kit and warm-up run (untimed): {_simval(args.scenario, source, kit_dir, 2):.0f} s")
     results = {}
-    for label, (workers, env) in runs.items():
+    for key in (a for a in ARMS if a in arms):
+        label, workers, env = ARMS[key]
         run_dir = out / label.replace(", ", "_").replace(" ", "-")
         _simval(args.scenario, run_dir, kit_dir, workers, env)
         results[label] = summarize(run_dir)
-    hand = by_hand(warm, out / "by-hand")
-    hand1 = by_hand(warm, out / "by-hand_1-thread", one_thread=True)
-    hand2 = by_hand(warm, out / "by-hand_2-processes", processes=2, one_thread=True)
+        source = source or run_dir
+    if source is None and any(a in HAND_ARMS for a in arms):
+        parser.error("the by-hand arms need a simval arm (or the warm-up run) for their yaml")
+    hands = {HAND_ARMS[k][0]: by_hand(source, out / HAND_ARMS[k][3], processes=HAND_ARMS[k][1],
+                                      one_thread=HAND_ARMS[k][2])
+             for k in HAND_ARMS if k in arms}
+    report(results, hands)
 
+
+def report(results: dict[str, dict], hands: dict[str, dict]) -> None:
+    """Print the side-by-side table and the ratios whose arms ran."""
     print(f"\n{'':38s} {'wall s':>8s} " + " ".join(f"{k:>10s}" for k in STEP_KINDS)
           + f" {'eval s':>7s} {'peak MB':>8s}")
-    print(f"{'by hand (one process, sequential)':38s} {hand['total']:8.1f} "
-          + " ".join(f"{hand[k]:10.1f}" for k in STEP_KINDS)
-          + f" {'':>7s} {'':>8s}   (imports {hand['imports']:.1f} s)")
-    for label, h in (("by hand, 1 thread", hand1),
-                     ("by hand, 2 processes x 1 thread", hand2)):
+    for label, h in hands.items():
         print(f"{label:38s} {h['total']:8.1f} " + " ".join(f"{h[k]:10.1f}" for k in STEP_KINDS)
               + f" {'':>7s} {'':>8s}   (imports {h['imports']:.1f} s)")
     for label, r in results.items():
@@ -229,18 +264,28 @@ def main() -> None:
               + f" {r['evaluation_wall']:7.1f} {r['peak_rss_mb']:8.0f}")
     print("\nsimulate overhead per exposure (stage wall - MIRAGE ImgSim), s:")
     for label, r in results.items():
-        ov = r["overhead"]
-        print(f"  {label:36s} mean {sum(ov) / len(ov):5.2f}  max {max(ov):5.2f}  "
-              f"(MIRAGE itself mean {sum(r['mirage']) / len(r['mirage']):.2f})")
-    w2, w1 = results["simval, 2 workers"], results["simval, 1 worker"]
-    hand_steps = sum(hand[k] for k in STEP_KINDS)
-    speed_up, ceiling = w1["wall"] / w2["wall"], hand1["total"] / hand2["total"]
-    print(f"\nspeed-up 2 workers vs 1: {speed_up:.2f}x (goal >= 1.8)")
-    print(f"the bare tools on this machine, 2 processes vs 1 (1 thread each): {ceiling:.2f}x; "
-          f"simval's speed-up is {speed_up / ceiling:.2f} of theirs")
-    print(f"simval 2 workers / by hand: {w2['wall'] / hand['total']:.2f} (goal <= 0.6)")
-    print(f"sum of simval stage times / by-hand step times: "
-          f"{sum(w1['sums'].values()) / hand_steps:.2f} (1 worker; goal within 1.10)")
+        ov = sorted(r["overhead"])
+        print(f"  {label:36s} mean {sum(ov) / len(ov):5.2f}  median {ov[len(ov) // 2]:5.2f}  "
+              f"max {max(ov):5.2f}  (MIRAGE itself mean "
+              f"{sum(r['mirage']) / len(r['mirage']):.2f})")
+    w2, w1 = results.get(ARMS["simval2"][0]), results.get(ARMS["simval1"][0])
+    hand, hand1, hand2 = (hands.get(HAND_ARMS[k][0]) for k in ("hand", "hand1", "hand2"))
+    if w2 and w1:
+        speed_up = w1["wall"] / w2["wall"]
+        print(f"\nspeed-up 2 workers vs 1: {speed_up:.2f}x (goal >= 1.8)")
+        if hand1 and hand2:
+            ceiling = hand1["total"] / hand2["total"]
+            print(f"the bare tools on this machine, 2 processes vs 1 (1 thread each): "
+                  f"{ceiling:.2f}x; simval's speed-up is {speed_up / ceiling:.2f} of theirs")
+    if hand:
+        hand_steps = sum(hand[k] for k in STEP_KINDS)
+        if w2:
+            print(f"simval 2 workers / by hand: {w2['wall'] / hand['total']:.2f} (goal <= 0.6)")
+        one = w1 or w2
+        if one:
+            which = "1 worker" if w1 else "2 workers, each stage slowed by the other"
+            print(f"sum of simval stage times / by-hand step times: "
+                  f"{sum(one['sums'].values()) / hand_steps:.2f} ({which}; goal within 1.10)")
 
 
 if __name__ == "__main__":

@@ -321,6 +321,8 @@ class Exposures:
     note: str = ""
     injected: tuple[float, ...] = ()
     cal_paths: tuple[str, ...] = ()
+    rate_paths: tuple[str, ...] = ()
+    uncal_paths: tuple[str, ...] = ()
 
 
 def _breakdown_sample(table: Table) -> tuple[np.ndarray, str]:
@@ -355,7 +357,7 @@ def mosaic_measurements(mosaic: Mosaic, *, segm: np.ndarray | None, injected: np
                         ) -> dict[str, Measurement]:
     """Every metric group but the catalog's (footprint_photometry, background, skymatch,
     err_ratio, depth, sensitivity, aperture_noise, holes, seams, defects, striping, jumps,
-    striping_mosaic, detectors, visits).
+    poisson_gain, striping_mosaic, detectors, visits).
 
     Parameters
     ----------
@@ -573,6 +575,15 @@ def mosaic_measurements(mosaic: Mosaic, *, segm: np.ndarray | None, injected: np
             raise _MissingInputError(exp.note or "no cal files")
         return mt.jump_flags(exp.cal_paths, [f.name for f in exp.frames]).measurements()
 
+    def poisson_gain():
+        if exp.frames is None or len(exp.rate_paths) != len(exp.frames):
+            raise _MissingInputError(exp.note or "no rate files")
+        missing = [p for p in (*exp.rate_paths, *exp.uncal_paths) if not Path(p).is_file()]
+        if missing:
+            raise _MissingInputError(f"no such file: {missing[0]}")
+        return mt.poisson_gain(exp.rate_paths, exp.uncal_paths,
+                               [f.name for f in exp.frames]).measurements()
+
     def striping_mosaic():
         if truth_img is None:
             raise _MissingInputError(f"no truth mosaic ({truth_source})")
@@ -626,7 +637,7 @@ def mosaic_measurements(mosaic: Mosaic, *, segm: np.ndarray | None, injected: np
                     "sensitivity": sensitivity,
                     "aperture_noise": aperture_noise, "holes": holes, "seams": seams,
                     "defects": defects, "striping": striping, "jumps": jumps,
-                    "striping_mosaic": striping_mosaic,
+                    "poisson_gain": poisson_gain, "striping_mosaic": striping_mosaic,
                     "detectors": lambda: breakdown("detector"),
                     "visits": lambda: breakdown("visit")}
     for group in GROUPS:
@@ -889,7 +900,10 @@ def _exposures(layout: RunLayout, plan: Plan, product: Product) -> Exposures:
     except FrameError as exc:
         return Exposures(None, f"no exposure frames: {exc}")
     return Exposures(frames, "", tuple(float(e.background_mjysr) for e in exposures),
-                     tuple(str(layout.image2 / e.cal_name) for e in exposures))
+                     tuple(str(layout.image2 / e.cal_name) for e in exposures),
+                     tuple(str(layout.detector1 / e.rate_name) for e in exposures),
+                     tuple(str(layout.exposure_dir(e.base_name) / e.uncal_name)
+                           for e in exposures))
 
 
 def write_product_evaluation(ev: ProductEvaluation, layout: RunLayout, *,

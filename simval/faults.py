@@ -4,8 +4,9 @@ A panel calibrates one simulation cleanly and once per fault (``faults`` in a sc
 :func:`simval.scenario.sweep.expand_faults`); clean seeds are the clean calibration of other
 simulations. Every run's metrics go through the scenario's thresholds
 (:func:`simval.verdict.evaluate_thresholds`): a metric *flags* a run when its verdict fails.
-A fault is *caught* when at least one of its expected metrics flags it; a clean seed raises a
-*false alarm* for every failed verdict.
+A fault is *caught* when at least one of its expected metrics flags it; a *benign* fault
+(one declared harmless at its size, with the reason) passes when no metric flags it. A
+clean seed raises a *false alarm* for every failed verdict.
 """
 
 from __future__ import annotations
@@ -53,13 +54,23 @@ class FaultPanel:
 
     faults: list[str]
     expect: dict[str, list[str]]
+    benign: dict[str, str] = field(default_factory=dict)
     cells: list[FaultCell] = field(default_factory=list)
     false_alarms: list[dict[str, object]] = field(default_factory=list)
     seeds: list[str] = field(default_factory=list)
 
     def caught(self, fault: str) -> bool:
-        """An expected metric flags ``fault`` (and passes on the clean run)."""
+        """An expected metric flags ``fault`` (and passes on the clean run); for a benign
+        fault: no metric flags it."""
+        if fault in self.benign:
+            return not self.flagged_by(fault)
         return any(c.discriminating for c in self.cells if c.fault == fault and c.expected)
+
+    def verdict(self, fault: str) -> str:
+        """``caught`` / ``missed``; ``benign`` / ``not benign`` for a benign fault."""
+        if fault in self.benign:
+            return "benign" if self.caught(fault) else "not benign"
+        return "caught" if self.caught(fault) else "missed"
 
     def flagged_by(self, fault: str) -> list[FaultCell]:
         """Every cell that flags ``fault`` against a clean pass, expected or not."""
@@ -70,7 +81,8 @@ class FaultPanel:
 
     def to_dict(self) -> dict[str, object]:
         return {
-            "faults": [{"name": f, "expect": self.expect[f], "caught": self.caught(f),
+            "faults": [{"name": f, "expect": self.expect[f], "benign": self.benign.get(f),
+                        "caught": self.caught(f), "verdict": self.verdict(f),
                         "flagged_by": sorted({f"{c.metric}[{c.filter}]"
                                               for c in self.flagged_by(f)})}
                        for f in self.faults],
@@ -91,7 +103,9 @@ class FaultPanel:
         lines.append("")
         for f in self.faults:
             others = [c for c in self.flagged_by(f) if not c.expected]
-            verdict = "caught" if self.caught(f) else "**missed**"
+            verdict = self.verdict(f) if self.caught(f) else f"**{self.verdict(f)}**"
+            if f in self.benign:
+                verdict += f" ({self.benign[f]})"
             also = ", ".join(f"{c.metric}[{c.filter}] {_num(c.value)}" for c in others)
             lines.append(f"- {f}: {verdict}" + (f"; also flagged by {also}" if also else ""))
         if self.seeds:
@@ -113,18 +127,21 @@ def _by_key(verdicts: Sequence[Verdict]) -> dict[tuple[str, str], Verdict]:
 
 def fault_panel(comparison: Comparison, clean: Metrics, faulted: Mapping[str, Metrics],
                 expect: Mapping[str, Sequence[str]],
-                seeds: Mapping[str, Metrics] | None = None) -> FaultPanel:
+                seeds: Mapping[str, Metrics] | None = None,
+                benign: Mapping[str, str] | None = None) -> FaultPanel:
     """The panel of ``faulted`` runs (fault name -> metrics, in order) against ``clean``
     under ``comparison``'s thresholds; ``seeds`` (label -> metrics) are other clean
-    simulations, whose failed verdicts are false alarms."""
+    simulations, whose failed verdicts are false alarms; ``benign`` (fault -> reason) the
+    faults that no metric should flag."""
     base = _by_key(evaluate_thresholds(clean, comparison))
-    panel = FaultPanel(list(faulted), {f: list(expect[f]) for f in faulted})
+    panel = FaultPanel(list(faulted), {f: list(expect.get(f, ())) for f in faulted},
+                       {f: r for f, r in (benign or {}).items() if f in faulted})
     for name, metrics in faulted.items():
         for (metric, flt), v in _by_key(evaluate_thresholds(metrics, comparison)).items():
             b = base.get((metric, flt))
             panel.cells.append(FaultCell(
                 name, metric, flt, v.unit, None if b is None else b.value, v.value, v.limit,
-                metric in expect[name], not v.passed, b is None or not b.passed))
+                metric in panel.expect[name], not v.passed, b is None or not b.passed))
     for label, metrics in (seeds or {}).items():
         panel.seeds.append(label)
         panel.false_alarms += [{"seed": label, "metric": v.metric, "filter": v.filter,

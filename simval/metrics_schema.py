@@ -144,6 +144,10 @@ INPUTS = {
     "tweakreg_wcs": "the WCS tweakreg gave each exposure, image3/<product>/"
                     "<base>_tweakreg_wcs.asdf (when tweakreg is skipped: the cal file's)",
     "plan": "the run's plan.json (each exposure's injected pointing error)",
+    "rate": "the exposures' detector1 rate files, detector1/<base>_rate.fits (SCI, "
+            "VAR_POISSON, DQ; TGROUP and NGROUPS)",
+    "uncal": "GAIN in the primary header of the exposures' uncal files (the gain the "
+             "simulator converted electrons to DN with, e-/DN)",
     "crf": "the exposures' outlier_detection products, image3/<product>/<base>_crf.fits "
            "(DQ with OUTLIER, WCS)",
 }
@@ -179,6 +183,7 @@ GROUPS: dict[str, tuple[str, tuple[str, ...]]] = {
     "defects": ("mosaic_defects", ("i2d.SCI", "i2d.WHT", "cal")),
     "striping": ("striping", ("cal",)),
     "jumps": ("jumps", ("cal",)),
+    "poisson_gain": ("poisson_gain", ("rate", "uncal")),
     "striping_mosaic": ("striping", ("i2d.SCI", "i2d.WHT", "truth_mosaic", "cal")),
     "alignment": ("alignment", ("cal", "tweakreg_wcs", "plan")),
     "psf_smear": ("smearing", ("truth", "i2d.SCI", "truth_mosaic")),
@@ -359,6 +364,11 @@ def _specs() -> dict[str, MetricSpec]:
          "science pixels whose cal DQ carries JUMP_DET / science pixels (not reference, "
          "non-science or DO_NOT_USE for another reason), over the exposures; with cosmic "
          "rays off every flag is a false positive", _NO_CAL),
+        ("gain_ratio", "ratio", "poisson_gain", "poisson_gain", 0.01,
+         "median over rate-file pixels with one ramp segment (DQ 0) and >= 500 DN of signal "
+         "of SCI / (VAR_POISSON * TGROUP * (NGROUPS - 1)), the gain ramp_fit used, over the "
+         "simulator's gain (uncal GAIN); 1 = the GAIN reference agrees with the detector",
+         "fewer than 50 rate-file pixels with one ramp segment and >= 500 DN"),
         ("align_rel_max_mas", "mas", "alignment", "alignment", 2.0,
          "per exposure: residual r = final WCS - true WCS (mean over a 5 x 5 pixel grid; "
          "final: tweakreg's, or the cal file's when skipped; true: the cal WCS corrected by "

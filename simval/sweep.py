@@ -192,7 +192,8 @@ def run_fault_panel(scenario_path: str | os.PathLike, out_dir: str | os.PathLike
             base.comparison, docs["clean"].filters,
             {names[label]: docs[label].filters for label in names if label in docs},
             {f.name: f.expect for f in base.faults},
-            {label: docs[label].filters for label in sorted(seeds) if label in docs})
+            {label: docs[label].filters for label in sorted(seeds) if label in docs},
+            benign={f.name: f.benign for f in base.faults if f.benign})
         doc["panel"] = panel.to_dict()
         result.table = write_text(root / "panel.md", panel.markdown())
         write_text(root / "panel.html", render_panel_html(panel, title=base.name))

@@ -115,7 +115,7 @@ def _existing(paths: Mapping[str, Path | None]) -> dict[str, Path]:
 
 
 def record_finished_run(layout: RunLayout, plan: Plan) -> None:
-    """Record the catalog, simulate, image2 and image3 outputs of a synthetic run that
+    """Record the catalog, simulate, detector1, image2 and image3 outputs of a synthetic run that
     exist at their standard places (missing optional files are left out)."""
     record_stage(layout, "catalog", _existing({"stars": layout.catalog / "stars.ecsv",
                                                "galaxies": layout.catalog / "galaxies.ecsv"}))
@@ -126,7 +126,10 @@ def record_finished_run(layout: RunLayout, plan: Plan) -> None:
             "seed_image": next(iter(sorted(d.glob("*_final_seed_image.fits"))), None),
             "yaml": d / f"{base}.yaml",
             "point_sources": d / f"{base}_uncal_pointsources.list",
-            "galaxies": d / f"{base}_uncal_galaxySources.list"}))
+            "galaxies": d / f"{base}_uncal_galaxySources.list",
+            "uncal": d / e.uncal_name}))
+        record_stage(layout, f"detector1.{base}",
+                     _existing({"rate": layout.detector1 / e.rate_name}))
         record_stage(layout, f"image2.{base}", _existing({"cal": layout.image2 / e.cal_name}))
     for p in plan.products:
         record_stage(layout, f"image3.{p.name}", _existing({

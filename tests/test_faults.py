@@ -58,7 +58,8 @@ def test_table_says_which_metric_catches_which_fault():
     assert "- flat x1.03: caught; also flagged by bkg_residual_frac[F115W] -0.029" in text
     assert "Clean seeds (2): 1 false alarm(s)" in text
     assert panel.to_dict()["faults"][2] == {
-        "name": "rms only", "expect": expect["rms only"], "caught": True,
+        "name": "rms only", "expect": expect["rms only"], "benign": None, "caught": True,
+        "verdict": "caught",
         "flagged_by": ["astrom_rms_bright_star_mas[F115W]", "astrom_rms_bright_star_mas[F150W]"]}
 
     import re
@@ -75,6 +76,26 @@ def test_table_says_which_metric_catches_which_fault():
     flat = html.split("<td>flat x1.03</td>")[1].split("</tr>")[0]
     classes = re.findall(r'<td class="num ([^"]*)"', flat)
     assert classes == ["", "", "flag", "flag", "flag expected", "flag expected"]
+
+
+def test_a_benign_fault_passes_only_when_no_metric_flags_it():
+    faulted = {"area x1.1": _metrics(phot=0.006), "superbias +100 DN": _metrics(bkg=0.02)}
+    benign = {"area x1.1": "imaging fluxes do not use the area map",
+              "superbias +100 DN": "a constant offset leaves the slope"}
+    panel = fault_panel(COMPARISON, _metrics(), faulted, {}, benign=benign)
+    assert panel.caught("area x1.1") and panel.verdict("area x1.1") == "benign"
+    assert panel.verdict("superbias +100 DN") == "not benign"
+    assert panel.missed() == ["superbias +100 DN"]
+    text = panel.markdown()
+    assert "- area x1.1: benign (imaging fluxes do not use the area map)" in text
+    assert "- superbias +100 DN: **not benign** (a constant offset leaves the slope); also " \
+           "flagged by bkg_residual_frac[F115W] 0.02" in text
+
+    from simval.report.panel import render_panel_html
+
+    html = render_panel_html(panel, title="case")
+    assert "0 of 0 faults caught" in html and "1 of 2 benign faults flag nothing" in html
+    assert '<td class="not">not benign</td>' in html
 
 
 def test_a_metric_failing_on_the_clean_run_catches_nothing():
@@ -128,7 +149,10 @@ def test_faults_expand_one_at_a_time_after_the_clean_variant(base):
     ({"name": "x", "set": {"crds.kit.derive.gain_scale": 1.05}, "expect": ["purity"]},
      ["faults[0].expect[0]", "needs a threshold", "bkg_residual_frac"]),
     ({"name": "x", "set": {"crds.kit.derive.gain_scale": 1.05}, "expect": []},
-     ["faults[0].expect", "at least 1 item"]),
+     ["faults[0].expect", "either the metrics expected to flag it", "benign: 'reason'"]),
+    ({"name": "x", "set": {"crds.kit.derive.gain_scale": 1.05}, "expect": ["purity"],
+      "benign": "harmless"},
+     ["faults[0].expect", "either the metrics expected to flag it"]),
 ])
 def test_bad_faults_are_refused_with_the_field_named(tmp_path, base, fault, words):
     base["faults"] = [fault]

@@ -26,6 +26,8 @@ where meaningful, sample size, and ``measurements()`` -> registry-named
 * :mod:`~simval.metrics.striping` — row- and column-correlated residuals (1/f noise) in
   the cal files;
 * :mod:`~simval.metrics.jumps` — the fraction of science pixels ``jump`` flagged;
+* :mod:`~simval.metrics.poisson_gain` — the gain behind ramp_fit's Poisson variance against
+  the simulator's;
 * :mod:`~simval.metrics.outliers` — outlier_detection's flags in bright-star cores;
 * :mod:`~simval.metrics.alignment` — each exposure's final WCS against the truth (tweakreg);
 * :mod:`~simval.metrics.smearing` — bright stars' FWHM and encircled energy in the mosaic
@@ -111,6 +113,7 @@ from simval.metrics.photometry import (
     photometric_bias,
     select_bright_isolated_stars,
 )
+from simval.metrics.poisson_gain import PoissonGain, implied_gain, poisson_gain
 from simval.metrics.sensitivity import (
     SensitivityLimit,
     aperture_radius_arcsec,
@@ -151,6 +154,7 @@ __all__ = [
     "MosaicStripes",
     "OutlierFlags",
     "PhotometryResult",
+    "PoissonGain",
     "PurityCurve",
     "SeamResult",
     "SensitivityLimit",
@@ -184,6 +188,7 @@ __all__ = [
     "group_breakdown",
     "hole_mask",
     "hole_statistics",
+    "implied_gain",
     "jump_flags",
     "magnitude_at_completeness",
     "masks_from_context",
@@ -192,6 +197,7 @@ __all__ = [
     "nmad",
     "outlier_flags",
     "photometric_bias",
+    "poisson_gain",
     "psf_smearing",
     "purity_curve",
     "random_aperture_depth",

@@ -53,9 +53,13 @@ def render_panel_html(panel: FaultPanel, *, title: str) -> str:
     rows = [MatrixRow("clean", "", [MatrixCell(_num(clean.get(k)), "", "the clean "
                                                "calibration") for k in columns])]
     for fault in panel.faults:
-        rows.append(MatrixRow(fault, "caught" if panel.caught(fault) else "missed",
+        rows.append(MatrixRow(fault, panel.verdict(fault),
                               [_cell(by_key.get((fault, m, f))) for m, f in columns]))
     return render_template("panel.html.j2", title=title, columns=columns, rows=rows,
-                           n_caught=sum(panel.caught(f) for f in panel.faults),
-                           n_faults=len(panel.faults), seeds=panel.seeds,
+                           n_caught=sum(panel.caught(f) for f in panel.faults
+                                        if f not in panel.benign),
+                           n_faults=len(panel.faults) - len(panel.benign),
+                           n_benign=len(panel.benign),
+                           n_benign_ok=sum(panel.caught(f) for f in panel.benign),
+                           seeds=panel.seeds,
                            false_alarms=panel.false_alarms)

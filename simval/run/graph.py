@@ -312,8 +312,15 @@ def evaluation_specs(plan: Plan, layout: RunLayout, run_id: str, *,
                   "i2d": (image3, "i2d"), "catalog": (image3, "catalog"),
                   "asn": (image3, "asn"), "segmentation": (image3, "segmentation"),
                   # the exposures' WCS and DQ: where each hole lies and why, per detector
-                  **{f"cal:{b}": (stage_id("image2", b), "cal") for b in product.members}},
-            optional=frozenset({"truth_mosaic", "segmentation"}), func=F["evaluate"])
+                  **{f"cal:{b}": (stage_id("image2", b), "cal") for b in product.members},
+                  # ramp_fit's Poisson variance and the simulator's gain (gain_ratio)
+                  **{f"rate:{b}": (stage_id("detector1", b), "rate") for b in product.members},
+                  **{f"uncal:{b}": (stage_id("simulate", b), "uncal")
+                     for b in product.members}},
+            optional=frozenset({"truth_mosaic", "segmentation",
+                                *(f"{k}:{b}" for k in ("rate", "uncal")
+                                  for b in product.members)}),
+            func=F["evaluate"])
         specs += [truth, evaluate]
     specs.append(StageSpec(
         stage_id="metrics", kind="metrics", run_dir=run_dir, run_id=run_id,

@@ -63,8 +63,20 @@ class Fault(StrictModel):
                                                      "'gain x1.05'")
     set: dict[str, Any] = Field(..., description="dotted scenario key -> value, as in a "
                                                  "sweep (pipeline.* may be left out)")
-    expect: list[str] = Field(..., min_length=1, description="metrics expected to flag the "
-                                                             "fault (fail their threshold)")
+    expect: list[str] = Field(default_factory=list, description="metrics expected to flag "
+                              "the fault (fail their threshold)")
+    benign: str | None = Field(None, min_length=1, description="instead of expect: why the "
+                               "fault is harmless at this size; the panel then checks that "
+                               "no threshold flags it")
+
+    @model_validator(mode="after")
+    def _expect_or_benign(self) -> Fault:
+        if bool(self.expect) == bool(self.benign):
+            raise FieldError("a fault names either the metrics expected to flag it (expect) "
+                             "or why it is harmless at its size (benign)",
+                             value=self.name, subpath=("expect",),
+                             allowed="expect: [metric, ...] or benign: 'reason'")
+        return self
 
     @field_validator("set")
     @classmethod
