@@ -40,7 +40,13 @@ from simval.run.progress import summary_tables
 from simval.run.records import StageRecord
 from simval.scenario import ScenarioError, load_scenario, scenario_hash, scenario_json_schema
 from simval.scenario.sweep import sweep_keys
-from simval.sweep import SweepError, run_fault_panel, run_sweep, sweep_markdown
+from simval.sweep import (
+    SweepError,
+    run_fault_panel,
+    run_sweep,
+    sweep_markdown,
+    write_sweep_figure,
+)
 
 
 def _csv(text: str) -> list[str]:
@@ -366,7 +372,10 @@ def cmd_sweep(args) -> int:
             table.add_row(label, band, *cells)
     console.print(table)
     md = write_text(out / "sweep.md", sweep_markdown(doc, list(columns)))
-    console.print(f"summary: {result.summary}; table: {md}")
+    thresholds = {m: {k: b.model_dump() for k, b in per.items()}
+                  for m, per in scenario.comparison.thresholds.items()}
+    png = write_sweep_figure(doc, list(columns), out / "sweep.png", thresholds)
+    console.print(f"summary: {result.summary}; table: {md}; figure: {png}")
     if doc.get("comparison"):
         console.print(f"comparison with the first variant: {out / doc['comparison']}")
     if result.failed:

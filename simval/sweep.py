@@ -22,12 +22,12 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from simval.atomic import write_text
+from simval.atomic import atomic_path, write_text
 from simval.compare import compare_runs, write_compare
 from simval.faults import fault_panel
 from simval.metrics_schema import check_metric_names
@@ -116,6 +116,43 @@ def sweep_markdown(doc: dict[str, Any], metrics: Sequence[str]) -> str:
             cells = ["-" if values.get(m) is None else f"{values[m]:.4g}" for m in metrics]
             lines.append(f"| {label} | {band} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+def sweep_bounds(thresholds: Mapping[str, Mapping[str, Any]] | None,
+                 metrics: Sequence[str]) -> dict[str, tuple[float | None, float | None]]:
+    """metric -> (low, high) of its threshold for a figure: the ``all`` entry, else the
+    first filter's; ``abs_max: a`` is (-a, a)."""
+    out = {}
+    for m in metrics:
+        per = (thresholds or {}).get(m) or {}
+        b = per.get("all") or (next(iter(per.values())) if per else None)
+        if b:
+            a = b.get("abs_max")
+            out[m] = (-a, a) if a is not None else (b.get("min"), b.get("max"))
+    return out
+
+
+def write_sweep_figure(doc: dict[str, Any], metrics: Sequence[str], path: str | os.PathLike,
+                       thresholds: Mapping[str, Mapping[str, Any]] | None = None) -> Path:
+    """``sweep.png``: ``metrics`` of a ``sweep.json`` document across its variants and
+    filters (:func:`simval.report.plots.sweep_figure`), with each metric's threshold band
+    (``thresholds``: scenario ``comparison.thresholds`` as dicts; the ``all`` entry, else
+    the first filter's)."""
+    import numpy as np
+
+    from simval.report.plots import sweep_figure
+
+    check_metric_names(metrics)
+    rows = doc["variants"]
+    labels = [r["label"] for r in rows]
+    bands = sorted({b for r in rows for b in (r.get("metrics") or {})})
+    values = {m: np.array([[np.nan if (r.get("metrics") or {}).get(b, {}).get(m) is None
+                            else r["metrics"][b][m] for b in bands] for r in rows], float)
+              for m in metrics}
+    fig = sweep_figure(labels, bands or ["-"], values, sweep_bounds(thresholds, metrics))
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png")
+    return Path(path)
 
 
 def _run_variants(variants: list[Variant], scenario_path: Path, base_dir: Path | None,

@@ -162,6 +162,38 @@ def test_sweep_markdown_is_one_row_per_variant_and_filter():
         sweep_markdown(doc, ["no_such_metric"])
 
 
+def test_sweep_figure_draws_each_variant_filter_value_and_the_threshold_band(tmp_path):
+    import numpy as np
+
+    from simval.report.plots import sweep_figure
+    from simval.sweep import sweep_bounds, write_sweep_figure
+
+    doc = {"variants": [
+        {"label": "a", "status": "complete",
+         "metrics": {"F115W": {"jump_frac": 1e-4, "bkg_residual_frac": None},
+                     "F150W": {"jump_frac": 2e-4, "bkg_residual_frac": -0.004}}},
+        {"label": "b", "status": "complete",
+         "metrics": {"F115W": {"jump_frac": 3e-4, "bkg_residual_frac": 0.02},
+                     "F150W": {"jump_frac": 4e-4, "bkg_residual_frac": 0.03}}},
+        {"label": "c", "status": "failed", "metrics": {}}]}
+    thresholds = {"bkg_residual_frac": {"all": {"abs_max": 0.01}},
+                  "jump_frac": {"F150W": {"min": None, "max": 5e-4, "abs_max": None}}}
+    bounds = sweep_bounds(thresholds, ["jump_frac", "bkg_residual_frac"])
+    assert bounds == {"bkg_residual_frac": (-0.01, 0.01), "jump_frac": (None, 5e-4)}
+    values = {"bkg_residual_frac": np.array([[np.nan, -0.004], [0.02, 0.03],
+                                             [np.nan, np.nan]])}
+    fig = sweep_figure(["a", "b", "c"], ["F115W", "F150W"], values, bounds)
+    (ax,) = fig.axes
+    f115, f150 = (line for line in ax.lines if line.get_label() in ("F115W", "F150W"))
+    np.testing.assert_allclose(f150.get_ydata(), [-0.004, 0.03, np.nan])
+    assert np.isnan(f115.get_ydata()[0]) and f115.get_ydata()[1] == 0.02
+    dashed = sorted(line.get_ydata()[0] for line in ax.lines if line.get_linestyle() == "--")
+    assert dashed == [-0.01, 0.01]
+    png = write_sweep_figure(doc, ["jump_frac", "bkg_residual_frac"], tmp_path / "sweep.png",
+                             thresholds)
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
 @pytest.mark.parametrize("path", sorted((QUICKSTART.parent).glob("*sweep*.yaml")),
                          ids=lambda p: p.name)
 def test_every_variant_of_a_shipped_sweep_is_a_valid_scenario(path):

@@ -37,6 +37,7 @@ __all__ = [
     "png_data_uri",
     "running_stats",
     "smooth_nan",
+    "sweep_figure",
 ]
 
 #: Resolution of the embedded PNGs, dots per inch (a 5.6 x 4.2 in figure is 504 x 378 px).
@@ -584,4 +585,53 @@ def group_offsets_figure(groups: Sequence[str], *, band: str, by: str,
     axes[2].set_xlim(-0.6, len(groups) - 0.4)
     axes[0].set_title(f"{band}: offsets per {by}" + (f"\n{sample}" if sample else ""),
                       fontsize=8.5)
+    return fig
+
+
+@_styled
+def sweep_figure(labels: Sequence[str], bands: Sequence[str],
+                 values: dict[str, ArrayLike],
+                 bounds: dict[str, tuple[float | None, float | None]] | None = None) -> Figure:
+    """A sweep's metrics across its variants: one panel per metric, one point per variant
+    and filter (unmeasured: left out), the acceptance band shaded.
+
+    Parameters
+    ----------
+    labels : sequence of str
+        The variants, in run order (x axis).
+    bands : sequence of str
+        Filters, one marker each.
+    values : dict
+        metric -> array ``(len(labels), len(bands))`` of values in the metric's unit (NaN:
+        not measured).
+    bounds : dict, optional
+        metric -> (low, high) of its threshold (either may be None), drawn as lines and a
+        shaded band.
+    """
+    metrics = list(values)
+    x = np.arange(len(labels), dtype=float)
+    fig = _figure(max(5.6, 1.2 + 0.55 * len(labels)), 1.2 + 1.6 * len(metrics))
+    axes = np.atleast_1d(fig.subplots(len(metrics), 1, sharex=True, squeeze=False)[:, 0])
+    markers, colors = "osD^v<>", (STAR, GALAXY, MISSED, "0.3", "tab:purple", "tab:olive")
+    offsets = (np.arange(len(bands)) - (len(bands) - 1) / 2.0) * 0.12
+    for ax, metric in zip(axes, metrics, strict=True):
+        arr = np.asarray(values[metric], np.float64).reshape(len(labels), len(bands))
+        for j, band in enumerate(bands):
+            ax.plot(x + offsets[j], arr[:, j], ls="none", marker=markers[j % len(markers)],
+                    color=colors[j % len(colors)], ms=5, label=band)
+        low, high = (bounds or {}).get(metric, (None, None))
+        for edge in (low, high):
+            if edge is not None:
+                ax.axhline(edge, color="0.45", lw=0.8, ls="--")
+        if low is not None or high is not None:
+            ylim = ax.get_ylim()
+            ax.axhspan(low if low is not None else ylim[0],
+                       high if high is not None else ylim[1], color="#e5f5e0", zorder=0)
+            ax.set_ylim(ylim)
+        ax.set_ylabel(metric, fontsize=7)
+    axes[0].legend(loc="best", fontsize=6.5, ncol=len(bands))
+    axes[-1].set_xticks(x)
+    axes[-1].set_xticklabels(labels, rotation=30 if len(labels) > 3 else 0, ha="right"
+                             if len(labels) > 3 else "center", fontsize=6.5)
+    axes[-1].set_xlim(-0.6, len(labels) - 0.4)
     return fig
