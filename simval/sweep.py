@@ -32,6 +32,7 @@ from simval.compare import compare_runs, write_compare
 from simval.faults import fault_panel
 from simval.metrics_schema import check_metric_names
 from simval.report.panel import render_panel_html
+from simval.report.plots import sweep_figure
 from simval.run import evaluate_run, run_scenario
 from simval.scenario import load_scenario, validate_scenario
 from simval.scenario.sweep import (
@@ -139,8 +140,6 @@ def write_sweep_figure(doc: dict[str, Any], metrics: Sequence[str], path: str | 
     (``thresholds``: scenario ``comparison.thresholds`` as dicts; the ``all`` entry, else
     the first filter's)."""
     import numpy as np
-
-    from simval.report.plots import sweep_figure
 
     check_metric_names(metrics)
     rows = doc["variants"]

@@ -1,0 +1,190 @@
+"""MIRI imager facts in one place: detector, filters, subarrays, readout, frame timing.
+
+Units are in the names: pixels, seconds, microns, arcsec, e- and DN. Every number has its
+source beside it; where the source is silent the choice is stated.
+
+Detector (MIRIMAGE)
+-------------------
+JDox, "MIRI Detector Performance", Table 1: gain ~4 e-/DN, read noise ~6 DN, dark current
+~0.2 e-/s, full well ~210 000 e-. The table does not say whether the read noise is per
+frame or correlated double sample; simval takes it as the CDS noise, the convention of the
+pipeline's READNOISE references. The full frame is 1032 columns x 1024 rows with 4
+reference columns on each side (columns 1-4 and 1029-1032, 1-based:
+``jwst/refpix/reference_pixels.py``); the imager's field starts at column 360 (SIAF
+MIRIM_ILLUM, columns 360-1027), the Lyot and four-quadrant coronagraphs lie left of it.
+Pixel scale: SIAF MIRIM_FULL, 0.11050 x 0.11134 arcsec.
+
+Frame timing
+------------
+MIRI reads its four outputs at once, one pixel time of 10 us per sample; FASTR1 takes 1
+sample per pixel, SLOWR1 9 (the first dropped). ``jwst.emicorr`` holds the clocks per
+subarray (``subarray_clocks``: rowclocks, frameclocks); a frame is ``ny * rowclocks +
+(1024 - ny) * 7`` clocks (the rows outside the subarray are skipped at 7 clocks each), and
+frame time = frameclocks x 10 us: FULL 2.775 s (FASTR1) or 23.890 s (SLOWR1), BRIGHTSKY
+0.865 s, SUB256 0.300 s (JDox, "MIRI Detector Subarrays"). One frame per group and no
+group gap: TGROUP = TFRAME. SLOWR1 is allowed on FULL only ("FASTR1 mode is mandatory for
+subarray exposures", JDox "MIRI Imaging Recommended Strategies").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = [
+    "DETECTOR", "DITHER_PATTERNS", "FILTERS", "FULL_COLUMNS", "FULL_ROWS", "FULL_SLOW",
+    "IMAGER_FIRST_COLUMN", "PIXEL_SCALE_ARCSEC", "PIXEL_TIME_S", "READ_PATTERNS",
+    "REFERENCE_COLUMNS", "SKIPPED_ROW_CLOCKS", "SUBARRAYS", "Filter", "MiriDetector",
+    "ReadPattern", "Subarray", "check_filter", "check_readout", "frame_clocks", "frame_time",
+    "get_subarray",
+]
+
+# --- geometry -------------------------------------------------------------------------------
+
+#: Full-frame size, pixels (SIAF: 1032 x 1024; FASTAXIS=1, SLOWAXIS=2).
+FULL_COLUMNS, FULL_ROWS = 1032, 1024
+#: Reference columns on each side of the full frame.
+REFERENCE_COLUMNS = 4
+#: First column of the imager's field, 1-based (SIAF MIRIM_ILLUM: columns 360-1027).
+IMAGER_FIRST_COLUMN = 360
+#: Pixel scale, arcsec/pixel (x, y; SIAF MIRIM_FULL).
+PIXEL_SCALE_ARCSEC = (0.11050, 0.11134)
+#: One sample of one pixel on each of the four outputs, s.
+PIXEL_TIME_S = 10e-6
+#: Clocks spent on each row outside a subarray (``jwst.emicorr``'s frame model).
+SKIPPED_ROW_CLOCKS = 7
+
+
+@dataclass(frozen=True)
+class MiriDetector:
+    """The MIRI imager's detector (JDox "MIRI Detector Performance", Table 1)."""
+
+    name: str = "MIRIMAGE"
+    gain_e_per_dn: float = 4.0
+    readnoise_cds_dn: float = 6.0
+    dark_e_per_s: float = 0.2
+    full_well_e: float = 210_000.0
+
+    @property
+    def full_well_dn(self) -> float:
+        """Full well in DN above the pedestal (full well / gain)."""
+        return self.full_well_e / self.gain_e_per_dn
+
+    @property
+    def readnoise_frame_dn(self) -> float:
+        """Noise of one read, DN (CDS / sqrt(2))."""
+        return self.readnoise_cds_dn / 2**0.5
+
+
+DETECTOR = MiriDetector()
+
+# --- filters --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Filter:
+    """An imager filter: pivot wavelength and nominal bandwidth, microns (JDox "MIRI Filters
+    and Dispersers")."""
+
+    name: str
+    pivot_um: float
+    width_um: float
+
+
+FILTERS: dict[str, Filter] = {f.name: f for f in (
+    Filter("F560W", 5.635, 1.2), Filter("F770W", 7.639, 2.2), Filter("F1000W", 9.953, 2.0),
+    Filter("F1130W", 11.309, 0.7), Filter("F1280W", 12.810, 2.4),
+    Filter("F1500W", 15.064, 3.0), Filter("F1800W", 17.984, 3.0),
+    Filter("F2100W", 20.795, 5.0), Filter("F2550W", 25.365, 4.0),
+)}
+
+# --- subarrays and readout ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Subarray:
+    """An imaging subarray: size and 1-based origin in the full frame (SIAF MIRIM_*), and
+    its clocks (``jwst.emicorr.emicorr.subarray_clocks``)."""
+
+    name: str
+    xsize: int
+    ysize: int
+    xstart: int
+    ystart: int
+    rowclocks: int
+    frameclocks: int
+
+
+SUBARRAYS: dict[str, Subarray] = {s.name: s for s in (
+    Subarray("FULL", 1032, 1024, 1, 1, 271, 277_504),
+    Subarray("BRIGHTSKY", 512, 512, 457, 51, 162, 86_528),
+    Subarray("SUB256", 256, 256, 413, 51, 96, 29_952),
+    Subarray("SUB128", 136, 128, 1, 891, 44, 11_904),
+    Subarray("SUB64", 72, 64, 1, 779, 28, 8_512),
+)}
+#: FULL read with SLOWR1 (``FULL_SLOW`` in jwst.emicorr).
+FULL_SLOW = Subarray("FULL", 1032, 1024, 1, 1, 2333, 2_388_992)
+
+
+@dataclass(frozen=True)
+class ReadPattern:
+    """A MIRI readout pattern: samples per pixel (NSAMPLES), frames per group (NFRAMES) and
+    the subarrays it may read."""
+
+    name: str
+    nsamples: int
+    nframes: int
+    subarrays: tuple[str, ...]
+
+
+READ_PATTERNS: dict[str, ReadPattern] = {
+    "FASTR1": ReadPattern("FASTR1", 1, 1, tuple(SUBARRAYS)),
+    "SLOWR1": ReadPattern("SLOWR1", 9, 1, ("FULL",)),
+}
+
+#: Imaging dither pattern types (DMS ``PATTTYPE`` values, stdatamodels core schema).
+DITHER_PATTERNS = ("CYCLING", "REULEAUX", "4-POINT-SETS", "SPARSE-CYCLING", "2-POINT")
+
+
+def get_subarray(name: str) -> Subarray:
+    """A subarray by name (case-insensitive); ``ValueError`` naming the allowed ones."""
+    key = str(name).strip().upper()
+    if key not in SUBARRAYS:
+        raise ValueError(f"unknown MIRI imaging subarray {name!r}; expected one of: "
+                         f"{', '.join(SUBARRAYS)}")
+    return SUBARRAYS[key]
+
+
+def check_filter(name: str) -> str:
+    """The upper-cased filter if the imager has it, else ``ValueError`` naming the filters."""
+    key = str(name).strip().upper()
+    if key not in FILTERS:
+        raise ValueError(f"{name!r} is not a MIRI imaging filter; expected one of: "
+                         f"{', '.join(FILTERS)}")
+    return key
+
+
+def check_readout(pattern: str, subarray: str) -> ReadPattern:
+    """The read pattern if it may read ``subarray``, else ``ValueError`` saying why."""
+    key = str(pattern).strip().upper()
+    if key not in READ_PATTERNS:
+        raise ValueError(f"unknown MIRI read pattern {pattern!r}; expected one of: "
+                         f"{', '.join(READ_PATTERNS)}")
+    rp = READ_PATTERNS[key]
+    sub = get_subarray(subarray)
+    if sub.name not in rp.subarrays:
+        raise ValueError(f"{rp.name} cannot read {sub.name}: it reads only "
+                         f"{', '.join(rp.subarrays)} (subarray exposures use FASTR1)")
+    return rp
+
+
+def frame_clocks(subarray: str, pattern: str = "FASTR1") -> int:
+    """Clocks of one frame: the subarray's rows at its rowclocks, the other rows of the
+    1024 at :data:`SKIPPED_ROW_CLOCKS`."""
+    sub = FULL_SLOW if check_readout(pattern, subarray).name == "SLOWR1" \
+        else get_subarray(subarray)
+    return sub.ysize * sub.rowclocks + (FULL_ROWS - sub.ysize) * SKIPPED_ROW_CLOCKS
+
+
+def frame_time(subarray: str, pattern: str = "FASTR1") -> float:
+    """TFRAME (= TGROUP), s."""
+    return frame_clocks(subarray, pattern) * PIXEL_TIME_S
