@@ -64,3 +64,27 @@ def test_filters_are_read_in_either_case_and_ordered_by_wavelength():
     assert miri.check_filter("f1500w") == "F1500W"
     pivots = [f.pivot_um for f in miri.FILTERS.values()]
     assert pivots == sorted(pivots)
+
+
+def test_emi_on_the_read_clock_model_is_what_the_pipelines_emicorr_removes():
+    """A 218.3 Hz tone (not commensurate with the frame) placed with read_clocks on SUB64
+    ramps, two integrations: jwst's own emicorr fit (emicorr_refwave) removes it."""
+    import numpy as np
+    from jwst.emicorr.emicorr import emicorr_refwave
+
+    sub, ngroups, nints = miri.get_subarray("SUB64"), 12, 2
+    group_start, offset = miri.read_clocks("SUB64", "FASTR1", ngroups, nints)
+    assert group_start.shape == (nints, ngroups) and offset.shape == (sub.ysize, sub.xsize)
+    period = 1.0 / (218.3 * miri.PIXEL_TIME_S)  # pixel clocks
+    clocks = group_start[:, :, None, None] + offset[None, None]
+    emi = 5.0 * np.sin(2 * np.pi * clocks / period + 0.7)
+    rng = np.random.default_rng(3)
+    ramps = np.arange(ngroups)[None, :, None, None] * rng.uniform(5, 50, (1, 1, 64, 72))
+    data = (ramps + emi + rng.normal(0.0, 0.5, emi.shape)).astype(np.float64)
+    phase = (np.arange(500) + 0.5) / 500
+    cleaned = emicorr_refwave(data.copy(), np.zeros((64, 72), np.uint32),
+                              np.sin(2 * np.pi * phase), 1, sub.rowclocks, sub.frameclocks,
+                              period)
+    left = cleaned - ramps
+    assert np.std(data - ramps) > 3.0          # 5 DN of EMI, 0.5 DN of noise
+    assert np.std(left) < 0.6                  # what remains is the noise

@@ -30,12 +30,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 __all__ = [
     "DETECTOR", "DITHER_PATTERNS", "FILTERS", "FULL_COLUMNS", "FULL_ROWS", "FULL_SLOW",
     "IMAGER_FIRST_COLUMN", "PIXEL_SCALE_ARCSEC", "PIXEL_TIME_S", "READ_PATTERNS",
     "REFERENCE_COLUMNS", "SKIPPED_ROW_CLOCKS", "SUBARRAYS", "Filter", "MiriDetector",
     "ReadPattern", "Subarray", "check_filter", "check_readout", "frame_clocks", "frame_time",
-    "get_subarray",
+    "get_subarray", "read_clocks",
 ]
 
 # --- geometry -------------------------------------------------------------------------------
@@ -188,3 +190,29 @@ def frame_clocks(subarray: str, pattern: str = "FASTR1") -> int:
 def frame_time(subarray: str, pattern: str = "FASTR1") -> float:
     """TFRAME (= TGROUP), s."""
     return frame_clocks(subarray, pattern) * PIXEL_TIME_S
+
+
+def read_clocks(subarray: str, pattern: str, ngroups: int, nints: int
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """When each pixel of each group is read, in pixel clocks (10 us) from the first read:
+    ``group_start[int, group] + pixel_offset[row, col]`` (the clock model ``jwst.emicorr``
+    fits EMI with).
+
+    The four outputs read columns ``4k .. 4k+3`` of a row at once, ``nsamples`` clocks per
+    column group; a row costs ``rowclocks``; a group one frame (:func:`frame_clocks`); an
+    integration ``ngroups`` frames plus one reset frame of ``frameclocks``.
+
+    Returns
+    -------
+    group_start : ndarray, int64, shape (nints, ngroups)
+    pixel_offset : ndarray, int64, shape (ysize, xsize)
+    """
+    rp = check_readout(pattern, subarray)
+    sub = FULL_SLOW if rp.name == "SLOWR1" else get_subarray(subarray)
+    frame = frame_clocks(subarray, pattern)
+    integration = ngroups * frame + sub.frameclocks
+    group_start = (np.arange(nints, dtype=np.int64)[:, None] * integration
+                   + np.arange(ngroups, dtype=np.int64)[None, :] * frame)
+    rows = np.arange(sub.ysize, dtype=np.int64)[:, None] * sub.rowclocks
+    cols = (np.arange(sub.xsize, dtype=np.int64) // 4)[None, :] * rp.nsamples
+    return group_start, rows + cols
