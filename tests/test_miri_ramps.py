@@ -63,8 +63,8 @@ def test_each_effect_adds_exactly_its_model():
     got = miri_ramps(_flat(30.0), READOUT, emi, seed=3).astype(float) - plain
     assert np.abs(got - wave).max() <= 1.0  # rounding to whole DN, each side
 
-    sig = replace(base, reset_amp_dn=60.0, first_frame_dn=15.0,
-                        last_frame_dn=12.0, rscd_amp_dn=20.0)
+    sig = replace(base, reset_amp_dn=60.0, first_frame_dn=15.0, last_frame_dn=12.0,
+                  rscd_amp_dn=20.0)
     got = miri_ramps(_flat(30.0), READOUT, sig, seed=3).astype(float) - plain
     model = additive_signature(READOUT, sig)
     assert np.abs(got - model).max() <= 1.0
@@ -77,8 +77,7 @@ def test_each_effect_adds_exactly_its_model():
 def test_nonlinearity_and_saturation():
     det = miri.DETECTOR
     base = MiriEffects().off()
-    eff = replace(base, nonlinearity_beta_per_dn=1e-6,
-                        saturation=True)
+    eff = replace(base, nonlinearity_beta_per_dn=1e-6, saturation=True)
     rate = np.full((NY, NX), 100.0)
     rate[:, 40:] = 1e5  # saturates within a frame or two
     ramps = miri_ramps(rate, READOUT, eff, seed=4).astype(float)
