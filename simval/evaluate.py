@@ -40,7 +40,6 @@ from simval.atomic import atomic_path
 from simval.calibrate import CRF_SUFFIX, TWEAKREG_WCS_SUFFIX, member_products, read_tweakreg_wcs
 from simval.instruments.nircam import NATIVE_SCALE_ARCSEC, get_detector
 from simval.kit.photometry import abmag_to_jy, zeropoint_row
-from simval.kit.spec import component_rng
 from simval.layout import RunLayout
 from simval.match import default_match_radius, match_catalogs, radec_of
 from simval.match_table import build_match_table, write_match_table
@@ -57,6 +56,7 @@ from simval.pointing_errors import true_wcs, wcs_offsets_mas
 from simval.provenance import now_utc
 from simval.regions_files import defect_regions, seam_regions, source_regions, write_regions
 from simval.scenario.inputs import Comparison
+from simval.seeding import component_rng
 from simval.truth import read_truth
 from simval.truth.footprints import FrameError, exposure_frames
 

@@ -54,7 +54,7 @@ from simval.kit.psf import (
     read_psf_library,
 )
 from simval.kit.refmeta import IMAGING_EXP_TYPES, USEAFTER, stamp
-from simval.kit.spec import component_rng
+from simval.seeding import component_rng
 
 #: Encircled-energy fractions tabulated (the pipeline accepts aperture_ee of 20..80).
 EE_FRACTIONS = (0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8)

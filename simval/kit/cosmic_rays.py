@@ -37,7 +37,7 @@ from astropy.io import fits
 
 from simval.atomic import atomic_path
 from simval.kit.detectors import Detector
-from simval.kit.spec import component_rng
+from simval.seeding import component_rng
 
 N_FILES = 10
 N_STAMPS = 1000

@@ -30,7 +30,7 @@ import numpy as np
 from stdatamodels.jwst.datamodels import dqflags
 
 from simval.kit.detectors import FULL_SIZE, REFPIX_BORDER, Detector
-from simval.kit.spec import component_rng
+from simval.seeding import component_rng
 
 FLAG = dqflags.pixel
 

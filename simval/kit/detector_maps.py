@@ -41,7 +41,7 @@ import numpy as np
 
 from simval.kit.defects import defect_map, science_mask
 from simval.kit.detectors import FULL_SIZE, N_AMPLIFIERS, REFPIX_BORDER, Detector
-from simval.kit.spec import component_rng
+from simval.seeding import component_rng
 
 AMP_WIDTH = FULL_SIZE // N_AMPLIFIERS
 

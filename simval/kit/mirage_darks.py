@@ -50,7 +50,7 @@ from simval.kit import detector_maps as maps
 from simval.kit.defects import defect_map
 from simval.kit.detectors import FULL_SIZE, Detector
 from simval.kit.readout import ROW_OVERHEAD_PIXELS, Subarray, get_subarray
-from simval.kit.spec import component_rng
+from simval.seeding import component_rng
 
 #: NGHXRG noise split (Rauscher 2015): white, correlated 1/f, uncorrelated 1/f.
 NGHXRG_WHITE, NGHXRG_C_PINK, NGHXRG_U_PINK = 5.2, 3.0, 1.0

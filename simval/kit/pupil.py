@@ -33,7 +33,7 @@ from functools import lru_cache
 import numpy as np
 
 from simval.kit.detectors import FULL_SIZE, Detector
-from simval.kit.spec import component_rng
+from simval.seeding import component_rng
 
 #: Segment size, flat to flat, metres (JWST: 1.32 m).
 SEGMENT_FLAT_TO_FLAT_M = 1.32

@@ -104,15 +104,3 @@ def content_key(*parts: object) -> str:
     """Short stable hash (12 hex digits) of JSON-serialisable ``parts``, for file names."""
     text = json.dumps(parts, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:12]
-
-
-def component_rng(seed: int, *parts: object):
-    """A ``numpy.random.Generator`` for one kit component, independent of build order.
-
-    ``parts`` name the component (e.g. ``"flat", "NRCB1", "F115W"``); the same seed and
-    parts always give the same stream, and different parts give independent streams.
-    """
-    import numpy as np
-
-    digest = hashlib.sha256(json.dumps([int(seed), *map(str, parts)]).encode()).digest()
-    return np.random.default_rng([int.from_bytes(digest[i:i + 4], "little") for i in (0, 4, 8, 12)])

@@ -37,11 +37,11 @@ from simval.evaluate import (
     write_product_evaluation,
 )
 from simval.kit.crds_cache import using_environment
-from simval.kit.spec import component_rng
 from simval.plan import Plan
 from simval.pointing_errors import offset_recorded_pointing
 from simval.run.manifest import software_versions
 from simval.run.records import StageContext, StageResult
+from simval.seeding import component_rng
 from simval.simulate.mirage_backend import simulate_exposure
 from simval.simulate.mirage_yaml import MirageExposure, MirageReferences
 from simval.sky import Footprint

@@ -37,7 +37,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from simval.instruments import miri
-from simval.kit.spec import component_rng
+from simval.seeding import component_rng
 
 __all__ = ["MiriEffects", "Readout", "additive_signature", "miri_ramps", "nonlinear"]
 
