@@ -8,7 +8,15 @@ import numpy as np
 import pytest
 
 from simval.instruments import miri
-from simval.simulate.miri_ramps import MiriEffects, Readout, additive_signature, miri_ramps
+from simval.instruments.miri_detector import MiriDetectorModel
+from simval.simulate.miri_ramps import MiriEffects, Readout, additive_signature
+from simval.simulate.miri_ramps import miri_ramps as _miri_ramps
+
+DETECTOR = MiriDetectorModel(seed=20221)
+
+
+def miri_ramps(rate, readout, effects, seed):
+    return _miri_ramps(rate, readout, effects, seed, DETECTOR)
 
 READOUT = Readout("SUB64", "FASTR1", ngroups=10, nints=2)
 NY, NX = READOUT.shape
@@ -53,7 +61,7 @@ def test_poisson_and_read_noise_have_the_detectors_gain_and_noise():
 
 def test_each_effect_adds_exactly_its_model():
     base = MiriEffects().off()
-    base = replace(base, pedestal_dn=1000.0)  # nothing clips at 0
+    base = replace(base, pedestal=True)  # nothing clips at 0
     plain = miri_ramps(_flat(30.0), READOUT, base, seed=3).astype(float)
 
     emi = replace(base, emi=((218.3, 4.0, 0.4),))
@@ -75,15 +83,16 @@ def test_each_effect_adds_exactly_its_model():
 
 
 def test_nonlinearity_and_saturation():
-    det = miri.DETECTOR
     base = MiriEffects().off()
-    eff = replace(base, nonlinearity_beta_per_dn=1e-6, saturation=True)
+    eff = replace(base, nonlinearity=True, saturation=True)
     rate = np.full((NY, NX), 100.0)
     rate[:, 40:] = 1e5  # saturates within a frame or two
     ramps = miri_ramps(rate, READOUT, eff, seed=4).astype(float)
+    beta = DETECTOR.cut(DETECTOR.beta_per_dn, "SUB64")
     s = 100.0 * READOUT.tframe_s * np.arange(1, 11)
-    np.testing.assert_allclose(ramps[0, :, 5, 20], np.rint(s - 1e-6 * s**2))
-    assert ramps[0, -1, 5, 50] == pytest.approx(det.full_well_dn, abs=1)
+    np.testing.assert_allclose(ramps[0, :, 5, 20], np.rint(s - beta[5, 20] * s**2))
+    well = miri.DETECTOR.full_well_dn
+    assert ramps[0, -1, 5, 50] == pytest.approx(well - beta[5, 50] * well**2, abs=1)
 
 
 def test_same_seed_same_bytes_and_effects_draw_independently():

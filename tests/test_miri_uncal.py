@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from simval.instruments import miri
+from simval.instruments.miri_detector import MiriDetectorModel
 from simval.pointing import attitude_at_pa_v3
 from simval.simulate.miri_ramps import MiriEffects, Readout, miri_ramps
 from simval.simulate.miri_uncal import MiriExposure, miri_aperture, write_miri_uncal
@@ -16,7 +17,8 @@ def test_uncal_round_trip_and_wcs_keywords(tmp_path):
     from stdatamodels.jwst import datamodels
 
     readout = Readout("SUB64", "FASTR1", ngroups=6, nints=2)
-    ramps = miri_ramps(np.full(readout.shape, 20.0), readout, MiriEffects(), seed=11)
+    ramps = miri_ramps(np.full(readout.shape, 20.0), readout, MiriEffects(), seed=11,
+                       detector=MiriDetectorModel(1))
     ap = miri_aperture("SUB64")
     att = attitude_at_pa_v3(ap.V2Ref, ap.V3Ref, 339.0, 33.96, 45.0)
     exp = MiriExposure("F770W", 60000.25, program=2732, observation=2, exposure=3,

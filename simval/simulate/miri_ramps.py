@@ -4,14 +4,15 @@ Given the noiseless signal rate of every pixel (DN/s: sources and sky, as the se
 holds it), :func:`miri_ramps` reads it out as MIRI does — one frame per group (FASTR1 or
 SLOWR1), every integration starting from a reset — and adds the effects the pipeline's
 MIRI steps undo. Each effect is a function of the exposure's shape and timing alone, so
-the kit can write the reference that undoes it from the same function:
+the kit can write the reference that undoes it from the same function, and the detector's
+maps (pedestal, non-linearity, dark current) are :class:`MiriDetectorModel`'s:
 
 ==========================  =======================================  ===================
 effect                      model (DN)                               undone by
 ==========================  =======================================  ===================
 signal, dark current        Poisson electrons per frame / gain       DARK (mean dark)
+saturation                  output stops at the pedestal + NL(well)  SATURATION
 non-linearity               measured = s - beta * s**2               LINEARITY
-saturation                  clip at the pedestal + full well         SATURATION
 pedestal                    per-pixel bias, kTC offset per int       (slopes)
 reset anomaly               amp * exp(-group / tau), every int       RESET
 first- and last-frame       offsets on the first and last group      firstframe, lastframe
@@ -32,11 +33,13 @@ pedestal, noise, EMI and the reset anomaly, but no light.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, replace
 
 import numpy as np
 
 from simval.instruments import miri
+from simval.instruments.miri_detector import MiriDetectorModel
 from simval.seeding import component_rng
 
 __all__ = ["MiriEffects", "Readout", "additive_signature", "miri_ramps", "nonlinear"]
@@ -80,10 +83,9 @@ class MiriEffects:
     poisson: bool = True
     dark: bool = True
     read_noise: bool = True
-    nonlinearity_beta_per_dn: float = 1.0e-6   # measured = s - beta s^2: 5 % at 50 000 DN
+    nonlinearity: bool = True                  # the detector model's beta map
     saturation: bool = True
-    pedestal_dn: float = 10_000.0
-    pedestal_spread_dn: float = 300.0
+    pedestal: bool = True                      # the detector model's bias map
     ktc_dn: float = 10.0
     reset_amp_dn: float = 60.0
     reset_tau_groups: float = 2.0
@@ -98,13 +100,13 @@ class MiriEffects:
     def off(self) -> MiriEffects:
         """Only the signal: no noise, no detector effect (for known-answer tests)."""
         return replace(self, poisson=False, dark=False, read_noise=False,
-                       nonlinearity_beta_per_dn=0.0, saturation=False, pedestal_dn=0.0,
-                       pedestal_spread_dn=0.0, ktc_dn=0.0, reset_amp_dn=0.0,
+                       nonlinearity=False, saturation=False, pedestal=False,
+                       ktc_dn=0.0, reset_amp_dn=0.0,
                        first_frame_dn=0.0, last_frame_dn=0.0, rscd_amp_dn=0.0, emi=(),
                        cosmic_rays_per_cm2_s=0.0)
 
 
-def nonlinear(signal_dn: np.ndarray, beta_per_dn: float) -> np.ndarray:
+def nonlinear(signal_dn: np.ndarray, beta_per_dn: np.ndarray | float) -> np.ndarray:
     """Measured counts for true accumulated counts ``signal_dn`` (above the pedestal)."""
     return signal_dn - beta_per_dn * signal_dn**2
 
@@ -129,28 +131,21 @@ def additive_signature(readout: Readout, effects: MiriEffects) -> np.ndarray:
     return out
 
 
-def _science_columns(nx: int, subarray: str) -> np.ndarray:
-    """Columns that see light: not the 4 reference columns at either full-frame edge."""
-    sub = miri.get_subarray(subarray)
-    col = np.arange(nx) + sub.xstart  # 1-based full-frame column
-    ref = miri.REFERENCE_COLUMNS
-    return (col > ref) & (col <= miri.FULL_COLUMNS - ref)
-
-
 def miri_ramps(rate_dn_s: np.ndarray, readout: Readout, effects: MiriEffects, seed: int,
-               dark_dn_s: np.ndarray | float | None = None) -> np.ndarray:
+               detector: MiriDetectorModel) -> np.ndarray:
     """Raw MIRI ramps (uint16 DN), shape (nints, ngroups, ny, nx).
 
     Parameters
     ----------
     rate_dn_s : ndarray (ny, nx)
-        Noiseless signal rate, DN/s (sources and sky; negative values are taken as 0).
+        Noiseless signal rate, DN/s (sources and sky; negative values are taken as 0; no
+        light reaches the reference columns or left of the imager's field).
     readout : Readout
     effects : MiriEffects
     seed : int
         Exposure seed: the same seed gives the same bytes.
-    dark_dn_s : float or ndarray, optional
-        Dark current, DN/s (default: the detector's, ``dark_e_per_s / gain``).
+    detector : MiriDetectorModel
+        The detector's maps (the kit's seed): pedestal, non-linearity, dark current.
     """
     det = miri.DETECTOR
     ny, nx = readout.shape
@@ -158,11 +153,11 @@ def miri_ramps(rate_dn_s: np.ndarray, readout: Readout, effects: MiriEffects, se
     if rate.shape != (ny, nx):
         raise ValueError(f"rate image is {rate.shape}, the {readout.subarray} subarray is "
                          f"{(ny, nx)}")
-    lit = _science_columns(nx, readout.subarray)[None, :]
+    cut = functools.partial(detector.cut, subarray=readout.subarray)
+    lit = cut(detector.lit)
     rate = np.where(lit, rate, 0.0)
-    dark = det.dark_e_per_s / det.gain_e_per_dn if dark_dn_s is None else dark_dn_s
     if effects.dark:
-        rate = rate + np.where(lit, dark, 0.0)
+        rate = rate + cut(detector.dark_dn_s)
     tframe = readout.tframe_s
     n, g = readout.nints, readout.ngroups
     shape = (n, g, ny, nx)
@@ -177,14 +172,11 @@ def miri_ramps(rate_dn_s: np.ndarray, readout: Readout, effects: MiriEffects, se
     if effects.cosmic_rays_per_cm2_s:
         per_frame += _cosmic_rays(shape, tframe, effects, seed) * lit
     signal = np.cumsum(per_frame, axis=1) / det.gain_e_per_dn
-    signal = nonlinear(signal, effects.nonlinearity_beta_per_dn)
-
-    pedestal = effects.pedestal_dn + effects.pedestal_spread_dn * component_rng(
-        seed, "pedestal").standard_normal((ny, nx))
+    if effects.nonlinearity:
+        signal = nonlinear(signal, cut(detector.beta_per_dn))
+    pedestal = cut(detector.pedestal_dn) if effects.pedestal else 0.0
     ktc = effects.ktc_dn * component_rng(seed, "ktc").standard_normal((n, 1, ny, nx))
     ramps = signal + pedestal + ktc + additive_signature(readout, effects)
-    if effects.saturation:
-        ramps = np.minimum(ramps, pedestal + det.full_well_dn)
     if effects.emi:
         group_start, offset = miri.read_clocks(readout.subarray, readout.pattern, g, n)
         t_s = (group_start[:, :, None, None] + offset[None, None]) * miri.PIXEL_TIME_S
@@ -193,6 +185,9 @@ def miri_ramps(rate_dn_s: np.ndarray, readout: Readout, effects: MiriEffects, se
     if effects.read_noise:
         ramps += det.readnoise_frame_dn * component_rng(seed, "read_noise").standard_normal(
             shape)
+    if effects.saturation:  # the output stops at the SATURATION reference's level
+        ramps = np.minimum(ramps, cut(detector.saturation_dn) if effects.pedestal
+                           else cut(detector.saturation_dn - detector.pedestal_dn))
     return np.clip(np.rint(ramps), 0, 65535).astype(np.uint16)
 
 

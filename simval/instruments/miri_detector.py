@@ -1,0 +1,120 @@
+"""The one definition of the synthetic MIRI imager detector: its full-frame maps.
+
+The MIRI ramp simulator (:mod:`simval.simulate.miri_ramps`) and the kit's MIRI references
+both read :class:`MiriDetectorModel`, so every reference undoes exactly what the simulator
+did: the SATURATION reference is the pedestal plus the full well, LINEARITY inverts the
+per-pixel non-linearity about the pedestal, DARK holds the dark current, RESET the reset
+anomaly. Maps are full frame (1024 rows x 1032 columns, 0-based numpy order) and drawn from
+``component_rng(seed, "miri", <map>)`` only: a kit seed gives one detector.
+
+Values: pedestal ~10 000 DN with a 300 DN pixel spread (the MIRI SATURATION references
+hold raw DN including a pedestal of that order); non-linearity ``measured = s - beta s^2``
+with beta = 1e-6 / DN +- 10 % (5 % at 50 000 DN, the size of the MIRI correction near full
+well); dark current :data:`simval.instruments.miri.DETECTOR`'s 0.2 e-/s with a 10 %
+pixel spread; neither light nor dark current in the reference columns.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+import numpy as np
+
+from simval.instruments import miri
+from simval.seeding import component_rng
+
+__all__ = ["MiriDetectorModel", "linearity_coefficients"]
+
+PEDESTAL_DN, PEDESTAL_SPREAD_DN = 10_000.0, 300.0
+BETA_PER_DN, BETA_SPREAD = 1.0e-6, 0.10
+DARK_SPREAD = 0.10
+
+
+@dataclass(frozen=True)
+class MiriDetectorModel:
+    """The synthetic MIRIMAGE of one kit seed; every map full frame, float64."""
+
+    seed: int
+
+    def _rng(self, name: str) -> np.random.Generator:
+        return component_rng(self.seed, "miri", name)
+
+    @functools.cached_property
+    def pedestal_dn(self) -> np.ndarray:
+        """Bias level of every pixel, raw DN."""
+        return PEDESTAL_DN + PEDESTAL_SPREAD_DN * self._rng("pedestal").standard_normal(
+            (miri.FULL_ROWS, miri.FULL_COLUMNS))
+
+    @functools.cached_property
+    def beta_per_dn(self) -> np.ndarray:
+        """Non-linearity of every pixel: measured = s - beta s**2 (s: true DN above the
+        pedestal)."""
+        spread = np.clip(self._rng("beta").normal(0.0, BETA_SPREAD,
+                                                  (miri.FULL_ROWS, miri.FULL_COLUMNS)),
+                         -0.3, 0.3)
+        return BETA_PER_DN * (1.0 + spread)
+
+    @functools.cached_property
+    def dark_dn_s(self) -> np.ndarray:
+        """Dark current, DN/s (0 in the reference columns)."""
+        d = miri.DETECTOR
+        spread = np.clip(self._rng("dark").normal(0.0, DARK_SPREAD,
+                                                  (miri.FULL_ROWS, miri.FULL_COLUMNS)),
+                         -0.5, 0.5)
+        return np.where(self.reference_columns, 0.0,
+                        d.dark_e_per_s / d.gain_e_per_dn * (1.0 + spread))
+
+    @functools.cached_property
+    def reference_columns(self) -> np.ndarray:
+        """True on the 4 reference columns at each side (full frame, broadcast over rows)."""
+        col = np.arange(miri.FULL_COLUMNS)
+        ref = (col < miri.REFERENCE_COLUMNS) | (col >= miri.FULL_COLUMNS
+                                                - miri.REFERENCE_COLUMNS)
+        return np.broadcast_to(ref, (miri.FULL_ROWS, miri.FULL_COLUMNS))
+
+    @functools.cached_property
+    def lit(self) -> np.ndarray:
+        """True where light can fall: every column but the reference ones. (Which pixels see
+        the imager's sky is the scene's business: the coronagraphs' fields lie left of column
+        360, and the imaging FLAT marks them NON_SCIENCE.)"""
+        return ~self.reference_columns
+
+    @property
+    def saturation_dn(self) -> np.ndarray:
+        """Hard saturation, raw DN: the pedestal plus the full well as measured (after the
+        non-linearity)."""
+        well = miri.DETECTOR.full_well_dn
+        return self.pedestal_dn + well - self.beta_per_dn * well**2
+
+    def cut(self, array: np.ndarray, subarray: str) -> np.ndarray:
+        """The part of a full-frame map a subarray reads."""
+        sub = miri.get_subarray(subarray)
+        return array[sub.ystart - 1:sub.ystart - 1 + sub.ysize,
+                     sub.xstart - 1:sub.xstart - 1 + sub.xsize]
+
+
+def linearity_coefficients(pedestal_dn: np.ndarray, beta_per_dn: np.ndarray,
+                           order: int = 6) -> np.ndarray:
+    """Coefficients ``c[k]`` (shape (order + 1, *pedestal.shape)) of the correction
+    ``L(m) = sum c_k m**k`` on raw DN ``m``, such that ``L(P + v - beta v**2) = v`` for the
+    signal ``v`` above the pedestal ``P``, to the term in ``beta**order`` (the next one is
+    < 0.4 DN at the full well).
+
+    The inverse of ``u = v - beta v^2`` in powers of ``u`` is ``v = u + beta u^2 + 2 beta^2
+    u^3 + 5 beta^3 u^4 + ...`` (Catalan numbers); with ``u = m - P`` it is re-expanded in
+    powers of ``m``, the form the pipeline's linearity step evaluates.
+    """
+    from math import comb
+
+    catalan = [1, 1, 2, 5, 14, 42, 132, 429]
+    if not 1 <= order < len(catalan):
+        raise ValueError(f"order must be 1..{len(catalan) - 1}, got {order}")
+    p, b = np.asarray(pedestal_dn, float), np.asarray(beta_per_dn, float)
+    # v = sum_{j=1..order} a_j u^j, a_j = catalan[j-1] beta^(j-1); u = m - P
+    coeffs = np.zeros((order + 1, *p.shape))
+    for j in range(1, order + 1):
+        a = catalan[j - 1] * b ** (j - 1)
+        for k in range(j + 1):  # (m - P)^j = sum_k C(j,k) m^k (-P)^(j-k)
+            coeffs[k] += a * comb(j, k) * (-p) ** (j - k)
+    return coeffs
