@@ -8,8 +8,12 @@ import numpy as np
 import pytest
 
 from simval.instruments import miri
-from simval.instruments.miri_detector import MiriDetectorModel
-from simval.simulate.miri_ramps import MiriEffects, Readout, additive_signature
+from simval.instruments.miri_detector import (
+    MiriDetectorModel,
+    MiriEffects,
+    Readout,
+    additive_signature,
+)
 from simval.simulate.miri_ramps import miri_ramps as _miri_ramps
 
 DETECTOR = MiriDetectorModel(seed=20221)

@@ -17,14 +17,15 @@ pixel spread; neither light nor dark current in the reference columns.
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from simval.instruments import miri
 from simval.seeding import component_rng
 
-__all__ = ["MiriDetectorModel", "linearity_coefficients"]
+__all__ = ["MiriDetectorModel", "MiriEffects", "Readout", "additive_signature",
+           "linearity_coefficients", "nonlinear"]
 
 PEDESTAL_DN, PEDESTAL_SPREAD_DN = 10_000.0, 300.0
 BETA_PER_DN, BETA_SPREAD = 1.0e-6, 0.10
@@ -118,3 +119,89 @@ def linearity_coefficients(pedestal_dn: np.ndarray, beta_per_dn: np.ndarray,
         for k in range(j + 1):  # (m - P)^j = sum_k C(j,k) m^k (-P)^(j-k)
             coeffs[k] += a * comb(j, k) * (-p) ** (j - k)
     return coeffs
+
+
+@dataclass(frozen=True)
+class Readout:
+    """An exposure's readout: subarray, pattern, groups and integrations."""
+
+    subarray: str = "FULL"
+    pattern: str = "FASTR1"
+    ngroups: int = 10
+    nints: int = 1
+
+    def __post_init__(self) -> None:
+        miri.check_readout(self.pattern, self.subarray)
+        if self.ngroups < 1 or self.nints < 1:
+            raise ValueError(f"ngroups and nints must be >= 1 (got {self.ngroups}, "
+                             f"{self.nints})")
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """(ny, nx) of the subarray."""
+        sub = miri.get_subarray(self.subarray)
+        return sub.ysize, sub.xsize
+
+    @property
+    def tframe_s(self) -> float:
+        return miri.frame_time(self.subarray, self.pattern)
+
+
+@dataclass(frozen=True)
+class MiriEffects:
+    """Which effects to inject and how strongly (DN unless named otherwise).
+
+    ``emi`` lists tones as (frequency Hz, amplitude DN, phase rad); frequencies whose period
+    divides the frame time would be constant per group (emicorr cannot fit them), so the
+    default is not commensurate with any subarray's frame.
+    """
+
+    poisson: bool = True
+    dark: bool = True
+    read_noise: bool = True
+    nonlinearity: bool = True                  # the detector model's beta map
+    saturation: bool = True
+    pedestal: bool = True                      # the detector model's bias map
+    ktc_dn: float = 10.0
+    reset_amp_dn: float = 60.0
+    reset_tau_groups: float = 2.0
+    first_frame_dn: float = 15.0
+    last_frame_dn: float = 12.0
+    rscd_amp_dn: float = 20.0
+    rscd_tau_groups: float = 1.5
+    emi: tuple[tuple[float, float, float], ...] = ((218.3, 3.0, 0.4),)
+    cosmic_rays_per_cm2_s: float = 5.0
+    cosmic_ray_e: tuple[float, float] = (1_000.0, 30_000.0)
+
+    def off(self) -> MiriEffects:
+        """Only the signal: no noise, no detector effect (for known-answer tests)."""
+        return replace(self, poisson=False, dark=False, read_noise=False,
+                       nonlinearity=False, saturation=False, pedestal=False,
+                       ktc_dn=0.0, reset_amp_dn=0.0,
+                       first_frame_dn=0.0, last_frame_dn=0.0, rscd_amp_dn=0.0, emi=(),
+                       cosmic_rays_per_cm2_s=0.0)
+
+
+def nonlinear(signal_dn: np.ndarray, beta_per_dn: np.ndarray | float) -> np.ndarray:
+    """Measured counts for true accumulated counts ``signal_dn`` (above the pedestal)."""
+    return signal_dn - beta_per_dn * signal_dn**2
+
+
+def additive_signature(readout: Readout, effects: MiriEffects) -> np.ndarray:
+    """The deterministic, pixel-independent part of every ramp, DN, shape (nints, ngroups,
+    1, 1): reset anomaly, first- and last-frame offsets and the RSCD transient. The kit's
+    RESET reference is the reset-anomaly part; firstframe, lastframe and rscd flag the
+    groups the rest lives in."""
+    n, g = readout.nints, readout.ngroups
+    groups = np.arange(g, dtype=np.float64)
+    out = np.zeros((n, g, 1, 1))
+    if effects.reset_amp_dn:
+        out += (effects.reset_amp_dn * np.exp(-groups / effects.reset_tau_groups))[
+            None, :, None, None]
+    if g > 1:
+        out[:, 0] += effects.first_frame_dn
+        out[:, -1] += effects.last_frame_dn
+    if effects.rscd_amp_dn and n > 1:
+        out[1:] += (effects.rscd_amp_dn * np.exp(-groups / effects.rscd_tau_groups))[
+            None, :, None, None]
+    return out

@@ -21,30 +21,35 @@ IMAGING_EXP_TYPES = "NRC_IMAGE|NRC_TACQ|NRC_TACONFIRM|NRC_FOCUS|NRC_DARK|NRC_FLA
 
 def stamp(
     model: Any,
-    detector: Detector | None,
+    detector: Detector | str | None,
     reftype: str,
     description: str,
     *,
     seed: int | None = None,
     subarray: tuple[str, int, int, int, int] | None = None,
     history: str | None = None,
+    instrument: str = "NIRCAM",
 ) -> Any:
     """Fill the CRDS-required metadata of a stdatamodels reference model in place.
 
     Parameters
     ----------
     model : an open ``stdatamodels.jwst.datamodels`` reference model.
-    detector : kit detector, or ``None`` for references that apply to every detector.
+    detector : kit NIRCam detector, a detector name (``"MIRIMAGE"``), or ``None`` for
+        references that apply to every detector.
     reftype : CRDS reference type, lower case (``"flat"``).
     description : one line for DESCRIP.
     seed : random seed the content was made with (recorded in HISTORY).
     subarray : ``(name, xstart, ystart, xsize, ysize)``, 1-based; full frame by default.
     history : extra HISTORY text.
+    instrument : ``NIRCAM`` or ``MIRI``; a full-frame ``subarray`` default is NIRCam's.
     """
     meta = model.meta
     meta.telescope = "JWST"
-    meta.instrument.name = "NIRCAM"
-    if detector is not None:
+    meta.instrument.name = instrument
+    if isinstance(detector, str):
+        meta.instrument.detector = detector
+    elif detector is not None:
         meta.instrument.detector = detector.name
         meta.instrument.channel = detector.channel
         meta.instrument.module = detector.module
@@ -60,7 +65,8 @@ def stamp(
         meta.subarray.ystart = ystart
         meta.subarray.xsize = xsize
         meta.subarray.ysize = ysize
-    text = f"Synthetic NIRCam {reftype} reference made by simval"
+    text = f"Synthetic {'NIRCam' if instrument == 'NIRCAM' else instrument} {reftype} " \
+           "reference made by simval"
     if seed is not None:
         text += f" from seed {seed}"
     model.add_history_entry(text + ".")
