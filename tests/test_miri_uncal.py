@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 from simval.instruments import miri
-from simval.instruments.miri_detector import MiriDetectorModel
+from simval.instruments.miri_detector import MiriDetectorModel, MiriEffects, Readout
 from simval.pointing import attitude_at_pa_v3
-from simval.simulate.miri_ramps import MiriEffects, Readout, miri_ramps
+from simval.simulate.miri_ramps import miri_ramps
 from simval.simulate.miri_uncal import MiriExposure, miri_aperture, write_miri_uncal
 
 

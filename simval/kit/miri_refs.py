@@ -3,7 +3,7 @@ functions the MIRI ramp simulator uses (:mod:`simval.instruments.miri_detector`,
 :mod:`simval.simulate.miri_ramps`), so that calwebb_detector1 undoes exactly what was
 injected.
 
-Shapes as the pipeline needs them (``../shared`` MIRI facts): MASK, SATURATION, LINEARITY,
+Shapes as the pipeline needs them (``docs/miri.md``): MASK, SATURATION, LINEARITY,
 GAIN and READNOISE full frame (1024 x 1032); DARK (DarkMIRIModel) and RESET (ResetModel)
 4-D (nints, ngroups, ny, nx) in the subarray they apply to; RSCD a table of the groups to
 skip per subarray and read pattern.

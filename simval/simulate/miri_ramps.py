@@ -47,7 +47,7 @@ from simval.instruments.miri_detector import (
 )
 from simval.seeding import component_rng
 
-__all__ = ["MiriEffects", "Readout", "miri_ramps"]
+__all__ = ["miri_ramps"]
 
 
 def miri_ramps(rate_dn_s: np.ndarray, readout: Readout, effects: MiriEffects, seed: int,

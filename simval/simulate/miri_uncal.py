@@ -18,7 +18,7 @@ import numpy as np
 from simval import offline
 from simval.atomic import save_model
 from simval.instruments import miri
-from simval.simulate.miri_ramps import Readout
+from simval.instruments.miri_detector import Readout
 
 __all__ = ["MiriExposure", "miri_aperture", "write_miri_uncal"]
 
