@@ -7,7 +7,10 @@ run of the script, in fresh Python processes with one BLAS/OpenMP thread each (a
 workers have):
 
 1. ``alone``: one exposure's step (MIRAGE's ``ImgSim`` or ``Detector1Pipeline``) by itself;
-2. ``two at once``: the same step on two exposures started together.
+2. ``two at once``: the same step on two exposures started together;
+3. with ``--dask-environ``, 1 and 2 again in the environment Dask's nanny gives its worker
+   processes (``distributed.nanny.pre-spawn-environ``, e.g. ``MALLOC_TRIM_THRESHOLD_``),
+   which simval's stages and their MIRAGE children inherit.
 
 Printed: each step's wall time alone and side by side, the slowdown of a step when another
 runs beside it, and the speed-up two processes can give (2 / slowdown). Full-frame steps
@@ -72,11 +75,35 @@ def _inputs(run: Path, step: str) -> tuple[list[str], dict[str, str]]:
     return [str(run / r["outputs"]["uncal"]["path"]) for r in sims], env
 
 
-def _start(step: str, src: str, out: Path, env: dict[str, str]) -> subprocess.Popen:
+def _start(step: str, src: str, out: Path, env: dict[str, str],
+           extra: dict[str, str]) -> subprocess.Popen:
     code = SIMULATE if step == "simulate" else DETECTOR1
     args = [sys.executable, "-c", code, src, str(out)] + ([json.dumps(env)] if env else [])
     return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-                            env={**os.environ, **ONE_THREAD})
+                            env={**os.environ, **ONE_THREAD, **extra})
+
+
+def dask_worker_environ() -> dict[str, str]:
+    """The variables Dask's nanny sets in a worker process before it starts."""
+    import dask
+    import distributed  # noqa: F401  (loads the distributed config defaults)
+    found = dask.config.get("distributed.nanny.pre-spawn-environ", default={}) or {}
+    return {k: str(v) for k, v in found.items()}
+
+
+def _measure(step: str, srcs: list[str], out: Path, env: dict[str, str],
+             extra: dict[str, str], label: str) -> float:
+    alone = _seconds(_start(step, srcs[0], out / "alone", env, extra))
+    t0 = time.perf_counter()
+    pair = [_start(step, s, out / f"pair-{i}", env, extra) for i, s in enumerate(srcs[1:3])]
+    both = [_seconds(p) for p in pair]
+    wall = time.perf_counter() - t0
+    slowdown = sum(both) / 2 / alone
+    print(f"{label}\n  {step}: alone {alone:.1f} s; two at once {both[0]:.1f} s and "
+          f"{both[1]:.1f} s (wall {wall:.1f} s)")
+    print(f"  slowdown of a step beside another: {slowdown:.2f}x; the speed-up two processes "
+          f"can give: {2 / slowdown:.2f}x")
+    return alone
 
 
 def _seconds(proc: subprocess.Popen) -> float:
@@ -91,22 +118,20 @@ def main() -> None:
     parser.add_argument("run", type=Path)
     parser.add_argument("--step", choices=["simulate", "detector1"], default="simulate")
     parser.add_argument("--out", type=Path, default=Path("bench_ceiling"))
+    parser.add_argument("--dask-environ", action="store_true",
+                        help="also measure in the environment of a Dask worker process")
     args = parser.parse_args()
     srcs, env = _inputs(args.run.resolve(), args.step)
     if len(srcs) < 3:
         sys.exit(f"{args.run}: needs 3 exposures, has {len(srcs)}")
     out = args.out.resolve()
-    alone = _seconds(_start(args.step, srcs[0], out / "alone", env))
-    t0 = time.perf_counter()
-    pair = [_start(args.step, s, out / f"pair-{i}", env) for i, s in enumerate(srcs[1:3])]
-    both = [_seconds(p) for p in pair]
-    wall = time.perf_counter() - t0
-    slowdown = sum(both) / 2 / alone
-    print(f"{args.step}: alone {alone:.1f} s; two at once {both[0]:.1f} s and {both[1]:.1f} s "
-          f"(wall {wall:.1f} s)")
-    print(f"slowdown of a step beside another: {slowdown:.2f}x; the speed-up two processes "
-          f"can give: {2 / slowdown:.2f}x")
-
+    bare = _measure(args.step, srcs, out / "bare", env, {}, "bare tools, one thread each:")
+    if args.dask_environ:
+        extra = dask_worker_environ()
+        shown = " ".join(f"{k}={v}" for k, v in extra.items())
+        dask = _measure(args.step, srcs, out / "dask", env, extra,
+                        f"the same in a Dask worker's environment ({shown}):")
+        print(f"Dask environment / bare, alone: {dask / bare:.2f}")
 
 if __name__ == "__main__":
     main()

@@ -570,3 +570,36 @@ def test_external_scheduler_and_workers_run_end_to_end(mini_run, tmp_path):
     assert doc["execution"]["workers"] == 2 and doc["execution"]["worker_memory_mb"] == 4096
     assert _stages_ran_on(result.run_dir, doc["workers"])
     _same_results_as(result.run_dir, mini_run["result"].run_dir)
+
+
+def _worker_environ(name: str) -> str | None:
+    return os.environ.get(name)
+
+
+def test_local_workers_keep_glibc_malloc_adaptive(tmp_path):
+    """Dask's nanny would set MALLOC_TRIM_THRESHOLD_ in each worker (12 % slower
+    calwebb_detector1 at full frame); simval's local workers start without it and keep
+    Dask's one BLAS/OpenMP thread."""
+    from simval.run.executor import dask_client
+
+    with dask_client(workers=1, budget_bytes=GIB) as (client, _):
+        seen = client.run(_worker_environ, "MALLOC_TRIM_THRESHOLD_")
+        threads = client.run(_worker_environ, "OMP_NUM_THREADS")
+    assert list(seen.values()) == [None]
+    assert list(threads.values()) == ["1"]
+
+
+def test_slurm_job_environment_drops_malloc_trim(tmp_path):
+    """The job script's exports, run by a shell, give the worker's nanny a pre-spawn
+    environment without MALLOC_TRIM_THRESHOLD_ (and Dask's thread limits kept)."""
+    import subprocess
+
+    kwargs = slurm_kwargs(SlurmOptions(), stage_memory=GIB, log_directory=tmp_path)
+    exports = [line for line in kwargs["job_script_prologue"] if line.startswith("export ")]
+    probe = ("import dask, distributed; "
+             "print(sorted(k for k, v in dask.config.get("
+             "'distributed.nanny.pre-spawn-environ').items() if v is not None))")
+    script = "\n".join([*exports, f'{sys.executable} -c "{probe}"'])
+    out = subprocess.run(["bash", "-c", script], capture_output=True, text=True, check=True)
+    assert out.stdout.split("\n")[0] == str(
+        ["MKL_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS"])

@@ -37,6 +37,7 @@ same path.
 from __future__ import annotations
 
 import re
+import shlex
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -60,9 +61,20 @@ CLUSTER_KINDS = ("slurm",)
 #: The smallest memory a job is given by default (bytes).
 MIN_JOB_MEMORY = 2 * 2**30
 _WALLTIME = re.compile(r"^(\d+-)?\d+(:\d{1,2}){0,2}$|^\d+-\d+$")
+#: Variables Dask's nanny sets (``None``: leaves out) before it starts a worker process
+#: (``distributed.nanny.pre-spawn-environ``). Dask sets ``MALLOC_TRIM_THRESHOLD_=65536`` to
+#: hand freed memory back to the OS; setting it at all also turns off glibc's adaptive mmap
+#: threshold, so every large numpy temporary is mapped and page-faulted afresh. Measured
+#: on full-frame stages (``benchmarks/concurrency_ceiling.py --dask-environ``): MIRAGE
+#: 4 % and calwebb_detector1 12 % slower. simval's workers set no Dask memory limit (each
+#: stage declares its memory instead), so they do without it.
+WORKER_PRE_SPAWN_ENVIRON: dict[str, str | None] = {"MALLOC_TRIM_THRESHOLD_": None}
 #: Environment of every worker job: workers are non-daemonic processes, so that a stage
-#: may start its own (MIRAGE's fork server).
-WORKER_ENVIRONMENT = {"DASK_DISTRIBUTED__WORKER__DAEMON": "False"}
+#: may start its own (MIRAGE's fork server); the nanny's pre-spawn environment as above
+#: (a dict literal: Dask reads ``DASK_*`` values with ``ast.literal_eval``).
+WORKER_ENVIRONMENT = {"DASK_DISTRIBUTED__WORKER__DAEMON": "False",
+                      "DASK_DISTRIBUTED__NANNY__PRE_SPAWN_ENVIRON":
+                          repr(WORKER_PRE_SPAWN_ENVIRON)}
 
 
 class ClusterConfigError(RunSetupError):
@@ -211,7 +223,7 @@ def slurm_kwargs(options: SlurmOptions, *, stage_memory: int,
     """Keyword arguments of ``dask_jobqueue.SLURMCluster`` for ``options`` (module
     docstring): ``cores`` single-threaded worker processes per job, each advertising
     ``MEMORY`` = job memory / cores, no Dask memory limit, no dashboard, non-daemonic."""
-    prologue = [f"export {k}={v}" for k, v in WORKER_ENVIRONMENT.items()]
+    prologue = [f"export {k}={shlex.quote(v)}" for k, v in WORKER_ENVIRONMENT.items()]
     prologue += list(options.job_script_prologue)
     extra_args = ["--resources", f"MEMORY={options.worker_memory(stage_memory)}",
                   "--memory-limit", "0",  # after jobqueue's own --memory-limit: it wins

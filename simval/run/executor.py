@@ -62,7 +62,12 @@ from typing import Any
 
 from simval.atomic import write_text
 from simval.layout import RunLayout
-from simval.run.cluster import SlurmOptions, describe, slurm_cluster
+from simval.run.cluster import (
+    WORKER_PRE_SPAWN_ENVIRON,
+    SlurmOptions,
+    describe,
+    slurm_cluster,
+)
 from simval.run.graph import RunSetupError
 from simval.run.manifest import software_versions
 from simval.run.records import (
@@ -160,6 +165,8 @@ class Execution:
 def _cluster_config() -> dict[str, Any]:
     return {"distributed.worker.multiprocessing-method": "spawn",
             "distributed.worker.daemon": False,
+            **{f"distributed.nanny.pre-spawn-environ.{k}": v
+               for k, v in WORKER_PRE_SPAWN_ENVIRON.items()},
             "distributed.scheduler.work-stealing": True,
             "distributed.scheduler.allowed-failures": WORKER_DEATH_RETRIES}
 
