@@ -156,7 +156,28 @@ def image2(rate: Path, out_dir: Path, crds: CrdsSetup, log: Path,
 
     with _pipeline_context(crds, log, "calwebb_image2", rate):
         _call(Image2Pipeline, rate, out_dir, params)
-    return _expect(out_dir / _base(rate.name, "_cal.fits"), "calwebb_image2", log)
+    return check_calibrated(_expect(out_dir / _base(rate.name, "_cal.fits"),
+                                    "calwebb_image2", log), log)
+
+
+def check_calibrated(cal: Path, log: Path | None = None) -> Path:
+    """``cal`` if the photom step left it in MJy/sr (or was skipped), else a
+    :class:`CalibrationError`: jwst's photom reports COMPLETE and leaves the data in DN/s
+    when the PHOTOM reference has no row for the exposure's filter and subarray (seen with
+    MIRI references), and every flux downstream would be off by PHOTMJSR."""
+    from astropy.io import fits
+
+    primary, sci = fits.getheader(cal), fits.getheader(cal, "SCI")
+    if str(primary.get("S_PHOTOM", "")).upper() != "COMPLETE":
+        return cal
+    bunit = str(sci.get("BUNIT", ""))
+    if sci.get("PHOTMJSR") is None or bunit != "MJy/sr":
+        raise CalibrationError(
+            f"{cal}: photom says COMPLETE but left BUNIT={bunit!r} with no PHOTMJSR: the "
+            f"PHOTOM reference ({primary.get('R_PHOTOM', '?')}) has no row for FILTER="
+            f"{primary.get('FILTER', '?')} SUBARRAY={primary.get('SUBARRAY', '?')}"
+            + (f" (see {log})" if log else ""))
+    return cal
 
 
 def exposure_filter(path: Path) -> tuple[str, str]:

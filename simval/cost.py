@@ -97,6 +97,10 @@ class PlanCost:
         return total / 3600.0
 
 
+#: A MIRI DARK plus RESET reference per pixel and group: data, err and dq, 4 bytes each.
+MIRI_REFERENCE_BYTES_PER_PIXEL_GROUP = 2 * 3 * 4
+
+
 def _add(cost: PlanCost, kind: str, seconds: float, peak_mb: float, disk: float) -> None:
     k = cost.kinds.setdefault(kind, KindCost())
     k.count += 1
@@ -147,11 +151,15 @@ def estimate(plan: Plan) -> PlanCost:
             _add(cost, kind, _seconds(kind, pixels),
                  DECLARATIONS[kind](_spec(kind, {}), inputs), 0.0)
     spec = plan.kit_spec()
-    for need in spec.darks:
+    for need in getattr(spec, "darks", ()):
         g = geometry({"subarray": need.subarray, "ngroups": 1, "nframes": need.nframes,
                       "groupgap": 0})
         cost.kit_dark_bytes += (DARK_BYTES_PER_PIXEL_FRAME * g.pixels * need.nframes
                                 * need.realizations * len(spec.detectors))
+    for r in getattr(spec, "readouts", ()):  # MIRI: DARK and RESET, 4-D data, err and dq
+        g = geometry({"subarray": r.subarray, "ngroups": r.ngroups, "nints": r.nints,
+                      "nframes": 1, "groupgap": 0})
+        cost.kit_dark_bytes += MIRI_REFERENCE_BYTES_PER_PIXEL_GROUP * g.pixels * g.frames
     return cost
 
 

@@ -38,6 +38,7 @@ import numpy as np
 from simval import metrics as mt
 from simval.atomic import atomic_path
 from simval.calibrate import CRF_SUFFIX, TWEAKREG_WCS_SUFFIX, member_products, read_tweakreg_wcs
+from simval.instruments.detectors import detector_facts
 from simval.instruments.nircam import NATIVE_SCALE_ARCSEC, get_detector
 from simval.kit.photometry import abmag_to_jy, zeropoint_row
 from simval.layout import RunLayout
@@ -523,6 +524,9 @@ def mosaic_measurements(mosaic: Mosaic, *, segm: np.ndarray | None, injected: np
     def sensitivity():
         if band is None:
             raise _MissingInputError("no band given")
+        if detector_facts(band[1]).instrument != "NIRCAM":
+            raise _MissingInputError("the aperture radius comes from the NIRCam zero points; "
+                                     "MIRI's is not defined yet")
         if truth_img is None:
             raise _MissingInputError(f"no truth mosaic ({truth_source})")
         if match is None or wcs is None or mosaic.pixar_sr is None:

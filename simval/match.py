@@ -64,6 +64,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from simval.constants import MAS_PER_RAD
+from simval.instruments.detectors import psf_fwhm_arcsec
 from simval.instruments.nircam import NIRCAM_FWHM_ARCSEC
 from simval.sky import standard_coordinates
 
@@ -111,7 +112,7 @@ Prefer = Literal["distance", "magnitude"]
 
 
 def default_match_radius(band: str, factor: float = 1.0) -> float:
-    """Default match radius for a NIRCam filter: ``factor`` x the PSF FWHM, in mas.
+    """Default match radius for a NIRCam or MIRI filter: ``factor`` x the PSF FWHM, in mas.
 
     Parameters
     ----------
@@ -130,13 +131,10 @@ def default_match_radius(band: str, factor: float = 1.0) -> float:
     Raises
     ------
     KeyError
-        For a filter not in :data:`NIRCAM_FWHM_ARCSEC` (the message lists them).
+        For a filter with no known FWHM (:func:`simval.instruments.detectors.psf_fwhm_arcsec`;
+        the message lists them).
     """
-    key = band.strip().upper().split("/")[0].split("+")[0]
-    if key not in NIRCAM_FWHM_ARCSEC:
-        raise KeyError(f"no NIRCam FWHM for filter {band!r}; known: "
-                       f"{', '.join(NIRCAM_FWHM_ARCSEC)}")
-    return factor * NIRCAM_FWHM_ARCSEC[key] * 1e3
+    return factor * psf_fwhm_arcsec(band) * 1e3
 
 
 def unit_vectors(ra_deg: ArrayLike, dec_deg: ArrayLike) -> NDArray[np.float64]:

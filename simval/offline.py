@@ -54,6 +54,17 @@ def nircam_siaf():
     return import_pysiaf().Siaf("NIRCam")
 
 
+@functools.cache
+def miri_siaf():
+    """pysiaf's MIRI SIAF (loaded once per process, imported offline)."""
+    return import_pysiaf().Siaf("MIRI")
+
+
+def siaf_aperture(name: str):
+    """A NIRCam or MIRI SIAF aperture by name (``NRCB1_SUB400P``, ``MIRIM_SUB256``)."""
+    return (miri_siaf() if name.upper().startswith("MIR") else nircam_siaf())[name]
+
+
 def siaf_rotations() -> types.ModuleType:
     """``pysiaf.utils.rotations`` (attitude matrices), imported offline."""
     import_pysiaf()

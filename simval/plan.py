@@ -60,8 +60,11 @@ import numpy as np
 from pydantic import TypeAdapter, ValidationError
 
 from simval import offline
+from simval.instruments import miri
 from simval.instruments import nircam as nrc
+from simval.instruments.miri_detector import Readout as MiriReadout
 from simval.instruments.nircam import exposure_base_name
+from simval.kit.miri_jobs import MiriKitSpec
 from simval.kit.spec import DEFAULT_SEED, DarkNeed, KitSpec
 from simval.layout import RunLayout
 from simval.pointing import attitude_at_pa_v3, offset_attitude, tile_step
@@ -257,10 +260,23 @@ class Plan:
     products: tuple[Product, ...]
     version: int = PLAN_VERSION
 
-    def kit_spec(self) -> KitSpec:
+    @property
+    def instrument(self) -> str:
+        """``NIRCAM`` or ``MIRI`` (from the scenario; a plan cut to one product has none and
+        reads ``NIRCAM``)."""
+        return str(self.scenario.get("instrument") or "NIRCAM").upper()
+
+    def kit_spec(self) -> KitSpec | MiriKitSpec:
         """What the synthetic kit must hold: detectors, filters, and per subarray a dark with
         the most frames any exposure reads (``ngroups * (nframes + groupgap)``), in as many
-        noise realizations as :meth:`dark_realizations` hands out in that subarray."""
+        noise realizations as :meth:`dark_realizations` hands out in that subarray. For
+        MIRI: the filters and every exposure's readout (DARK and RESET are cut to it)."""
+        if self.instrument == "MIRI":
+            return MiriKitSpec(
+                filters=tuple(dict.fromkeys(e.filter_name for e in self.exposures)),
+                readouts=tuple({MiriReadout(e.subarray, e.readpatt, e.ngroups, e.nints)
+                                for e in self.exposures}),
+                seed=self.kit_seed)
         darks: dict[str, int] = {}
         for e in self.exposures:
             darks[e.subarray] = max(darks.get(e.subarray, 0), e.frames_read)
@@ -350,8 +366,12 @@ def plan_adapter() -> TypeAdapter[Plan]:
 
 # --- naming -------------------------------------------------------------------------------
 
-def product_name(program: int, observation: int, filter_wheel: str, pupil: str) -> str:
-    """Level-3 product name, e.g. ``jw00001-o001_t001_nircam_clear-f115w``."""
+def product_name(program: int, observation: int, filter_wheel: str, pupil: str,
+                 instrument: str = "NIRCAM") -> str:
+    """Level-3 product name, e.g. ``jw00001-o001_t001_nircam_clear-f115w`` or, for the MIRI
+    imager (no pupil wheel), ``jw00001-o001_t001_miri_f770w``."""
+    if instrument.upper() == "MIRI":
+        return f"jw{program:05d}-o{observation:03d}_t{TARGET_ID:03d}_miri_{filter_wheel.lower()}"
     elems = sorted({filter_wheel.lower(), pupil.lower()} - {"", "n/a"}, key=str.lower)
     opt = "-".join(elems) or "clear"
     return f"jw{program:05d}-o{observation:03d}_t{TARGET_ID:03d}_nircam_{opt}"
@@ -367,19 +387,55 @@ def _plan_error(scenario: Scenario, path: str, value: Any, message: str, allowed
     return ScenarioError(scenario.source, [Problem(path, value, message, allowed)])
 
 
-def make_plan(scenario: Scenario) -> Plan:
-    """Expand ``scenario`` into exposures, tiles and products (see the module docstring)."""
+@dataclass(frozen=True)
+class _Arm:
+    """One detector as the plan sees it: DMS name, SIAF aperture, the key of its filter in
+    a filter setting (:meth:`Scenario.filter_settings`), read amplifiers and timing."""
+
+    name: str
+    aperture: Any
+    channel: str
+    namps: int
+    timing: Any
+    readpatt: str
+    nframes: int
+    groupgap: int
+
+
+def _arms(scenario: Scenario) -> tuple[Any, list[_Arm]]:
+    """The instrument's SIAF and the scenario's detectors (NIRCam or the MIRI imager)."""
+    readout = scenario.readout
+    if scenario.instrument == "MIRI":
+        siaf = offline.miri_siaf()
+        ap = siaf[f"MIRIM_{scenario.subarray}"]
+        timing = miri.exposure_timing(readout.pattern, scenario.subarray, readout.ngroups,
+                                      readout.nints)
+        return siaf, [_Arm(miri.DETECTOR.name, ap, miri.DETECTOR.name, 4, timing,
+                           readout.pattern, 1, 0)]
     siaf = offline.nircam_siaf()
-    rot = offline.siaf_rotations()
-    dets = scenario.detector_objects()
-    det_aps = {}
-    for d in dets:
+    pattern = readout.read_pattern
+    amps = nrc.imaging_subarrays()
+    arms = []
+    for d in scenario.detector_objects():
         name = f"{d.siaf_name}_{scenario.subarray}"
         if name not in siaf.apertures:
             raise _plan_error(scenario, "subarray", scenario.subarray,
                               f"pysiaf has no aperture {name}", "a subarray pysiaf knows")
-        det_aps[d.name] = siaf[name]
-    pointing_name = scenario.pointing.aperture or det_aps[dets[0].name].AperName
+        ap = siaf[name]
+        namps = amps[d.siaf_name][scenario.subarray]
+        timing = nrc.exposure_timing(pattern, readout.ngroups, readout.nints,
+                                     int(ap.XSciSize), int(ap.YSciSize), namps)
+        arms.append(_Arm(d.name, ap, "LONG" if d.is_long else "SHORT", namps, timing,
+                         pattern.name, pattern.nframes, pattern.groupgap))
+    return siaf, arms
+
+
+def make_plan(scenario: Scenario) -> Plan:
+    """Expand ``scenario`` into exposures, tiles and products (see the module docstring)."""
+    rot = offline.siaf_rotations()
+    siaf, arms = _arms(scenario)
+    det_aps = {a.name: a.aperture for a in arms}
+    pointing_name = scenario.pointing.aperture or arms[0].aperture.AperName
     pointing_ap = siaf[pointing_name]
     if pointing_ap.V2Ref is None or pointing_ap.V3Ref is None:
         raise _plan_error(scenario, "pointing.aperture", pointing_name,
@@ -404,8 +460,6 @@ def make_plan(scenario: Scenario) -> Plan:
                           att))
 
     readout = scenario.readout
-    pattern = readout.read_pattern
-    amps = nrc.imaging_subarrays()
     positions = scenario.dither.positions()
     dither = scenario.dither
     pattern_name = "EXPLICIT" if dither.offsets is not None else dither.pattern
@@ -421,15 +475,13 @@ def make_plan(scenario: Scenario) -> Plan:
                 pa_v3 = float(rot.posangle(att, 0.0, 0.0)) % 360.0
                 readout_duration = 0.0
                 start = start0 + timedelta(seconds=elapsed)
-                for det in dets:
-                    spec = setting.get("LONG" if det.is_long else "SHORT")
+                for det in arms:
+                    spec = setting.get(det.channel)
                     if spec is None:
                         continue  # this channel has no filter in this setting
-                    ap = det_aps[det.name]
+                    ap = det.aperture
                     xsize, ysize = int(ap.XSciSize), int(ap.YSciSize)
-                    namps = amps[det.siaf_name][scenario.subarray]
-                    timing = nrc.exposure_timing(pattern, readout.ngroups, readout.nints,
-                                                 xsize, ysize, namps)
+                    namps, timing = det.namps, det.timing
                     readout_duration = max(readout_duration, timing.duration_s)
                     ra, dec = rot.pointing(att, ap.V2Ref, ap.V3Ref)
                     roll = float(rot.posangle(att, ap.V2Ref, ap.V3Ref)) % 360.0
@@ -444,8 +496,8 @@ def make_plan(scenario: Scenario) -> Plan:
                         aperture=ap.AperName, subarray=scenario.subarray, xsize=xsize,
                         ysize=ysize, namps=namps, filter_name=spec.name,
                         filter_wheel=spec.filter_wheel, pupil=spec.pupil_wheel,
-                        readpatt=pattern.name, nframes=pattern.nframes,
-                        groupgap=pattern.groupgap, ngroups=readout.ngroups,
+                        readpatt=det.readpatt, nframes=det.nframes,
+                        groupgap=det.groupgap, ngroups=readout.ngroups,
                         nints=readout.nints, frames_read=timing.frames_read,
                         tframe_s=timing.tframe_s, tgroup_s=timing.tgroup_s,
                         integration_time_s=timing.integration_time_s,
@@ -478,7 +530,8 @@ def make_plan(scenario: Scenario) -> Plan:
         members = tuple(e.base_name for e in exposures if e.filter_name == band)
         first = next(e for e in exposures if e.filter_name == band)
         products.append(Product(product_name(scenario.program, scenario.observation,
-                                             first.filter_wheel, first.pupil),
+                                             first.filter_wheel, first.pupil,
+                                             scenario.instrument),
                                 band, first.filter_wheel, first.pupil, members))
 
     kit = scenario.crds.kit

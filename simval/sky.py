@@ -29,10 +29,6 @@ __all__ = ["DEFAULT_MARGIN_ARCSEC", "Footprint", "angular_distance_deg", "from_t
 DEFAULT_MARGIN_ARCSEC = 2.0
 
 
-def _siaf():
-    return offline.nircam_siaf()
-
-
 def _rotations():
     return offline.siaf_rotations()
 
@@ -127,7 +123,7 @@ class Footprint:
         rot = _rotations()
         xs, ys = [], []
         for p in self.pointings:
-            v2, v3 = _siaf()[p.aperture].corners("tel")
+            v2, v3 = offline.siaf_aperture(p.aperture).corners("tel")
             ra, dec = rot.pointing(p.attitude, np.asarray(v2), np.asarray(v3))
             x, y = to_tangent(ra, dec, self.ra0_deg, self.dec0_deg)
             xs.append(np.atleast_1d(x))
@@ -147,7 +143,7 @@ class Footprint:
         dec = np.atleast_1d(np.asarray(dec_deg, dtype=float))
         inside = np.zeros(ra.shape, dtype=bool)
         for p in self.pointings:
-            ap = _siaf()[p.aperture]
+            ap = offline.siaf_aperture(p.aperture)
             v2, v3 = rot.getv2v3(p.attitude, ra, dec)
             x, y = ap.tel_to_idl(np.asarray(v2), np.asarray(v3))
             cx, cy = (np.asarray(c, dtype=float) for c in ap.corners("idl"))

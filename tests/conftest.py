@@ -96,6 +96,24 @@ def quickstart_kit():
     return build_kit(spec)
 
 
+#: The session's MIRI kit: filters, readout (SUB256, 40 groups, 2 integrations) and seed.
+MIRI_FILTERS = ("F770W", "F1500W")
+MIRI_KIT_SEED = 11
+
+
+@pytest.fixture(scope="session")
+def miri_kit():
+    """A MIRI kit (F770W + F1500W; DARK/RESET for SUB256 FASTR1 x 40 groups x 2 ints),
+    built once in the session's kit directory (~15 s)."""
+    from simval.instruments.miri_detector import Readout
+    from simval.kit.build import build_kit
+    from simval.kit.miri_jobs import MiriKitSpec
+
+    return build_kit(MiriKitSpec(filters=MIRI_FILTERS,
+                                 readouts=(Readout("SUB256", "FASTR1", 40, 2),),
+                                 seed=MIRI_KIT_SEED))
+
+
 #: Derived kit contexts of the shared sweep (:func:`derived_sweep`), in variant order.
 DERIVES = [None, {"flat_scale": 1.03}, {"distortion_shift_mas": [50.0, 0.0]},
            {"photom_scale": 1.05}]

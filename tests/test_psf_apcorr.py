@@ -144,7 +144,7 @@ def test_pixel_integration_equals_brute_force_box_sum():
     opd = pupil.wavefront_model(SEED, det).opd_nm(p, 1024, 1024)
     fine = psf.optical_psf(det, band, opd, 9 * 9, 9, 384)  # 9 px, 9 samples per pixel
     box = fine.reshape(9, 9, 9, 9).sum(axis=(1, 3))  # flux in each native pixel
-    integrated = psf._integrated_stamp(det, band, opd, 9, 3, 384)[1::3, 1::3] * 9
+    integrated = psf.integrated_stamp(det, band, opd, 9, 3, 384)[1::3, 1::3] * 9
     point = psf.optical_psf(det, band, opd, 9, 1, 384)  # sampled, not integrated
     assert np.abs(integrated - box).max() < 0.01 * box.max()
     assert np.abs(point - box).max() > 0.05 * box.max()  # integration matters

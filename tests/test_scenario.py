@@ -313,7 +313,7 @@ def test_every_problem_is_reported_at_once(tmp_path, base):
 
 def test_other_invalid_values(tmp_path, base):
     cases = [
-        (lambda d: d.update(instrument="MIRI"), "instrument = 'MIRI'", "NIRCAM"),
+        (lambda d: d.update(instrument="NIRSPEC"), "instrument = 'NIRSPEC'", "NIRCAM, MIRI"),
         (lambda d: d.update(background_mjysr="low"), "background_mjysr = 'low'", "MJy/sr"),
         (lambda d: d.update(background_mjysr={"F115W": 0.2}), "no background for F150W",
          "'all' entry"),
@@ -350,3 +350,61 @@ def test_in_memory_mapping_errors_use_a_label(base):
 def test_missing_scenario_file(tmp_path):
     with pytest.raises(ScenarioError, match="scenario file not found"):
         load_scenario(tmp_path / "absent.yaml")
+
+
+MIRI_QUICKSTART = Path(__file__).resolve().parents[1] / "scenarios" / "miri_quickstart.yaml"
+
+
+def test_miri_quickstart_loads_with_the_miri_simulator():
+    s = load_scenario(MIRI_QUICKSTART)
+    assert s.instrument == "MIRI" and s.simulator.backend == "simval-miri"
+    assert s.detectors == ["MIRIMAGE"] and s.subarray == "SUB256"
+    assert [f.name for f in s.filters] == ["F770W", "F1500W"]
+    assert [list(x) for x in s.filter_settings()] == [["MIRIMAGE"], ["MIRIMAGE"]]
+
+
+@pytest.mark.parametrize(("mutate", "where", "allowed"), [
+    (lambda d: d.update(filters=["F150W"]), "filters[0] = 'F150W': not a MIRI imaging filter",
+     "F770W, F1000W"),
+    (lambda d: d.update(filters=["F560W"]), "filters[0] = 'F560W': the synthetic MIRI kit "
+     "has no flux calibration", "F770W, F1000W, F1130W"),
+    (lambda d: d.update(subarray="SUB400P"), "subarray = 'SUB400P': not a MIRI imaging "
+     "subarray", "FULL, BRIGHTSKY, SUB256, SUB128, SUB64"),
+    (lambda d: d["readout"].update(pattern="SLOWR1"), "readout.pattern = 'SLOWR1': SLOWR1 "
+     "cannot read SUB256", "FASTR1"),
+    (lambda d: d["readout"].update(pattern="BRIGHT2"), "readout.pattern = 'BRIGHT2': unknown "
+     "MIRI readout pattern", "FASTR1, SLOWR1"),
+    (lambda d: d["readout"].update(ngroups=3), "readout.ngroups = 3: too few groups", ">= 5"),
+    (lambda d: d.update(dither={"pattern": "CYCLING", "points": 8}),
+     "dither.pattern = 'CYCLING'", "explicit offsets"),
+    (lambda d: d.update(detectors=["NRCB1"]), "detectors = ['NRCB1']", "[MIRIMAGE]"),
+    (lambda d: d.update(simulator={"backend": "mirage"}), "simulator.backend = 'mirage': "
+     "MIRAGE does not simulate MIRI", "simval-miri"),
+    (lambda d: d.update(filters={"short": ["F770W"]}), "the MIRI imager has one channel",
+     "a list of filters"),
+])
+def test_miri_bad_input_gets_one_line_errors(tmp_path, mutate, where, allowed):
+    data = yaml.safe_load(MIRI_QUICKSTART.read_text())
+    err = error_for(tmp_path, data, mutate)
+    assert_mentions(err, where, allowed)
+    assert str(err).count("\n") == 1  # one problem, one line
+
+
+def test_nircam_scenario_refuses_the_miri_simulator(tmp_path, base):
+    err = error_for(tmp_path, base, lambda d: d.update(simulator={"backend": "simval-miri"}))
+    assert_mentions(err, "simulator.backend = 'simval-miri': NIRCam is simulated with MIRAGE",
+                    "mirage")
+
+
+def test_stephans_quintet_plans_the_workshop_layout():
+    from simval.plan import make_plan
+
+    s = load_scenario(MIRI_QUICKSTART.with_name("stephans_quintet.yaml"))
+    plan = make_plan(s)
+    assert len(plan.exposures) == 3 * 8 * 2  # filters x dithers x visits
+    assert {e.aperture for e in plan.exposures} == {"MIRIM_FULL"}
+    assert {round(e.tframe_s, 3) for e in plan.exposures} == {2.775}
+    assert [p.name for p in plan.products] == [
+        "jw02732-o002_t001_miri_f770w", "jw02732-o002_t001_miri_f1000w",
+        "jw02732-o002_t001_miri_f1500w"]
+    assert len(s.sweep) == 5

@@ -343,7 +343,7 @@ def test_bright_neighbours_within_blending_radius(run):
     assert truth.meta["blend_radius_mas"] == pytest.approx(13 * 31.1 + 3 * 37.0)
     flagged = [int(i) for i in truth["id"][np.asarray(truth["has_bright_neighbour"])]]
     assert flagged == [6]  # 300 mas from brighter star 1; star 8 is 800 mas from star 7
-    assert default_blend_radius_mas("F444W", "LONG") == pytest.approx(13 * 63.0 + 3 * 140.0)
+    assert default_blend_radius_mas("F444W", 0.063) == pytest.approx(13 * 63.0 + 3 * 140.0)
 
 
 def test_bright_neighbour_radius_can_be_set(run, tmp_path):

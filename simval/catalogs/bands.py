@@ -13,6 +13,8 @@ included because the redshift prior of Benitez (2000) is defined on it.
 
 from __future__ import annotations
 
+from simval.instruments import miri
+
 #: band -> (instrument, pivot micron, width micron)
 BANDS: dict[str, tuple[str, float, float]] = {
     # NIRCam short wave
@@ -37,16 +39,8 @@ BANDS: dict[str, tuple[str, float, float]] = {
     "F444W": ("NIRCAM", 4.421, 1.024),
     "F460M": ("NIRCAM", 4.630, 0.228),
     "F480M": ("NIRCAM", 4.834, 0.303),
-    # MIRI imager
-    "F560W": ("MIRI", 5.635, 1.2),
-    "F770W": ("MIRI", 7.639, 2.2),
-    "F1000W": ("MIRI", 9.953, 2.0),
-    "F1130W": ("MIRI", 11.309, 0.7),
-    "F1280W": ("MIRI", 12.810, 2.4),
-    "F1500W": ("MIRI", 15.064, 3.0),
-    "F1800W": ("MIRI", 17.984, 3.0),
-    "F2100W": ("MIRI", 20.795, 5.0),
-    "F2550W": ("MIRI", 25.365, 4.0),
+    # MIRI imager: simval.instruments.miri's filters
+    **{f.name: ("MIRI", f.pivot_um, f.width_um) for f in miri.FILTERS.values()},
     # HST/ACS, for the redshift prior only
     "F814W": ("ACS", 0.805, 0.234),
 }

@@ -32,12 +32,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from simval.instruments.nircam import Timing
+
 __all__ = [
     "DETECTOR", "DITHER_PATTERNS", "FILTERS", "FULL_COLUMNS", "FULL_ROWS", "FULL_SLOW",
-    "IMAGER_FIRST_COLUMN", "PIXEL_SCALE_ARCSEC", "PIXEL_TIME_S", "READ_PATTERNS",
+    "IMAGER_FIRST_COLUMN", "MIN_GROUPS", "PIXEL_SCALE_ARCSEC", "PIXEL_TIME_S", "READ_PATTERNS",
     "REFERENCE_COLUMNS", "SKIPPED_ROW_CLOCKS", "SUBARRAYS", "Filter", "MiriDetector",
-    "ReadPattern", "Subarray", "check_filter", "check_readout", "frame_clocks", "frame_time",
-    "get_subarray", "read_clocks",
+    "ReadPattern", "Subarray", "calibrated_filter", "check_filter", "check_readout",
+    "exposure_timing", "frame_clocks", "frame_time", "get_subarray", "read_clocks",
 ]
 
 # --- geometry -------------------------------------------------------------------------------
@@ -82,22 +84,66 @@ DETECTOR = MiriDetector()
 # --- filters --------------------------------------------------------------------------------
 
 
+#: Vega's flux density at the 2MASS Ks isophotal wavelength, Jy, and that wavelength, um
+#: (Cohen, Wheaton & Megeath 2003, AJ 126, 1090, Table 2).
+VEGA_KS_JY, VEGA_KS_UM = 666.7, 2.159
+#: The AB magnitude zero point, Jy.
+AB_ZERO_JY = 3631.0
+
+
 @dataclass(frozen=True)
 class Filter:
-    """An imager filter: pivot wavelength and nominal bandwidth, microns (JDox "MIRI Filters
-    and Dispersers")."""
+    """An imager filter.
+
+    pivot_um / width_um : pivot wavelength and nominal bandwidth, um (JDox "MIRI Filters and
+        Dispersers").
+    photmjsr : the synthetic kit's calibration, (MJy/sr) per (DN/s) on FULL: the flight
+        values of CRDS ``jwst_miri_photom_0074.fits`` (2022, as logged by the pipeline runs
+        of STScI-MIRI/Imaging_ExampleNB), so count rates are flight-like; ``None`` where
+        no value was found (the kit refuses those filters).
+    fwhm_arcsec : on-sky PSF FWHM (JDox "MIRI Point Spread Functions", Table 1), to check
+        the kit's PSFs against.
+    """
 
     name: str
     pivot_um: float
     width_um: float
+    photmjsr: float | None
+    fwhm_arcsec: float
+
+    @property
+    def ab_minus_vega(self) -> float:
+        """AB - Vega magnitude, mag: Vega's Ks flux density extended along the
+        Rayleigh-Jeans tail (f_nu ~ lambda^-2) to the pivot wavelength. An approximation
+        (Vega's photosphere is close to Rayleigh-Jeans longward of 5 um; its disk adds
+        above 20 um): 4.58 at F770W, 6.05 at F1500W."""
+        vega_jy = VEGA_KS_JY * (VEGA_KS_UM / self.pivot_um) ** 2
+        return float(2.5 * np.log10(AB_ZERO_JY / vega_jy))
 
 
 FILTERS: dict[str, Filter] = {f.name: f for f in (
-    Filter("F560W", 5.635, 1.2), Filter("F770W", 7.639, 2.2), Filter("F1000W", 9.953, 2.0),
-    Filter("F1130W", 11.309, 0.7), Filter("F1280W", 12.810, 2.4),
-    Filter("F1500W", 15.064, 3.0), Filter("F1800W", 17.984, 3.0),
-    Filter("F2100W", 20.795, 5.0), Filter("F2550W", 25.365, 4.0),
+    Filter("F560W", 5.635, 1.2, None, 0.207),
+    Filter("F770W", 7.639, 2.2, 0.304428, 0.269),
+    Filter("F1000W", 9.953, 2.0, 0.369118, 0.328),
+    Filter("F1130W", 11.309, 0.7, 1.18843, 0.375),
+    Filter("F1280W", 12.810, 2.4, 0.427399, 0.420),
+    Filter("F1500W", 15.064, 3.0, 0.366483, 0.488),
+    Filter("F1800W", 17.984, 3.0, 0.494384, 0.591),
+    Filter("F2100W", 20.795, 5.0, 0.428185, 0.674),
+    Filter("F2550W", 25.365, 4.0, None, 0.803),
 )}
+
+
+def calibrated_filter(name: str) -> Filter:
+    """The filter if the synthetic kit can calibrate it (it has a PHOTMJSR), else
+    ``ValueError`` naming the filters it can."""
+    f = FILTERS[check_filter(name)]
+    if f.photmjsr is None:
+        ok = [k for k, v in FILTERS.items() if v.photmjsr is not None]
+        raise ValueError(f"the synthetic MIRI kit has no flux calibration for {f.name} (no "
+                         f"published PHOTMJSR was found); it calibrates: {', '.join(ok)}")
+    return f
+
 
 # --- subarrays and readout ------------------------------------------------------------------
 
@@ -142,6 +188,11 @@ READ_PATTERNS: dict[str, ReadPattern] = {
     "FASTR1": ReadPattern("FASTR1", 1, 1, tuple(SUBARRAYS)),
     "SLOWR1": ReadPattern("SLOWR1", 9, 1, ("FULL",)),
 }
+
+#: Fewest groups simval simulates and calibrates per integration: the kit's RSCD reference
+#: flags the first 4 groups of integrations after the first and lastframe the last one, so
+#: 5 groups leave the first integration 3 usable groups (jwst's emicorr needs >= 3).
+MIN_GROUPS = 5
 
 #: Imaging dither pattern types (DMS ``PATTTYPE`` values, stdatamodels core schema).
 DITHER_PATTERNS = ("CYCLING", "REULEAUX", "4-POINT-SETS", "SPARSE-CYCLING", "2-POINT")
@@ -216,3 +267,14 @@ def read_clocks(subarray: str, pattern: str, ngroups: int, nints: int
     rows = np.arange(sub.ysize, dtype=np.int64)[:, None] * sub.rowclocks
     cols = (np.arange(sub.xsize, dtype=np.int64) // 4)[None, :] * rp.nsamples
     return group_start, rows + cols
+
+
+def exposure_timing(pattern: str, subarray: str, ngroups: int, nints: int):
+    """Timing of one exposure (:class:`simval.instruments.nircam.Timing`'s definitions):
+    one frame per group, no group gap, a reset frame before every integration."""
+    tframe = frame_time(subarray, pattern)
+    t_int = ngroups * tframe
+    return Timing(tframe_s=tframe, tgroup_s=tframe, integration_time_s=t_int,
+                  measurement_time_s=nints * (ngroups - 1) * tframe,
+                  exposure_time_s=nints * t_int, duration_s=nints * (ngroups + 1) * tframe,
+                  frames_read=ngroups)

@@ -30,6 +30,8 @@ __all__ = ["MiriDetectorModel", "MiriEffects", "Readout", "additive_signature",
 PEDESTAL_DN, PEDESTAL_SPREAD_DN = 10_000.0, 300.0
 BETA_PER_DN, BETA_SPREAD = 1.0e-6, 0.10
 DARK_SPREAD = 0.10
+#: Pixel-to-pixel response spread of the imager's field (the FLAT the kit writes), 1 sigma.
+FLAT_SPREAD = 0.01
 
 
 @dataclass(frozen=True)
@@ -65,6 +67,25 @@ class MiriDetectorModel:
                          -0.5, 0.5)
         return np.where(self.reference_columns, 0.0,
                         d.dark_e_per_s / d.gain_e_per_dn * (1.0 + spread))
+
+    @functools.cached_property
+    def pixel_flat(self) -> np.ndarray:
+        """Relative pixel response (mean 1, :data:`FLAT_SPREAD`), 1 outside the imager's
+        field (left of column :data:`~simval.instruments.miri.IMAGER_FIRST_COLUMN`) and in
+        the reference columns: the simulator multiplies rates by it, the FLAT divides it out."""
+        spread = np.clip(self._rng("flat").normal(0.0, FLAT_SPREAD,
+                                                  (miri.FULL_ROWS, miri.FULL_COLUMNS)),
+                         -0.05, 0.05)
+        return np.where(self.imager_field, 1.0 + spread, 1.0)
+
+    @functools.cached_property
+    def imager_field(self) -> np.ndarray:
+        """True on the imager's science pixels: columns IMAGER_FIRST_COLUMN .. 1028
+        (1-based), i.e. right of the coronagraphs and left of the reference columns."""
+        col = np.arange(miri.FULL_COLUMNS)
+        field = (col >= miri.IMAGER_FIRST_COLUMN - 1) & (col < miri.FULL_COLUMNS
+                                                         - miri.REFERENCE_COLUMNS)
+        return np.broadcast_to(field, (miri.FULL_ROWS, miri.FULL_COLUMNS))
 
     @functools.cached_property
     def reference_columns(self) -> np.ndarray:

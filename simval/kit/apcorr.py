@@ -209,7 +209,7 @@ def mean_encircled_energy(drz: DrizzledPsf, radii: np.ndarray | list[float]) -> 
                     for img, c in zip(drz.images, drz.centres, strict=True)], axis=0)
 
 
-def _radius_at(drz: DrizzledPsf, fraction: float, r_grid: np.ndarray,
+def radius_at(drz: DrizzledPsf, fraction: float, r_grid: np.ndarray,
                ee_grid: np.ndarray) -> float:
     """Radius (pixels) where the mean encircled energy reaches ``fraction``: interpolated on
     the grid, then refined by two secant steps with exact photometry."""
@@ -297,7 +297,7 @@ def compute_apcorr(detector: str | Detector, band: str, seed: int, *,
     drz = drizzled_psf(model, rng, position=where, nexp=nexp, nreal=nreal, half_size=half)
     r_grid = np.round(np.arange(0.25, half - 1.0, 0.1), 6)
     ee_grid = mean_encircled_energy(drz, r_grid)
-    radii = np.array([_radius_at(drz, f, r_grid, ee_grid) for f in eefractions])
+    radii = np.array([radius_at(drz, f, r_grid, ee_grid) for f in eefractions])
     level = float(np.mean([annulus_level(img, tuple(c), skyin, skyout)
                            for img, c in zip(drz.images, drz.centres, strict=True)]))
     apcorr = 1.0 / (np.array(eefractions) - np.pi * radii**2 * level)

@@ -23,8 +23,25 @@ from simval.kit import crds_cache
 from simval.kit.detectors import get_detector
 from simval.kit.jobs import Job, mirage_dark_job_id, plan_jobs
 from simval.kit.layout import KitLayout
+from simval.kit.miri_jobs import MiriKitSpec, plan_miri_jobs
 from simval.kit.registry import Registry, locked
 from simval.kit.spec import KitSpec
+
+#: What a kit may be built for: NIRCam (MIRAGE and the pipeline) or the MIRI imager.
+AnyKitSpec = KitSpec | MiriKitSpec
+
+
+def plan_for(spec: AnyKitSpec, layout: KitLayout) -> list[Job]:
+    """The jobs of a NIRCam or MIRI kit spec."""
+    if isinstance(spec, MiriKitSpec):
+        return plan_miri_jobs(spec, layout)
+    return plan_jobs(spec, layout)
+
+
+def kit_layout(spec: AnyKitSpec, kit_dir: str | os.PathLike | None = None) -> KitLayout:
+    """Where the kit of ``spec`` lives (one directory per instrument, seed and version)."""
+    instrument = "miri" if isinstance(spec, MiriKitSpec) else "nircam"
+    return KitLayout.for_seed(spec.seed, spec.version, kit_dir, instrument)
 
 
 @dataclass(frozen=True)
@@ -33,7 +50,7 @@ class Kit:
 
     layout: KitLayout
     context: str
-    spec: KitSpec
+    spec: AnyKitSpec
     timings: dict[str, float] = field(default_factory=dict, compare=False)
 
     @property
@@ -54,7 +71,7 @@ class Kit:
         ``"apcorr/<key>"``, ``"dark/NRCB1/SUB400P"`` its ``".../<n>f"``)."""
         reg = Registry.load(self.layout)
         if job_id not in reg.jobs:
-            mine = [j.job_id for j in plan_jobs(self.spec, self.layout)
+            mine = [j.job_id for j in plan_for(self.spec, self.layout)
                     if j.job_id.startswith(job_id + "/")]
             job_id = mine[0] if len(mine) == 1 else job_id
         if job_id not in reg.jobs:
@@ -109,7 +126,7 @@ class Kit:
         kit leave it unchanged."""
         reg = Registry.load(self.layout)
         jobs = {}
-        for job in plan_jobs(self.spec, self.layout):
+        for job in plan_for(self.spec, self.layout):
             entry = reg.jobs.get(job.job_id) or {}
             jobs[job.job_id] = [entry.get("key"),
                                 [(rel, (reg.files.get(rel) or {}).get("sha256"))
@@ -142,7 +159,7 @@ def _run_job(job: Job, root: str) -> tuple[str, list[str], dict, float]:
 
 
 def build_kit(
-    spec: KitSpec,
+    spec: AnyKitSpec,
     kit_dir: str | os.PathLike | None = None,
     *,
     workers: int | None = None,
@@ -152,13 +169,14 @@ def build_kit(
 
     Parameters
     ----------
-    spec : what to build (detectors, filters, darks, seed).
+    spec : what to build: a NIRCam :class:`KitSpec` (detectors, filters, darks, seed) or a
+        :class:`MiriKitSpec` (filters, readouts, seed).
     kit_dir : parent directory of kits; default ``$SIMVAL_KIT_DIR`` or the user cache dir.
     workers : processes for independent jobs; default ``min(2, cpu count)``.
     progress : called as ``progress(job_id, n_done, n_total)`` after each job.
     """
-    layout = KitLayout.for_seed(spec.seed, spec.version, kit_dir)
-    jobs = plan_jobs(spec, layout)
+    layout = kit_layout(spec, kit_dir)
+    jobs = plan_for(spec, layout)
     with locked(layout):
         reg = Registry.load(layout)
         reg.seed, reg.version = spec.seed, spec.version

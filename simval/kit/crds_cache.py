@@ -5,7 +5,7 @@ Layout (see :class:`simval.kit.layout.KitLayout` and the offline facts, docs/off
     crds/config/jwst/server_config           repr() of CRDS's server-info dict
     crds/config/jwst/ref_cache_subdir_mode   'instrument'
     crds/mappings/jwst/jwst_NNNN.pmap ...    rules, sha1sum computed by CRDS
-    crds/references/jwst/nircam/*            reference files (written elsewhere)
+    crds/references/jwst/<instrument>/*      reference files (written elsewhere)
 
 Every mapping file is written atomically and the pmap last, so a context is complete or
 absent. All mapping files created for context ``N`` carry the number ``N``; a derived
@@ -186,12 +186,14 @@ def _commit_context(layout: KitLayout, number: int, rmap_texts: Mapping[str, str
                     selections: Mapping[str, str], derived_from: str,
                     description: str) -> str:
     """Checksum and write rmaps, then the imap, then the pmap; refresh the config."""
-    imap = cm.imap_name(number)
+    inst = layout.instrument
+    imap = cm.imap_name(number, inst)
     pmap = cm.pmap_name(number)
     ordered = {name: _checksummed(text, name) for name, text in rmap_texts.items()}
-    ordered[imap] = _checksummed(cm.imap_text(number, selections, derived_from, description),
-                                 imap)
-    ordered[pmap] = _checksummed(cm.pmap_text(number, imap, derived_from, description), pmap)
+    ordered[imap] = _checksummed(cm.imap_text(number, selections, derived_from, description,
+                                              inst), imap)
+    ordered[pmap] = _checksummed(cm.pmap_text(number, imap, derived_from, description, inst),
+                                 pmap)
     _write_mappings(layout, ordered)  # dict order: rmaps, imap, pmap last
     write_config(layout)
     return pmap
@@ -220,8 +222,10 @@ def write_context(layout: KitLayout, context: int | str,
     number = cm.mapping_number(name)
     if na_reftypes is None:
         na_reftypes = required_reftypes(DEFAULT_PIPELINES)
-    rmaps = {t.lower(): cm.rmap_name(t, number) for t in entries}
-    texts = {cm.rmap_name(t, number): cm.rmap_text(t, number, list(refs))
+    inst = layout.instrument
+    rmaps = {t.lower(): cm.rmap_name(t, number, inst) for t in entries}
+    texts = {cm.rmap_name(t, number, inst): cm.rmap_text(t, number, list(refs),
+                                                         instrument=inst)
              for t, refs in entries.items()}
     selections = _imap_selections(rmaps, na_reftypes)
     return _commit_context(layout, number, texts, selections, "simval synthetic instrument kit",
@@ -243,7 +247,7 @@ def _load(path: Path):
 def context_mappings(layout: KitLayout, context: int | str) -> dict[str, str]:
     """The imap selections of a context: reftype -> rmap name or ``'N/A'``."""
     pmap = _load(layout.mappings / context_name(context))
-    imap = _load(layout.mappings / pmap.selector["NIRCAM"])
+    imap = _load(layout.mappings / pmap.selector[layout.instrument.upper()])
     return {str(k).lower(): str(v) for k, v in imap.selector.items()}
 
 
@@ -256,7 +260,7 @@ def verify_mapping_checksums(layout: KitLayout, context: int | str) -> list[str]
     from crds.refactoring import checksum
 
     name = context_name(context)
-    names = [name, _load(layout.mappings / name).selector["NIRCAM"]]
+    names = [name, _load(layout.mappings / name).selector[layout.instrument.upper()]]
     names += sorted(v for v in context_mappings(layout, name).values() if v != "N/A")
     with using_crds(layout, name):
         for mapping in names:
@@ -274,7 +278,7 @@ def missing_references(layout: KitLayout, context: int | str) -> list[str]:
     pmap = layout.mappings / context_name(context)
     if not pmap.exists():
         return [pmap.name]
-    imap = layout.mappings / _load(pmap).selector["NIRCAM"]
+    imap = layout.mappings / _load(pmap).selector[layout.instrument.upper()]
     if not imap.exists():
         return [imap.name]
     missing: list[str] = []
@@ -423,7 +427,7 @@ def _rmap_with_replacements(layout: KitLayout, rmap_file: str, number: int,
     for name in held:  # file names appear only as quoted values of the selector
         body = body.replace(repr(name), repr(replacements[name]))
     new = rmap.Mapping.from_string(head + sep + body, ignore_checksum=True)
-    new.header["name"] = cm.rmap_name(str(old.filekind), number)
+    new.header["name"] = cm.rmap_name(str(old.filekind), number, layout.instrument)
     new.header["derived_from"] = rmap_file
     return new.format(), held
 
@@ -456,13 +460,13 @@ def derive_context(layout: KitLayout, base_context: int | str,
             continue
         result = _rmap_with_replacements(layout, rmap_file, number, replacements)
         if result is not None:
-            new_name = cm.rmap_name(reftype, number)
+            new_name = cm.rmap_name(reftype, number, layout.instrument)
             texts[new_name], held = result
             selections[reftype] = new_name
             seen |= held
     unknown = sorted(set(replacements) - seen)
     if unknown:
         raise KeyError(f"not referenced by {base}: {', '.join(unknown)}")
-    imap_base = _load(layout.mappings / base).selector["NIRCAM"]
+    imap_base = _load(layout.mappings / base).selector[layout.instrument.upper()]
     return _commit_context(layout, number, texts, selections,
                            f"{base} ({imap_base})", description)

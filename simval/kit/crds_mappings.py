@@ -28,7 +28,10 @@ from types import MappingProxyType
 from simval.kit import refmeta
 
 OBSERVATORY = "jwst"
+#: The default instrument of every function here (the kit's first one).
 INSTRUMENT = "nircam"
+#: Instruments the kit builds references for (one kit per instrument).
+INSTRUMENTS = ("nircam", "miri")
 
 DETECTOR = "META.INSTRUMENT.DETECTOR"
 CHANNEL = "META.INSTRUMENT.CHANNEL"
@@ -37,6 +40,7 @@ FILTER = "META.INSTRUMENT.FILTER"
 PUPIL = "META.INSTRUMENT.PUPIL"
 CORONAGRAPH = "META.INSTRUMENT.CORONAGRAPH"
 SUBARRAY = "META.SUBARRAY.NAME"
+READPATT = "META.EXPOSURE.READPATT"
 #: Dataset keys of the UseAfter level of every kit rmap.
 USEAFTER_KEYS = ("META.OBSERVATION.DATE", "META.OBSERVATION.TIME")
 
@@ -60,6 +64,29 @@ PARKEYS: dict[str, tuple[str, ...]] = {
     "abvegaoffset": (),
     "psfmask": (FILTER, CORONAGRAPH, SUBARRAY),
 }
+#: Match keys of each MIRI imager reftype the kit delivers (subsets of CRDS's MIRI specs,
+#: tested like :data:`PARKEYS`). DARK and RESET are 4-D and cut to the readout, so they are
+#: selected by subarray and read pattern; the others are full frame.
+MIRI_PARKEYS: dict[str, tuple[str, ...]] = {
+    "mask": (DETECTOR,),
+    "saturation": (DETECTOR,),
+    "reset": (DETECTOR, SUBARRAY, READPATT),
+    "linearity": (DETECTOR,),
+    "rscd": (DETECTOR,),
+    "dark": (DETECTOR, READPATT, SUBARRAY),
+    "gain": (DETECTOR,),
+    "readnoise": (DETECTOR,),
+    "emicorr": (),
+    "distortion": (DETECTOR,),
+    "filteroffset": (DETECTOR,),
+    "flat": (DETECTOR, FILTER),
+    "photom": (DETECTOR,),
+    "area": (DETECTOR,),
+    "apcorr": (),
+    "abvegaoffset": (),
+}
+#: Match keys per instrument.
+PARKEYS_OF: dict[str, dict[str, tuple[str, ...]]] = {"nircam": PARKEYS, "miri": MIRI_PARKEYS}
 #: Match keys of a delivered step-parameter reference (``pars-*``): one per NIRCam context.
 PARS_PARKEYS: tuple[str, ...] = ()
 
@@ -72,19 +99,28 @@ PIPELINES = {
 }
 DEFAULT_PIPELINES = ("detector1", "image2", "image3", "coron3")
 
-_NUMBERED = re.compile(r"^jwst(?:_nircam(?:_(?P<reftype>[a-z0-9-]+))?)?_(?P<num>\d{4,})"
-                       r"\.(?P<ext>pmap|imap|rmap)$")
+_NUMBERED = re.compile(r"^jwst(?:_(?:nircam|miri)(?:_(?P<reftype>[a-z0-9-]+))?)?"
+                       r"_(?P<num>\d{4,})\.(?P<ext>pmap|imap|rmap)$")
 
 
-def parkeys_for(reftype: str) -> tuple[str, ...]:
+def _parkeys_of(instrument: str) -> dict[str, tuple[str, ...]]:
+    try:
+        return PARKEYS_OF[instrument.lower()]
+    except KeyError:
+        raise ValueError(f"the kit builds no references for instrument {instrument!r}; "
+                         f"it knows {', '.join(INSTRUMENTS)}") from None
+
+
+def parkeys_for(reftype: str, instrument: str = INSTRUMENT) -> tuple[str, ...]:
     """Match keys of ``reftype`` (``KeyError`` naming the known types if it has none)."""
     reftype = reftype.lower()
-    if reftype in PARKEYS:
-        return PARKEYS[reftype]
+    known = _parkeys_of(instrument)
+    if reftype in known:
+        return known[reftype]
     if reftype.startswith("pars-"):
         return PARS_PARKEYS
-    raise KeyError(f"no CRDS selection keys defined for reftype {reftype!r}; known: "
-                   f"{', '.join(sorted(PARKEYS))} and pars-*")
+    raise KeyError(f"no CRDS selection keys defined for {instrument} reftype {reftype!r}; "
+                   f"known: {', '.join(sorted(known))} and pars-*")
 
 
 def normalize_useafter(value: str) -> str:
@@ -121,9 +157,9 @@ class RefEntry:
     def __hash__(self) -> int:
         return hash((self.filename, tuple(sorted(self.match.items())), self.useafter))
 
-    def match_tuple(self, reftype: str) -> tuple[str, ...]:
+    def match_tuple(self, reftype: str, instrument: str = INSTRUMENT) -> tuple[str, ...]:
         """Match values in the order of ``parkeys_for(reftype)``; ``ValueError`` if keys differ."""
-        keys = parkeys_for(reftype)
+        keys = parkeys_for(reftype, instrument)
         if set(self.match) != set(keys):
             raise ValueError(
                 f"{reftype} reference {self.filename!r} is matched on {sorted(self.match)}, "
@@ -138,14 +174,14 @@ def pmap_name(number: int) -> str:
     return f"{OBSERVATORY}_{int(number):04d}.pmap"
 
 
-def imap_name(number: int) -> str:
-    """``jwst_nircam_NNNN.imap``."""
-    return f"{OBSERVATORY}_{INSTRUMENT}_{int(number):04d}.imap"
+def imap_name(number: int, instrument: str = INSTRUMENT) -> str:
+    """``jwst_<instrument>_NNNN.imap``."""
+    return f"{OBSERVATORY}_{instrument.lower()}_{int(number):04d}.imap"
 
 
-def rmap_name(reftype: str, number: int) -> str:
-    """``jwst_nircam_<reftype>_NNNN.rmap``."""
-    return f"{OBSERVATORY}_{INSTRUMENT}_{reftype.lower()}_{int(number):04d}.rmap"
+def rmap_name(reftype: str, number: int, instrument: str = INSTRUMENT) -> str:
+    """``jwst_<instrument>_<reftype>_NNNN.rmap``."""
+    return f"{OBSERVATORY}_{instrument.lower()}_{reftype.lower()}_{int(number):04d}.rmap"
 
 
 def mapping_number(name: str) -> int | None:
@@ -173,50 +209,51 @@ def _header_text(fields: Mapping[str, object]) -> str:
     return "header = {\n" + "\n".join(lines) + "\n}\n"
 
 
-def _type_spec(reftype: str) -> Mapping[str, object]:
+def _type_spec(reftype: str, instrument: str = INSTRUMENT) -> Mapping[str, object]:
     """CRDS's own type spec of a reftype (filetype, suffix, text_descr, file_ext).
 
-    The NIRCam spec if CRDS has one, else another instrument's (CRDS defines most ``pars-*``
-    types only for some instruments), else a minimal spec.
+    The instrument's spec if CRDS has one, else another instrument's (CRDS defines most
+    ``pars-*`` types only for some instruments), else a minimal spec.
     """
     from crds.core import reftypes
 
     specs = reftypes.get_types_object(OBSERVATORY).unified_defs
-    for instrument in (INSTRUMENT, *sorted(specs)):
-        if reftype in specs.get(instrument, {}):
-            return specs[instrument][reftype]
+    for name in (instrument.lower(), *sorted(specs)):
+        if reftype in specs.get(name, {}):
+            return specs[name][reftype]
     return {"filetype": reftype.upper(), "suffix": reftype, "text_descr": reftype,
             "file_ext": ".asdf" if reftype.startswith("pars-") else ".fits"}
 
 
 def rmap_text(reftype: str, number: int, entries: Sequence[RefEntry],
-              derived_from: str = "simval synthetic instrument kit") -> str:
+              derived_from: str = "simval synthetic instrument kit",
+              instrument: str = INSTRUMENT) -> str:
     """Text of an rmap selecting ``entries`` (sha1sum left for CRDS to fill).
 
     Raises ``ValueError`` for no entries, entries with the wrong keys, or two entries with
     the same match and USEAFTER.
     """
     reftype = reftype.lower()
-    keys = parkeys_for(reftype)
+    keys = parkeys_for(reftype, instrument)
     if not entries:
         raise ValueError(f"an rmap needs at least one reference; none given for {reftype}")
     table: dict[tuple[str, ...], dict[str, str]] = {}
     for entry in entries:
-        dates = table.setdefault(entry.match_tuple(reftype), {})
+        dates = table.setdefault(entry.match_tuple(reftype, instrument), {})
         if entry.useafter in dates:
             raise ValueError(f"{reftype}: {entry.filename!r} and {dates[entry.useafter]!r} "
                              f"have the same match {dict(entry.match)} and USEAFTER")
         dates[entry.useafter] = entry.filename
-    spec = _type_spec(reftype)
+    spec = _type_spec(reftype, instrument)
     header = {
         "classes": ("Match", "UseAfter"),
         "derived_from": derived_from,
         "file_ext": spec.get("file_ext", ".fits"),
         "filekind": reftype.upper(),
         "filetype": str(spec["filetype"]).upper(),
-        "instrument": INSTRUMENT.upper(),
+        "instrument": instrument.upper(),
         "mapping": "REFERENCE",
-        "name": rmap_name(reftype, number),
+        "name": rmap_name(reftype, number, instrument),
         "observatory": OBSERVATORY.upper(),
         "parkey": (keys, USEAFTER_KEYS),
         "sha1sum": "0" * 40,
@@ -231,13 +268,13 @@ def rmap_text(reftype: str, number: int, entries: Sequence[RefEntry],
 
 
 def imap_text(number: int, selections: Mapping[str, str], derived_from: str,
-              description: str = "") -> str:
-    """Text of the NIRCam imap: reftype -> rmap name or ``'N/A'``."""
+              description: str = "", instrument: str = INSTRUMENT) -> str:
+    """Text of an instrument's imap: reftype -> rmap name or ``'N/A'``."""
     header = {
         "derived_from": derived_from,
-        "instrument": INSTRUMENT.upper(),
+        "instrument": instrument.upper(),
         "mapping": "INSTRUMENT",
-        "name": imap_name(number),
+        "name": imap_name(number, instrument),
         "observatory": OBSERVATORY.upper(),
         "parkey": ("REFTYPE",),
         "sha1sum": "0" * 40,
@@ -248,8 +285,9 @@ def imap_text(number: int, selections: Mapping[str, str], derived_from: str,
     return _header_text(header) + "\nselector = {\n" + lines + "}\n"
 
 
-def pmap_text(number: int, imap: str, derived_from: str, description: str = "") -> str:
-    """Text of the pipeline mapping: NIRCAM -> ``imap``."""
+def pmap_text(number: int, imap: str, derived_from: str, description: str = "",
+              instrument: str = INSTRUMENT) -> str:
+    """Text of the pipeline mapping: the instrument (e.g. ``NIRCAM``) -> ``imap``."""
     header = {
         "derived_from": derived_from,
         "mapping": "PIPELINE",
@@ -260,7 +298,8 @@ def pmap_text(number: int, imap: str, derived_from: str, description: str = "") 
     }
     if description:
         header["description"] = description
-    return _header_text(header) + f"\nselector = {{\n    'NIRCAM' : {imap!r},\n}}\n"
+    return (_header_text(header)
+            + f"\nselector = {{\n    {instrument.upper()!r} : {imap!r},\n}}\n")
 
 
 # ----------------------------------------------------------------------------- reftypes

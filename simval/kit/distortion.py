@@ -125,8 +125,10 @@ def tel_to_ideal_model(aperture: Any, v2_ref: float, v3_ref: float) -> Model:
 
 def fit_ideal_to_pixel_model(aperture: Any, *, degree: int = INVERSE_DEGREE,
                              margin_px: float = INVERSE_MARGIN_PX,
-                             npoints: int = INVERSE_GRID_POINTS) -> Model:
-    """Ideal frame (arcsec) -> 0-based sci pixels (px), least-squares inverse of ``Sci2Idl``.
+                             npoints: int = INVERSE_GRID_POINTS,
+                             shape: tuple[int, int] = (FULL_SIZE, FULL_SIZE)) -> Model:
+    """Ideal frame (arcsec) -> 0-based sci pixels (px), least-squares inverse of ``Sci2Idl``,
+    fitted over the full frame of ``shape`` (ny, nx) px plus ``margin_px``.
 
     Inputs are scaled by the largest |ideal| coordinate on the grid before the polynomial
     so that the normal equations stay well conditioned at degree 8.
@@ -134,8 +136,8 @@ def fit_ideal_to_pixel_model(aperture: Any, *, degree: int = INVERSE_DEGREE,
     from astropy.modeling import fitting
     from astropy.modeling.models import Polynomial2D, Scale
 
-    grid = np.linspace(-margin_px, FULL_SIZE - 1 + margin_px, npoints)
-    x, y = np.meshgrid(grid, grid)
+    x, y = np.meshgrid(np.linspace(-margin_px, shape[1] - 1 + margin_px, npoints),
+                       np.linspace(-margin_px, shape[0] - 1 + margin_px, npoints))
     xi, yi = pixel_to_ideal_model(aperture)(x, y)
     radius = float(max(np.abs(xi).max(), np.abs(yi).max()))
     fitter = fitting.LinearLSQFitter()

@@ -43,12 +43,23 @@ class KitLayout:
     """Paths inside one kit directory (see module docstring)."""
 
     root: Path
+    #: The instrument whose references the kit holds (``nircam``, ``miri``): one kit, one
+    #: instrument, one CRDS cache whose contexts select that instrument only. Default: the
+    #: prefix of the kit directory's name (``miri-seed1-v1``), else ``nircam``.
+    instrument: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.instrument:
+            prefix = Path(self.root).name.partition("-seed")[0]
+            object.__setattr__(self, "instrument", prefix if prefix in ("nircam", "miri")
+                               else "nircam")
 
     @classmethod
-    def for_seed(cls, seed: int, version: int, parent: str | os.PathLike | None = None):
+    def for_seed(cls, seed: int, version: int, parent: str | os.PathLike | None = None,
+                 instrument: str = "nircam"):
         base = Path(parent).expanduser() if parent is not None else default_kit_parent()
         base = base.resolve()
-        return cls(base / f"nircam-seed{seed}-v{version}")
+        return cls(base / f"{instrument}-seed{seed}-v{version}", instrument)
 
     @property
     def registry(self) -> Path:
@@ -72,7 +83,7 @@ class KitLayout:
 
     @property
     def references(self) -> Path:
-        return self.crds_path / "references" / "jwst" / "nircam"
+        return self.crds_path / "references" / "jwst" / self.instrument
 
     @property
     def mirage_data(self) -> Path:

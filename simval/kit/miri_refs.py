@@ -30,8 +30,10 @@ from simval.instruments.miri_detector import (
 from simval.kit.detector_refs import FILE_DATE, dq_def_table
 from simval.kit.refmeta import stamp
 
-__all__ = ["RSCD_GROUP_SKIP", "write_miri_dark", "write_miri_detector_refs", "write_miri_reset",
-           "write_miri_rscd"]
+__all__ = ["DETECTOR_WRITERS", "RSCD_GROUP_SKIP", "finish_miri_ref", "write_miri_dark",
+           "write_miri_detector_refs", "write_miri_gain", "write_miri_linearity",
+           "write_miri_mask", "write_miri_readnoise", "write_miri_reset", "write_miri_rscd",
+           "write_miri_saturation"]
 
 FLAG = datamodels.dqflags.pixel
 #: Groups the rscd step flags: the first integration's first group (group_skip1) and the
@@ -40,12 +42,15 @@ FLAG = datamodels.dqflags.pixel
 RSCD_GROUP_SKIP = (1, 4)
 
 
-def _finish(model, path: str | os.PathLike, reftype: str, what: str, seed: int,
-            subarray: tuple[str, int, int, int, int] = ("FULL", 1, 1, miri.FULL_COLUMNS,
-                                                        miri.FULL_ROWS),
-            readpatt: str | None = None) -> Path:
-    stamp(model, "MIRIMAGE", reftype, f"simval synthetic MIRI {what} for MIRIMAGE", seed=seed,
-          subarray=subarray, instrument="MIRI")
+def finish_miri_ref(model, path: str | os.PathLike, reftype: str, what: str,
+                    seed: int | None = None, *, history: str | None = None,
+                    subarray: tuple[str, int, int, int, int] = (
+                        "FULL", 1, 1, miri.FULL_COLUMNS, miri.FULL_ROWS),
+                    readpatt: str | None = None) -> Path:
+    """Stamp a MIRI imager reference's metadata (DESCRIP ``simval synthetic MIRI <what>``),
+    validate it and save it atomically with the kit's pinned file date."""
+    stamp(model, "MIRIMAGE", reftype, f"simval synthetic MIRI {what}", seed=seed,
+          history=history, subarray=subarray, instrument="MIRI")
     if hasattr(model.meta, "exposure"):
         model.meta.exposure.type = "MIR_IMAGE"
         if readpatt is not None:
@@ -62,35 +67,62 @@ def _subarray_key(subarray: str) -> tuple[str, int, int, int, int]:
     return sub.name, sub.xstart, sub.ystart, sub.xsize, sub.ysize
 
 
-def write_miri_detector_refs(directory: str | os.PathLike, seed: int) -> dict[str, Path]:
-    """MASK, SATURATION, LINEARITY, GAIN and READNOISE (full frame) of detector ``seed``."""
-    det, model = miri.DETECTOR, MiriDetectorModel(seed)
-    out = Path(directory)
-    shape = (miri.FULL_ROWS, miri.FULL_COLUMNS)
-    dq = np.where(model.reference_columns, FLAG["REFERENCE_PIXEL"], 0).astype(np.uint32)
-    paths = {}
+def _full_shape() -> tuple[int, int]:
+    return miri.FULL_ROWS, miri.FULL_COLUMNS
+
+
+def write_miri_mask(path: str | os.PathLike, seed: int) -> Path:
+    """MASK: REFERENCE_PIXEL on the reference columns."""
+    model = MiriDetectorModel(seed)
     m = datamodels.MaskModel()
-    m.dq, m.dq_def = dq, dq_def_table(["REFERENCE_PIXEL"])
-    paths["mask"] = _finish(m, out / "miri_mask.fits", "mask", "bad-pixel mask", seed)
+    m.dq = np.where(model.reference_columns, FLAG["REFERENCE_PIXEL"], 0).astype(np.uint32)
+    m.dq_def = dq_def_table(["REFERENCE_PIXEL"])
+    return finish_miri_ref(m, path, "mask", "bad-pixel mask", seed)
+
+
+def write_miri_saturation(path: str | os.PathLike, seed: int) -> Path:
+    """SATURATION: raw DN including the pedestal (the detector model's)."""
     m = datamodels.SaturationModel()
-    m.data = model.saturation_dn.astype(np.float32)
-    m.dq, m.dq_def = np.zeros(shape, np.uint32), dq_def_table(["NO_SAT_CHECK"])
-    paths["saturation"] = _finish(m, out / "miri_saturation.fits", "saturation",
-                                  "saturation (raw DN with the pedestal)", seed)
+    m.data = MiriDetectorModel(seed).saturation_dn.astype(np.float32)
+    m.dq, m.dq_def = np.zeros(_full_shape(), np.uint32), dq_def_table(["NO_SAT_CHECK"])
+    return finish_miri_ref(m, path, "saturation", "saturation (raw DN with the pedestal)", seed)
+
+
+def write_miri_linearity(path: str | os.PathLike, seed: int) -> Path:
+    """LINEARITY: the inverse of the detector model's non-linearity about its pedestal."""
+    model = MiriDetectorModel(seed)
     m = datamodels.LinearityModel()
     m.coeffs = linearity_coefficients(model.pedestal_dn, model.beta_per_dn).astype(np.float32)
-    m.dq = np.zeros(shape, np.uint32)
-    paths["linearity"] = _finish(m, out / "miri_linearity.fits", "linearity",
-                                 "linearity (inverse of the detector model about its pedestal)",
-                                 seed)
+    m.dq = np.zeros(_full_shape(), np.uint32)
+    return finish_miri_ref(m, path, "linearity",
+                   "linearity (inverse of the detector model about its pedestal)", seed)
+
+
+def write_miri_gain(path: str | os.PathLike, seed: int) -> Path:
+    """GAIN: :data:`simval.instruments.miri.DETECTOR`'s e-/DN everywhere."""
     m = datamodels.GainModel()
-    m.data = np.full(shape, det.gain_e_per_dn, np.float32)
-    paths["gain"] = _finish(m, out / "miri_gain.fits", "gain", "gain", seed)
+    m.data = np.full(_full_shape(), miri.DETECTOR.gain_e_per_dn, np.float32)
+    return finish_miri_ref(m, path, "gain", "gain", seed)
+
+
+def write_miri_readnoise(path: str | os.PathLike, seed: int) -> Path:
+    """READNOISE: the CDS read noise, DN."""
     m = datamodels.ReadnoiseModel()
-    m.data = np.full(shape, det.readnoise_cds_dn, np.float32)
-    paths["readnoise"] = _finish(m, out / "miri_readnoise.fits", "readnoise",
-                                 "CDS read noise", seed)
-    return paths
+    m.data = np.full(_full_shape(), miri.DETECTOR.readnoise_cds_dn, np.float32)
+    return finish_miri_ref(m, path, "readnoise", "CDS read noise", seed)
+
+
+#: The full-frame detector references by reftype.
+DETECTOR_WRITERS = {"mask": write_miri_mask, "saturation": write_miri_saturation,
+                    "linearity": write_miri_linearity, "gain": write_miri_gain,
+                    "readnoise": write_miri_readnoise}
+
+
+def write_miri_detector_refs(directory: str | os.PathLike, seed: int) -> dict[str, Path]:
+    """MASK, SATURATION, LINEARITY, GAIN and READNOISE (full frame) of detector ``seed``."""
+    out = Path(directory)
+    return {reftype: write(out / f"miri_{reftype}.fits", seed)
+            for reftype, write in DETECTOR_WRITERS.items()}
 
 
 def write_miri_dark(path: str | os.PathLike, readout: Readout, seed: int) -> Path:
@@ -107,7 +139,7 @@ def write_miri_dark(path: str | os.PathLike, readout: Readout, seed: int) -> Pat
     m.dq_def = dq_def_table([])
     m.meta.exposure.ngroups, m.meta.exposure.nints = readout.ngroups, readout.nints
     m.meta.exposure.nframes, m.meta.exposure.groupgap = 1, 0
-    return _finish(m, path, "dark", f"dark ({readout.subarray}, {readout.pattern})", seed,
+    return finish_miri_ref(m, path, "dark", f"dark ({readout.subarray}, {readout.pattern})", seed,
                    subarray=_subarray_key(readout.subarray), readpatt=readout.pattern)
 
 
@@ -124,7 +156,7 @@ def write_miri_reset(path: str | os.PathLike, readout: Readout, effects: MiriEff
     m.data, m.err = data, np.zeros_like(data)
     m.dq, m.dq_def = np.zeros((ny, nx), np.uint32), dq_def_table([])
     m.meta.exposure.ngroups, m.meta.exposure.nints = readout.ngroups, readout.nints
-    return _finish(m, path, "reset", f"reset anomaly ({readout.subarray})", seed,
+    return finish_miri_ref(m, path, "reset", f"reset anomaly ({readout.subarray})", seed,
                    subarray=_subarray_key(readout.subarray), readpatt=readout.pattern)
 
 
@@ -136,4 +168,4 @@ def write_miri_rscd(path: str | os.PathLike, seed: int) -> Path:
                                   ("group_skip1", "<i4"), ("group_skip", "<i4")])
     m = datamodels.RSCDModel()
     m.rscd_group_skip_table = table
-    return _finish(m, path, "rscd", "RSCD groups to skip", seed)
+    return finish_miri_ref(m, path, "rscd", "RSCD groups to skip", seed)

@@ -160,15 +160,26 @@ def grid_positions(npsf: int) -> list[tuple[int, int]]:
     return [(x, y) for y in loc for x in loc]
 
 
-def min_oversample(detector: Detector, band: Bandpass) -> float:
+#: A NIRCam kit detector, or the (x, y) pixel scale (arcsec/pixel) of another imager.
+Sampling = Detector | tuple[float, float]
+
+
+def _scale(detector: Sampling) -> tuple[float, float]:
+    """(x, y) pixel scale, arcsec/pixel, of a NIRCam detector or as given."""
+    if isinstance(detector, tuple):
+        return float(detector[0]), float(detector[1])
+    return pixel_scale(detector.name)
+
+
+def min_oversample(detector: Sampling, band: Bandpass) -> float:
     """Smallest sampling (samples per native pixel) at which the intensity PSF is band-limited
     (Nyquist for the longest pupil baseline at the band's shortest wavelength)."""
-    scale = max(pixel_scale(detector.name)) / ARCSEC_PER_RAD
+    scale = max(_scale(detector)) / ARCSEC_PER_RAD
     return 2.0 * MAX_BASELINE_M * scale / (band.wavelengths_um.min() * 1e-6)
 
 
 # --------------------------------------------------------------------------- optics
-def optical_psf(detector: Detector, band: Bandpass, opd_nm: np.ndarray, npix: int,
+def optical_psf(detector: Sampling, band: Bandpass, opd_nm: np.ndarray, npix: int,
                 oversample: int, pupil_npix: int = DEFAULT_PUPIL_NPIX) -> np.ndarray:
     """Polychromatic optical (not pixel-integrated) PSF, ``npix`` x ``npix`` samples of
     1/``oversample`` native pixel, centred at ``(npix - 1) / 2``.
@@ -181,7 +192,7 @@ def optical_psf(detector: Detector, band: Bandpass, opd_nm: np.ndarray, npix: in
     from poppy.matrixDFT import matrix_dft
 
     pupil = jwst_pupil(pupil_npix)
-    sx, sy = pixel_scale(detector.name)
+    sx, sy = _scale(detector)
     total = float(np.sum(pupil.amplitude**2))
     lit = pupil.amplitude > 0
     amp, opd = pupil.amplitude[lit], opd_nm[lit]
@@ -213,7 +224,7 @@ def pixel_integrate(image: np.ndarray, oversample: int) -> np.ndarray:
     return scipy.fft.irfft2(ft * fy * fx, s=(py, px))[:ny, :nx]
 
 
-def _integrated_stamp(detector: Detector, band: Bandpass, opd_nm: np.ndarray, fov_pixels: int,
+def integrated_stamp(detector: Sampling, band: Bandpass, opd_nm: np.ndarray, fov_pixels: int,
                       oversample: int, pupil_npix: int) -> np.ndarray:
     """Pixel-integrated PSF on ``fov_pixels * oversample`` samples (1-pixel margin computed
     and cropped so the box convolution sees the light just outside the stamp)."""
@@ -239,7 +250,7 @@ def windowed_centroid(image: np.ndarray, oversample: int,
                                                                    / oversample)
 
 
-def centred_opd(detector: Detector, band: Bandpass, opd_nm: np.ndarray,
+def centred_opd(detector: Sampling, band: Bandpass, opd_nm: np.ndarray,
                 pupil_npix: int) -> np.ndarray:
     """``opd_nm`` plus the global tilt that puts the PSF's centroid (within
     :data:`CENTROID_RADIUS_PIX`, at the band's mean wavelength) on the array centre.
@@ -249,7 +260,7 @@ def centred_opd(detector: Detector, band: Bandpass, opd_nm: np.ndarray,
     would report it as an astrometric error. Two iterations leave < 1e-4 pixel.
     """
     pupil = jwst_pupil(pupil_npix)
-    sx, sy = (s / ARCSEC_PER_RAD for s in pixel_scale(detector.name))
+    sx, sy = (s / ARCSEC_PER_RAD for s in _scale(detector))
     mono = Bandpass(wavelengths_um=np.array([band.mean_um]), weights=np.array([1.0]))
     npix = int(2 * np.ceil(CENTROID_RADIUS_PIX + 1)) * 4
     opd = opd_nm
@@ -359,7 +370,7 @@ def _psf_wings(detector_name: str, filt: str, seed: int, nlambda: int | None) ->
     centre = FULL_SIZE // 2
     opd = wavefront_model(seed, det).opd_nm(jwst_pupil(pupil_npix), centre, centre)
     opd = centred_opd(det, bandpass(filt, det.module), opd, pupil_npix)
-    fine = _integrated_stamp(det, band, opd, WINGS_FOV_PIXELS, os_, pupil_npix)
+    fine = integrated_stamp(det, band, opd, WINGS_FOV_PIXELS, os_, pupil_npix)
     native = fine[os_ // 2::os_, os_ // 2::os_] * os_**2
     inner = float(native[1:-1, 1:-1].sum())
     return PsfWings(detector=det.name, filter=filt, seed=int(seed), data=native / inner,
@@ -398,7 +409,7 @@ def _psf_library(detector_name: str, filt: str, seed: int, npsf: int, fov_pixels
     for x, y in positions:
         opd = centred_opd(det, band, wfe.opd_nm(pupil, x, y), wings.pupil_npix)
         rms.append(pupil.rms_nm(opd))
-        stamps.append(_integrated_stamp(det, band, opd, fov_pixels, oversample,
+        stamps.append(integrated_stamp(det, band, opd, fov_pixels, oversample,
                                         wings.pupil_npix) * wings.norm * oversample**2)
     return PsfLibrary(detector=det.name, filter=filt, seed=int(seed),
                       data=np.array(stamps, dtype=np.float32), positions=positions,

@@ -65,6 +65,15 @@ def stamp(
         meta.subarray.ystart = ystart
         meta.subarray.xsize = xsize
         meta.subarray.ysize = ysize
+        if instrument == "MIRI":  # CRDS's MIRI certify requires the readout axes
+            meta.subarray.fastaxis, meta.subarray.slowaxis = 1, 2
+    elif instrument == "MIRI":
+        # CRDS's MIRI AREA spec requires the subarray keywords, which PixelAreaModel's
+        # schema does not have: written as extra FITS cards (stdatamodels' extra_fits).
+        cards = [["SUBARRAY", name, ""], ["SUBSTRT1", xstart, ""], ["SUBSTRT2", ystart, ""],
+                 ["SUBSIZE1", xsize, ""], ["SUBSIZE2", ysize, ""], ["FASTAXIS", 1, ""],
+                 ["SLOWAXIS", 2, ""]]
+        model.extra_fits = {"PRIMARY": {"header": cards}}
     text = f"Synthetic {'NIRCam' if instrument == 'NIRCAM' else instrument} {reftype} " \
            "reference made by simval"
     if seed is not None:

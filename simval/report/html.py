@@ -897,6 +897,8 @@ def _run_summary(run: RunContents) -> list[tuple[str, Any]]:
         "scenario": f"{scen.get('name', run.scenario_name)} ({scen.get('hash', '?')}), "
                     f"source {scen.get('source', '?')}",
         "run status": run.status,
+        "instrument": m.get("instrument"),
+        "raw data simulated with": m.get("simulator"),
         "started / finished (UTC)": f"{m.get('created_utc', '?')} / {m.get('finished_utc', '?')}",
         "wall time (s)": m.get("wall_s"),
         "peak memory of a stage (MiB)": m.get("peak_rss_mb_max"),

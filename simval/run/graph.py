@@ -37,7 +37,9 @@ from simval.layout import RunLayout
 from simval.run.records import StageSpec
 from simval.run.stages import STAGE_FUNCTIONS
 from simval.run.stages import STAGE_FUNCTIONS as F
+from simval.seeding import component_rng
 from simval.simulate.mirage_yaml import MirageExposure, MirageReferences, cosmic_ray_files
+from simval.simulate.miri_scene import kit_files
 
 if TYPE_CHECKING:
     from simval.kit.build import Kit
@@ -60,6 +62,14 @@ def stage_id(kind: str, name: str | None = None) -> str:
 
 def check_supported(scenario: Scenario) -> None:
     """Refuse, before anything runs, what ``simval run`` cannot do yet."""
+    if scenario.instrument == "MIRI":
+        if scenario.crds.kit is not None and scenario.crds.kit.derive is not None:
+            raise RunSetupError("crds.kit.derive: derived contexts are made for NIRCam kits "
+                                "only so far; a MIRI scenario calibrates with the MIRI kit's "
+                                "base context (remove crds.kit.derive)")
+        if scenario.mirage_data is not None:
+            raise RunSetupError("mirage_data: MIRAGE does not simulate MIRI (remove it)")
+        return
     if scenario.mirage_data is not None:
         raise RunSetupError("mirage_data: a real MIRAGE_DATA is not supported by `simval run` "
                             "yet; MIRAGE reads the synthetic kit (remove mirage_data)")
@@ -182,37 +192,21 @@ def build_specs(plan: Plan, scenario: Scenario, kit: Kit, layout: RunLayout,
     env = crds_env(scenario, kit)
     in_env = pipeline_environment(scenario)
     context = env.get("CRDS_CONTEXT")
-    # MIRAGE reads the kit's files named in its yaml, never a CRDS context: the context is
-    # left out of the simulation's parameters, so a context minted by another scenario on the
-    # same kit does not re-run this one's simulations.
-    kit_env = {k: v for k, v in kit.crds_env().items() if k != "CRDS_CONTEXT"}
-    dark_frames = {d.subarray: d.nframes for d in plan.kit_spec().darks}
     pipeline = _json(scenario.pipeline)
     run_dir = str(layout.root)
     specs: list[StageSpec] = []
     specs.append(_catalog_spec(plan, scenario, run_dir, run_id))
-    realizations = plan.dark_realizations()
-    for e in plan.exposures:
-        mexp = mirage_exposure(e, scenario)
-        refs = kit.mirage_references(e.detector, e.filter_name, e.subarray,
-                                     correlated_noise=plan.correlated_noise,
-                                     realization=realizations[e.base_name],
-                                     nframes=dark_frames[e.subarray])
-        sim = StageSpec(
-            stage_id=stage_id("simulate", e.base_name), kind="simulate", run_dir=run_dir,
-            run_id=run_id,
-            params={"base_name": e.base_name, "band": e.filter_name,
-                    "mirage_exposure": _json(asdict(mexp)),
-                    "references": {k: str(v) for k, v in sorted(refs.items())},
-                    "kit_files": kit_file_digests(kit, refs, mexp),
-                    "mirage_data": str(kit.mirage_data), "crds_env": kit_env,
-                    "margin_arcsec": EXPOSURE_MARGIN_ARCSEC, "timeout_s": None},
-            uses={"stars": ("catalog", "stars"), "galaxies": ("catalog", "galaxies")})
+    simulate = (_miri_simulate_specs if plan.instrument == "MIRI"
+                else _mirage_simulate_specs)(plan, scenario, kit, run_dir, run_id)
+    detector1_steps = dict(pipeline.get("detector1", {}))
+    if plan.instrument == "MIRI":  # emicorr is off by default in jwst; MIRI data need it
+        detector1_steps["emicorr"] = {"skip": False, **detector1_steps.get("emicorr", {})}
+    for e, sim in zip(plan.exposures, simulate, strict=True):
         det1 = StageSpec(
             stage_id=stage_id("detector1", e.base_name), kind="detector1", run_dir=run_dir,
             run_id=run_id, crds_context=context,
             params={"base_name": e.base_name, "pipeline": "calwebb_detector1",
-                    "steps": pipeline.get("detector1", {}), "crds_env": env, **in_env},
+                    "steps": detector1_steps, "crds_env": env, **in_env},
             uses={"uncal": (sim.stage_id, "uncal")})
         img2 = StageSpec(
             stage_id=stage_id("image2", e.base_name), kind="image2", run_dir=run_dir,
@@ -235,6 +229,83 @@ def build_specs(plan: Plan, scenario: Scenario, kit: Kit, layout: RunLayout,
                   **({"stars": ("catalog", "stars")} if _abs_refcat(scenario) else {})}))
     specs += evaluation_specs(plan, layout, run_id, crds_context=context)
     return with_functions(specs)
+
+
+def _mirage_simulate_specs(plan: Plan, scenario: Scenario, kit: Kit, run_dir: str,
+                           run_id: str) -> list[StageSpec]:
+    """One MIRAGE simulate stage per exposure.
+
+    MIRAGE reads the kit's files named in its yaml, never a CRDS context: the context is
+    left out of the simulation's parameters, so a context minted by another scenario on the
+    same kit does not re-run this one's simulations."""
+    kit_env = {k: v for k, v in kit.crds_env().items() if k != "CRDS_CONTEXT"}
+    dark_frames = {d.subarray: d.nframes for d in plan.kit_spec().darks}
+    realizations = plan.dark_realizations()
+    specs = []
+    for e in plan.exposures:
+        mexp = mirage_exposure(e, scenario)
+        refs = kit.mirage_references(e.detector, e.filter_name, e.subarray,
+                                     correlated_noise=plan.correlated_noise,
+                                     realization=realizations[e.base_name],
+                                     nframes=dark_frames[e.subarray])
+        specs.append(StageSpec(
+            stage_id=stage_id("simulate", e.base_name), kind="simulate", run_dir=run_dir,
+            run_id=run_id,
+            params={"base_name": e.base_name, "band": e.filter_name,
+                    "mirage_exposure": _json(asdict(mexp)),
+                    "references": {k: str(v) for k, v in sorted(refs.items())},
+                    "kit_files": kit_file_digests(kit, refs, mexp),
+                    "mirage_data": str(kit.mirage_data), "crds_env": kit_env,
+                    "margin_arcsec": EXPOSURE_MARGIN_ARCSEC, "timeout_s": None},
+            uses={"stars": ("catalog", "stars"), "galaxies": ("catalog", "galaxies")}))
+    return specs
+
+
+def miri_exposure_params(e: Exposure, scenario: Scenario) -> dict[str, Any]:
+    """The simulate stage's description of a MIRI exposure: DMS identifiers and start
+    (:class:`~simval.simulate.miri_uncal.MiriExposure`), readout, pointing (the aperture
+    reference point's RA/Dec and roll), sky, noise seed and effects."""
+    from astropy.time import Time
+
+    fx = scenario.effects
+    exposure = {"filter_name": e.filter_name,
+                "start_mjd": float(Time(e.start_utc, scale="utc").mjd),
+                "program": e.program, "observation": e.observation, "visit": e.visit,
+                "visit_group": e.visit_group, "sequence": e.sequence,
+                "activity": e.activity, "exposure": e.exposure,
+                "pattern_type": e.dither_pattern, "pattern_number": e.dither_position,
+                "pattern_points": e.primary_dither_total,
+                "offset_arcsec": [e.x_offset_arcsec, e.y_offset_arcsec]}
+    seed = int(component_rng(e.seed, "miri-simulate", e.base_name).integers(2**31))
+    return {"base_name": e.base_name, "band": e.filter_name, "exposure": exposure,
+            "readout": {"subarray": e.subarray, "pattern": e.readpatt,
+                        "ngroups": e.ngroups, "nints": e.nints},
+            "pointing": [e.v2_ref_arcsec, e.v3_ref_arcsec, e.ra_ref_deg, e.dec_ref_deg,
+                         e.roll_ref_deg],
+            "sky_mjysr": e.background_mjysr, "seed": seed,
+            "effects": {"poisson": fx.poisson, "cosmic_ray_scale": fx.cosmic_rays.scale}}
+
+
+def _miri_simulate_specs(plan: Plan, scenario: Scenario, kit: Kit, run_dir: str,
+                         run_id: str) -> list[StageSpec]:
+    """One simval MIRI simulate stage per exposure: the kit files it reads (and their
+    sha256 from the kit registry, so another filter added to the kit re-runs nothing)."""
+    reg = Registry.load(kit.layout)
+    root = kit.layout.root.resolve()
+    specs = []
+    for e in plan.exposures:
+        files = kit_files(kit, e.filter_name)
+        digests = {k: (reg.files.get(Path(v).resolve().relative_to(root).as_posix()) or {})
+                   .get("sha256") or sha256_file(Path(v)) for k, v in sorted(files.items())}
+        specs.append(StageSpec(
+            stage_id=stage_id("simulate", e.base_name), kind="simulate", run_dir=run_dir,
+            run_id=run_id,
+            params={**miri_exposure_params(e, scenario), "files": files,
+                    "kit_files": digests, "detector_seed": kit.spec.seed,
+                    "margin_arcsec": EXPOSURE_MARGIN_ARCSEC},
+            uses={"stars": ("catalog", "stars"), "galaxies": ("catalog", "galaxies")},
+            func=F["simulate_miri"]))
+    return specs
 
 
 def _pointing_error(e: Exposure) -> dict[str, Any]:

@@ -11,6 +11,7 @@ Keys::
     execution {scheduler, workers, threads_per_worker},
     kit {root, seed, version, context, jobs_built, build_wall_s},
     crds {context, kind: kit|real, path},
+    instrument (NIRCAM or MIRI), simulator (which made the raw data, with its version),
     pipeline_parameters {detector1, image2, image3: steps as run}, background_recipe,
     stages {stage_id: {kind, status, wall_s, peak_rss_mb, run_wall_s, record, log, error,
                        blocked_by}},
@@ -78,6 +79,16 @@ def _stage_entry(outcome: StageOutcome, layout: RunLayout) -> dict[str, Any]:
             "traceback": record.get("traceback"), "blocked_by": outcome.blocked_by}
 
 
+def _simulator(plan) -> str:
+    """Which simulator made the raw data, with its version: ``MIRAGE 2.5.0`` or simval's
+    MIRI imager simulator."""
+    scenario = getattr(plan, "scenario", None) or {}
+    backend = str((scenario.get("simulator") or {}).get("backend") or "mirage")
+    if backend == "simval-miri":
+        return f"simval {software_versions().get('simval', '?')} MIRI imager simulator"
+    return f"MIRAGE {software_versions().get('mirage', '?')}"
+
+
 def build_manifest(*, layout: RunLayout, plan, scenario_source: str, outcomes:
                    Mapping[str, StageOutcome], kit_info: Mapping[str, Any],
                    crds: Mapping[str, Any], execution: Mapping[str, Any],
@@ -121,6 +132,8 @@ def build_manifest(*, layout: RunLayout, plan, scenario_source: str, outcomes:
         "scenario": {"name": plan.scenario_name, "hash": plan.scenario_hash,
                      "source": scenario_source, "copy": layout.rel(layout.scenario)},
         "plan": layout.rel(layout.plan),
+        "instrument": getattr(plan, "instrument", "NIRCAM"),
+        "simulator": _simulator(plan),
         "created_utc": started_utc, "finished_utc": now_utc(), "wall_s": round(wall_s, 2),
         "host": host_info(), "python": platform.python_version(),
         "versions": software_versions(),

@@ -36,6 +36,8 @@ from simval.evaluate import (
     join_metrics,
     write_product_evaluation,
 )
+from simval.instruments.miri_detector import MiriEffects
+from simval.instruments.miri_detector import Readout as MiriReadout
 from simval.kit.crds_cache import using_environment
 from simval.plan import Plan
 from simval.pointing_errors import offset_recorded_pointing
@@ -44,6 +46,9 @@ from simval.run.records import StageContext, StageResult
 from simval.seeding import component_rng
 from simval.simulate.mirage_backend import simulate_exposure
 from simval.simulate.mirage_yaml import MirageExposure, MirageReferences
+from simval.simulate.miri_exposure import MiriSources, simulate_miri_exposure
+from simval.simulate.miri_scene import MiriCalibration
+from simval.simulate.miri_uncal import MiriExposure
 from simval.sky import Footprint
 from simval.truth import build_truth, true_backgrounds, write_truth
 from simval.truth.mosaic import product_truth_mosaic, write_truth_mosaic
@@ -218,6 +223,52 @@ def simulate_stage(ctx: StageContext) -> StageResult:
         "n_stars_given": len(stars), "n_galaxies_given": len(galaxies),
         "uncal_content_sha256": content_sha256(result.uncal),
     }
+    return StageResult(outputs, info)
+
+
+def simulate_miri_stage(ctx: StageContext) -> StageResult:
+    """simval's MIRI imager simulator for one exposure into ``exposures/<base>/`` (uncal,
+    seed image, truth lists: :func:`simval.simulate.miri_exposure.simulate_miri_exposure`),
+    from the catalog's sources within ``params['margin_arcsec']`` of the aperture."""
+    prepare_process()
+    import time
+    from dataclasses import replace as with_values
+
+    import numpy as np
+
+    p = ctx.params
+    stars, galaxies = _exposure_tables(ctx, p["band"], float(p["margin_arcsec"]))
+
+    def col(table, name, dtype=float):
+        return np.asarray(table[name], dtype) if len(table) else np.zeros(0, dtype)
+
+    sources = MiriSources(
+        star_ra=col(stars, "ra"), star_dec=col(stars, "dec"), star_mag=col(stars, "mag"),
+        star_index=col(stars, "index", np.int64), gal_ra=col(galaxies, "ra"),
+        gal_dec=col(galaxies, "dec"), gal_mag=col(galaxies, "mag"),
+        gal_radius=col(galaxies, "radius"), gal_ellipticity=col(galaxies, "ellipticity"),
+        gal_pos_angle=col(galaxies, "pos_angle"), gal_sersic=col(galaxies, "sersic_index"),
+        gal_index=col(galaxies, "index", np.int64))
+    exp = dict(p["exposure"])
+    exposure = MiriExposure(**{**exp, "offset_arcsec": tuple(exp["offset_arcsec"])})
+    base = MiriEffects()
+    effects = with_values(base, poisson=bool(p["effects"]["poisson"]),
+                          cosmic_rays_per_cm2_s=base.cosmic_rays_per_cm2_s
+                          * float(p["effects"]["cosmic_ray_scale"]))
+    v2, v3, ra, dec, roll = p["pointing"]
+    attitude = offline.siaf_rotations().attitude(v2, v3, ra, dec, roll)
+    t0 = time.perf_counter()
+    products = simulate_miri_exposure(
+        ctx.layout.exposure_dir(p["base_name"]), p["base_name"],
+        cal=MiriCalibration.from_files(p["band"], p["files"]),
+        detector_seed=int(p["detector_seed"]), exposure=exposure,
+        readout=MiriReadout(**p["readout"]), attitude=attitude, sources=sources,
+        sky_mjy_sr=float(p["sky_mjysr"]), seed=int(p["seed"]), effects=effects)
+    outputs = {"uncal": products.uncal, "seed_image": products.seed_image,
+               "point_sources": products.point_sources, "galaxies": products.galaxies}
+    info = {"simulator": "simval-miri", "simulator_seconds": round(time.perf_counter() - t0, 3),
+            "n_stars_given": len(stars), "n_galaxies_given": len(galaxies),
+            "uncal_content_sha256": content_sha256(products.uncal)}
     return StageResult(outputs, info)
 
 
@@ -467,6 +518,7 @@ def metrics_stage(ctx: StageContext) -> StageResult:
 STAGE_FUNCTIONS = {
     "catalog": catalog_stage,
     "simulate": simulate_stage,
+    "simulate_miri": simulate_miri_stage,
     "detector1": detector1_stage,
     "image2": image2_stage,
     "image3": image3_stage,

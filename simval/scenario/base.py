@@ -39,6 +39,13 @@ def base_dir(info: ValidationInfo) -> Path | None:
     return Path(base) if base is not None else None
 
 
+def instrument_of(info: ValidationInfo) -> str:
+    """The scenario's instrument (validation context ``instrument``): ``NIRCAM`` or ``MIRI``;
+    ``NIRCAM`` when not given."""
+    ctx = info.context or {}
+    return str(ctx.get("instrument") or "NIRCAM").strip().upper()
+
+
 def resolve(path: str, base: Path | None) -> Path:
     """``path`` (``~`` expanded) made absolute against ``base`` when relative."""
     p = Path(path).expanduser()

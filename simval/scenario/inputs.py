@@ -275,7 +275,9 @@ class Catalog(StrictModel):
 class Simulator(StrictModel):
     """Which simulator makes the raw ramps."""
 
-    backend: Literal["mirage"] = Field("mirage", description="simulator backend")
+    backend: Literal["mirage", "simval-miri"] = Field(
+        "mirage", description="simulator backend: mirage (NIRCam) or simval-miri (the MIRI "
+                              "imager; the default for instrument MIRI)")
 
 
 class KitDerive(StrictModel):

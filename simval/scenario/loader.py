@@ -115,7 +115,10 @@ def validate_scenario(data: Any, source: str = "<scenario>",
     data = dict(data)
     base = Path(base_dir) if base_dir is not None else Path.cwd()
     try:
-        scenario = Scenario.model_validate(data, context={"base_dir": base})
+        inst = data.get("instrument")
+        context = {"base_dir": base,
+                   "instrument": inst.strip().upper() if isinstance(inst, str) else "NIRCAM"}
+        scenario = Scenario.model_validate(data, context=context)
     except ValidationError as exc:
         raise from_validation_error(exc, data, source, Scenario,
                                     _line_finder(_node) if _node is not None else None) from None

@@ -18,10 +18,10 @@ from pydantic import (
 )
 
 import simval.scenario.dithers as dithers
-from simval.instruments import nircam
+from simval.instruments import miri, nircam
 from simval.instruments.nircam import LW_FILTERS, SW_FILTERS
-from simval.offline import nircam_siaf
-from simval.scenario.base import CFG, StrictModel, or_shorthand
+from simval.offline import import_pysiaf, nircam_siaf
+from simval.scenario.base import CFG, StrictModel, instrument_of, or_shorthand
 from simval.scenario.errors import MISSING, FieldError
 
 
@@ -47,10 +47,15 @@ class Pointing(StrictModel):
 
     @field_validator("aperture")
     @classmethod
-    def _known(cls, v: str | None) -> str | None:
+    def _known(cls, v: str | None, info: ValidationInfo) -> str | None:
         if v is None:
             return v
-
+        if instrument_of(info) == "MIRI":
+            imaging = [f"MIRIM_{name}" for name in miri.SUBARRAYS]
+            if v not in import_pysiaf().Siaf("MIRI").apertures or not v.startswith("MIRIM_"):
+                raise FieldError("not a MIRI imager SIAF aperture (pysiaf)",
+                                 allowed=", ".join(imaging) + " (or another MIRIM_ aperture)")
+            return v
         siaf = nircam_siaf()
         if v not in siaf.apertures:
             near = sorted(a for a in siaf.apertures if a.split("_")[0] == v.split("_")[0])
@@ -78,8 +83,12 @@ class FilterSpec(StrictModel):
 
     @field_validator("name")
     @classmethod
-    def _known(cls, v: str) -> str:
+    def _known(cls, v: str, info: ValidationInfo) -> str:
         v = v.strip().upper()
+        if instrument_of(info) == "MIRI":
+            if v not in miri.FILTERS:
+                raise FieldError("not a MIRI imaging filter", allowed=", ".join(miri.FILTERS))
+            return v
         if v not in SW_FILTERS and v not in LW_FILTERS:
             raise FieldError("not a NIRCam imaging filter",
                              allowed="short-wave: " + ", ".join(SW_FILTERS)
@@ -92,6 +101,10 @@ class FilterSpec(StrictModel):
         name = info.data.get("name")
         if name is None:
             return v
+        if name in miri.FILTERS:  # the MIRI imager has no pupil wheel
+            if v is not None and v.strip().upper() != "CLEAR":
+                raise FieldError("the MIRI imager has no pupil wheel", allowed="CLEAR")
+            return "CLEAR"
         allowed = nircam.allowed_pupils(name)
         if v is None:
             return nircam.wheel_elements(name)[1]
@@ -104,11 +117,15 @@ class FilterSpec(StrictModel):
     @property
     def filter_wheel(self) -> str:
         """Filter-wheel element (``meta.instrument.filter``): ``F150W2`` for ``F162M``."""
+        if self.name in miri.FILTERS:
+            return self.name
         return nircam.wheel_elements(self.name, self.pupil)[0]
 
     @property
     def pupil_wheel(self) -> str:
-        """Pupil-wheel element (``meta.instrument.pupil``)."""
+        """Pupil-wheel element (``meta.instrument.pupil``; ``CLEAR`` for MIRI)."""
+        if self.name in miri.FILTERS:
+            return "CLEAR"
         return nircam.wheel_elements(self.name, self.pupil)[1]
 
 
@@ -134,18 +151,24 @@ FiltersField = Annotated[
 class Readout(StrictModel):
     """Detector readout (MULTIACCUM)."""
 
-    pattern: str = Field(description="readout pattern from MIRAGE's "
+    pattern: str = Field(description="readout pattern: NIRCam's from MIRAGE's "
                                      "nircam_read_pattern_definitions.list (RAPID, BRIGHT1, "
-                                     "BRIGHT2, SHALLOW2, SHALLOW4, MEDIUM2, MEDIUM8, DEEP2, DEEP8)")
+                                     "BRIGHT2, SHALLOW2, SHALLOW4, MEDIUM2, MEDIUM8, DEEP2, "
+                                     "DEEP8); MIRI's FASTR1 or SLOWR1 (FULL only)")
     ngroups: int = Field(ge=1, description="groups per integration, 1..maxgroups of the pattern")
     nints: int = Field(1, ge=1, description="integrations per exposure")
 
     @field_validator("pattern", mode="before")
     @classmethod
-    def _pattern(cls, v: Any) -> Any:
+    def _pattern(cls, v: Any, info: ValidationInfo) -> Any:
         if not isinstance(v, str):
             return v
         v = v.strip().upper()
+        if instrument_of(info) == "MIRI":
+            if v not in miri.READ_PATTERNS:
+                raise FieldError("unknown MIRI readout pattern",
+                                 allowed=", ".join(miri.READ_PATTERNS))
+            return v
         patterns = nircam.read_patterns()
         if v not in patterns:
             raise FieldError("unknown NIRCam readout pattern", allowed=", ".join(patterns))
@@ -156,6 +179,12 @@ class Readout(StrictModel):
     def _ngroups(cls, v: int, info: ValidationInfo) -> int:
         pattern = info.data.get("pattern")
         if pattern is None:
+            return v
+        if pattern in miri.READ_PATTERNS:
+            if v < miri.MIN_GROUPS:
+                raise FieldError("too few groups for a MIRI ramp (the RSCD and lastframe "
+                                 "steps flag the first 4 groups of later integrations and "
+                                 "the last group)", allowed=f">= {miri.MIN_GROUPS}")
             return v
         top = nircam.read_patterns()[pattern].maxgroups
         if v > top:
@@ -192,7 +221,11 @@ class Dither(StrictModel):
 
     @field_validator("pattern")
     @classmethod
-    def _primary(cls, v: str) -> str:
+    def _primary(cls, v: str, info: ValidationInfo) -> str:
+        if instrument_of(info) == "MIRI" and v != "NONE":
+            raise FieldError("MIRI's named dither patterns (" + ", ".join(miri.DITHER_PATTERNS)
+                             + ") are not built in: their offsets are not in the offline "
+                             "data", allowed="NONE, or explicit offsets [[dx, dy], ...] arcsec")
         if v not in dithers.PRIMARY:
             raise FieldError("unknown or unimplemented primary dither pattern (use explicit "
                              "offsets for others)", allowed=", ".join(dithers.PRIMARY))
@@ -200,7 +233,10 @@ class Dither(StrictModel):
 
     @field_validator("subpixel")
     @classmethod
-    def _sub(cls, v: str) -> str:
+    def _sub(cls, v: str, info: ValidationInfo) -> str:
+        if instrument_of(info) == "MIRI" and v != "NONE":
+            raise FieldError("MIRI has no subpixel dither pattern here",
+                             allowed="NONE, or explicit offsets")
         if v not in dithers.SUBPIXEL:
             raise FieldError("unknown or unimplemented subpixel dither pattern",
                              allowed=", ".join(dithers.SUBPIXEL))

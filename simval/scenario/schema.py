@@ -28,10 +28,10 @@ from pydantic import (
     model_validator,
 )
 
-from simval.instruments import nircam
+from simval.instruments import miri, nircam
 from simval.instruments.nircam import DETECTORS, LW_FILTERS, SW_FILTERS, Detector, get_detector
 from simval.scenario.alignment import Alignment
-from simval.scenario.base import StrictModel, base_dir, or_shorthand, resolve
+from simval.scenario.base import StrictModel, base_dir, instrument_of, or_shorthand, resolve
 from simval.scenario.errors import FieldError
 from simval.scenario.inputs import Catalog, Comparison, Crds, Effects, Simulator
 from simval.scenario.observation import (
@@ -94,7 +94,7 @@ class Scenario(StrictModel):
         name: quickstart                  # letters, digits, _ . -
         description: free text
         seed: 20240611                    # every random draw of a run derives from it
-        instrument: NIRCAM                # NIRCAM only for now
+        instrument: NIRCAM                # or MIRI (the imager; simval's own simulator)
         program: 1                        # JWST ids used in file names (1..99999, 1..999)
         observation: 1
         start_time: 2023-01-01T00:00:00   # UTC, first exposure; the rest follow back to back
@@ -134,8 +134,9 @@ class Scenario(StrictModel):
                       description="scenario name (letters, digits, _ . -); names run dirs")
     description: str = Field("", description="free text")
     seed: int = Field(ge=0, lt=2**32, description="seed of every random draw of a run")
-    instrument: Literal["NIRCAM"] = Field("NIRCAM", description="instrument (NIRCAM; MIRI "
-                                                                "later)")
+    instrument: Literal["NIRCAM", "MIRI"] = Field(
+        "NIRCAM", description="NIRCAM (simulated with MIRAGE) or MIRI (the imager, simulated "
+                              "with simval's own ramp simulator)")
     program: int = Field(1, ge=1, le=99999, description="JWST program id in file names")
     observation: int = Field(1, ge=1, le=999, description="observation number in file names")
     start_time: str = Field(DEFAULT_START, description="UTC start of the first exposure "
@@ -143,8 +144,9 @@ class Scenario(StrictModel):
                                                        "to back")
     detectors: list[str] = Field(min_length=1, description="NIRCam detectors, DMS names "
                                  "(NRCA1..NRCA4, NRCALONG, NRCB1..NRCB4, NRCBLONG; NRCA5/NRCB5 "
-                                 "accepted)")
-    subarray: str = Field(description="subarray read on every detector (FULL, SUB400P, ...)")
+                                 "accepted); MIRI: [MIRIMAGE]")
+    subarray: str = Field(description="subarray read on every detector (NIRCam FULL, SUB400P, "
+                                      "...; MIRI FULL, BRIGHTSKY, SUB256, SUB128, SUB64)")
     filters: FiltersField = Field(description="list of filters every detector observes, or "
                                               "{short: [...], long: [...]} paired by index")
     readout: Readout
@@ -212,9 +214,9 @@ class Scenario(StrictModel):
     @field_validator("instrument", mode="before")
     @classmethod
     def _instrument(cls, v: Any) -> Any:
-        if isinstance(v, str) and v.strip().upper() != "NIRCAM":
-            raise FieldError("not supported yet: MIRAGE simulates NIRCam imaging only here",
-                             allowed="NIRCAM")
+        if isinstance(v, str) and v.strip().upper() not in ("NIRCAM", "MIRI"):
+            raise FieldError("not a supported instrument: NIRCam imaging (MIRAGE) and the "
+                             "MIRI imager (simval's simulator)", allowed="NIRCAM, MIRI")
         return v.strip().upper() if isinstance(v, str) else v
 
     @field_validator("start_time", mode="before")
@@ -240,7 +242,12 @@ class Scenario(StrictModel):
 
     @field_validator("detectors")
     @classmethod
-    def _detectors(cls, v: list[str]) -> list[str]:
+    def _detectors(cls, v: list[str], info: ValidationInfo) -> list[str]:
+        if info.data.get("instrument") == "MIRI":
+            names = [str(d).strip().upper() for d in v]
+            if names != [miri.DETECTOR.name]:
+                raise FieldError("the MIRI imager has one detector", allowed="[MIRIMAGE]")
+            return names
         out: list[str] = []
         items = []
         for i, name in enumerate(v):
@@ -261,6 +268,11 @@ class Scenario(StrictModel):
     @classmethod
     def _subarray(cls, v: str, info: ValidationInfo) -> str:
         v = v.strip().upper()
+        if info.data.get("instrument") == "MIRI":
+            if v not in miri.SUBARRAYS:
+                raise FieldError("not a MIRI imaging subarray",
+                                 allowed=", ".join(miri.SUBARRAYS))
+            return v
         table = nircam.imaging_subarrays()
         dets = [get_detector(d) for d in info.data.get("detectors", [])]
         for det in dets:
@@ -278,6 +290,8 @@ class Scenario(StrictModel):
     @classmethod
     def _observable(cls, v: list[FilterSpec] | ChannelFilters,
                     info: ValidationInfo) -> list[FilterSpec] | ChannelFilters:
+        if instrument_of(info) == "MIRI":
+            return _check_miri_filters(v)
         dets = [get_detector(d) for d in info.data.get("detectors", [])]
         if isinstance(v, list):
             return _check_filter_list(v, dets)
@@ -320,6 +334,9 @@ class Scenario(StrictModel):
     @field_validator("background_detector_scale")
     @classmethod
     def _detector_sky(cls, v: dict[str, float], info: ValidationInfo) -> dict[str, float]:
+        if v and info.data.get("instrument") == "MIRI":
+            raise FieldError("one detector: give its sky in background_mjysr",
+                             allowed="{} (omit it) for MIRI")
         names = [get_detector(d).name for d in info.data.get("detectors", [])]
         out = {}
         for key, x in v.items():
@@ -369,6 +386,11 @@ class Scenario(StrictModel):
 
     @model_validator(mode="after")
     def _cross_checks(self) -> Scenario:
+        if self.instrument == "MIRI":
+            self._miri_checks()
+        elif self.simulator.backend != "mirage":
+            raise FieldError("NIRCam is simulated with MIRAGE", value=self.simulator.backend,
+                             absolute=True, subpath=("simulator", "backend"), allowed="mirage")
         skymatch = self.pipeline.get("image3", {}).get("skymatch", {})
         if self.background_recipe == "median_masked" and skymatch.get("subtract") is True:
             raise FieldError("background_recipe median_masked subtracts its own sky, so "
@@ -393,6 +415,21 @@ class Scenario(StrictModel):
                                      allowed=", ".join(["all", *bands]))
         return self
 
+    def _miri_checks(self) -> None:
+        try:
+            miri.check_readout(self.readout.pattern, self.subarray)
+        except ValueError as exc:
+            raise FieldError(str(exc), value=self.readout.pattern, absolute=True,
+                             subpath=("readout", "pattern"),
+                             allowed="FASTR1 (SLOWR1 reads FULL only)") from None
+        if self.simulator.backend == "mirage":
+            if "backend" in self.simulator.model_fields_set:
+                raise FieldError("MIRAGE does not simulate MIRI", value="mirage",
+                                 absolute=True, subpath=("simulator", "backend"),
+                                 allowed="simval-miri")
+            object.__setattr__(self, "simulator", self.simulator.model_copy(
+                update={"backend": "simval-miri"}))
+
     # --- derived views ------------------------------------------------------------------
 
     @property
@@ -410,6 +447,10 @@ class Scenario(StrictModel):
         return resolve(path, self._base_dir)
 
     def detector_objects(self) -> list[Detector]:
+        """The NIRCam detectors (``ValueError`` for a MIRI scenario)."""
+        if self.instrument != "NIRCAM":
+            raise ValueError(f"{self.source}: a {self.instrument} scenario has no NIRCam "
+                             "detectors")
         return [get_detector(d) for d in self.detectors]
 
     def filter_settings(self) -> list[dict[str, FilterSpec]]:
@@ -419,6 +460,8 @@ class Scenario(StrictModel):
         with ``long[i]`` (a shorter list simply ends earlier).
         """
         if isinstance(self.filters, list):
+            if self.instrument == "MIRI":
+                return [{"MIRIMAGE": f} for f in self.filters]
             return [{("LONG" if f.name in LW_FILTERS else "SHORT"): f} for f in self.filters]
         n = max(len(self.filters.short), len(self.filters.long))
         out = []
@@ -449,6 +492,27 @@ def _bands(filters: list[FilterSpec] | ChannelFilters) -> list[str]:
         if f.name not in out:
             out.append(f.name)
     return out
+
+
+def _check_miri_filters(v: list[FilterSpec] | ChannelFilters) -> list[FilterSpec]:
+    if not isinstance(v, list):
+        raise FieldError("the MIRI imager has one channel", allowed="a list of filters")
+    items = []
+    seen: set[str] = set()
+    for i, f in enumerate(v):
+        if f.name in seen:
+            items.append(((i,), f.name, "filter listed twice", "each filter once"))
+        seen.add(f.name)
+        try:
+            miri.calibrated_filter(f.name)
+        except ValueError as exc:
+            items.append(((i, "name"), f.name, str(exc).split("; ")[0],
+                          str(exc).split("; ")[1].removeprefix("it calibrates: ")))
+    if not v:
+        items.append(((), [], "at least one filter is needed", ", ".join(miri.FILTERS)))
+    if items:
+        raise FieldError("filters not usable", items=items)
+    return v
 
 
 def _check_filter_list(v: list[FilterSpec], dets: list[Detector]) -> list[FilterSpec]:

@@ -46,7 +46,7 @@ class MiriExposure:
 
 def miri_aperture(subarray: str):
     """The pysiaf aperture of an imaging subarray (``MIRIM_FULL``, ``MIRIM_BRIGHTSKY``...)."""
-    return offline.import_pysiaf().Siaf("MIRI")[f"MIRIM_{miri.get_subarray(subarray).name}"]
+    return offline.miri_siaf()[f"MIRIM_{miri.get_subarray(subarray).name}"]
 
 
 def _times(readout: Readout, start_mjd: float) -> dict[str, float]:

@@ -58,7 +58,8 @@ import numpy as np
 
 from simval.atomic import atomic_path
 from simval.catalogs import GALAXY_FILE, STAR_FILE, mag_column
-from simval.instruments.nircam import NATIVE_SCALE_ARCSEC, get_detector
+from simval.instruments.detectors import detector_facts
+from simval.instruments.nircam import NATIVE_SCALE_ARCSEC
 from simval.kit.photometry import abmag_to_jy
 from simval.layout import RunLayout
 from simval.match import flag_bright_neighbours
@@ -304,9 +305,10 @@ def build_truth(run: str | os.PathLike | RunLayout, plan: Plan | None, band: str
     truth["in_footprint"] = inside
     truth["mosaic_x"], truth["mosaic_y"] = x, y
 
-    channel = get_detector(exposures[0].detector).channel if exposures else "SHORT"
+    scale = detector_facts(exposures[0].detector).pixel_scale_arcsec if exposures else \
+        NATIVE_SCALE_ARCSEC["SHORT"]
     radius_mas = blend_radius_mas if blend_radius_mas is not None else \
-        default_blend_radius_mas(band, channel)
+        default_blend_radius_mas(band, scale)
     truth["has_bright_neighbour"] = flag_bright_neighbours(
         truth["ra"], truth["dec"], truth["mag_true_ab"], radius_mas)
 

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from simval.instruments.nircam import FULL_SIZE, REFPIX_BORDER
+from simval.instruments.detectors import detector_facts
 from simval.layout import RunLayout
 from simval.simulate.mirage_catalogs import read_galaxy_list, read_point_source_list
 from simval.truth.rundir import file_ending
@@ -99,8 +99,9 @@ def science_region(layout: RunLayout, exposure: Exposure) -> tuple[int, int, int
         if "SUBSTRT1" not in hdr or "SUBSTRT2" not in hdr:
             continue
         sx, sy = int(hdr["SUBSTRT1"]) - 1, int(hdr["SUBSTRT2"]) - 1
-        lo, hi = REFPIX_BORDER, FULL_SIZE - REFPIX_BORDER
-        return (max(x0, lo - sx), min(x1, hi - sx), max(y0, lo - sy), min(y1, hi - sy))
+        facts = detector_facts(exposure.detector)
+        (xlo, xhi), (ylo, yhi) = facts.science_x, facts.science_y
+        return (max(x0, xlo - sx), min(x1, xhi - sx), max(y0, ylo - sy), min(y1, yhi - sy))
     return x0, x1, y0, y1
 
 

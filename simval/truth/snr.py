@@ -16,7 +16,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from simval.instruments.nircam import NATIVE_SCALE_ARCSEC, get_detector
+from simval.instruments import miri
+from simval.instruments.detectors import detector_facts
+from simval.instruments.nircam import NATIVE_SCALE_ARCSEC
 from simval.kit.photometry import background_adu_s
 from simval.match import default_match_radius
 from simval.truth.exposures import mirage_bkgdrate
@@ -51,11 +53,12 @@ def fwhm_arcsec(band: str) -> float:
     return default_match_radius(band) / 1e3
 
 
-def default_blend_radius_mas(band: str, channel: str = "SHORT") -> float:
-    """Default blending radius, mas: the source catalog's sky annulus (13 native pixels)
-    plus ``BLEND_FWHM`` x FWHM, so a brighter neighbour's core cannot reach the annulus
-    (514 mas in F115W, 550 mas in F150W, 1240 mas in F444W)."""
-    scale = NATIVE_SCALE_ARCSEC[channel]
+def default_blend_radius_mas(band: str, scale_arcsec: float = NATIVE_SCALE_ARCSEC["SHORT"]
+                             ) -> float:
+    """Default blending radius, mas: the source catalog's sky annulus (13 native pixels of
+    ``scale_arcsec``) plus ``BLEND_FWHM`` x FWHM, so a brighter neighbour's core cannot reach
+    the annulus (514 mas in F115W, 550 mas in F150W, 1240 mas in F444W)."""
+    scale = scale_arcsec
     return (SKY_ANNULUS_OUTER_PIX * scale + BLEND_FWHM * fwhm_arcsec(band)) * 1e3
 
 
@@ -138,15 +141,18 @@ def _sky_adu_s(layout: RunLayout, exposure: Exposure) -> float:
     rate = mirage_bkgdrate(layout, exposure)
     if rate is not None:
         return rate
+    if exposure.detector == miri.DETECTOR.name:  # the MIRI simulator's conversion
+        return exposure.background_mjysr / float(miri.calibrated_filter(
+            exposure.filter_name).photmjsr)
     return float(background_adu_s(exposure.detector, exposure.filter_name,
                                   exposure.background_mjysr))
 
 
 def exposure_noise(layout: RunLayout, exposure: Exposure) -> ExposureNoise:
     """What :func:`expected_snr` needs of one exposure of a run."""
-    det = get_detector(exposure.detector)
+    det = detector_facts(exposure.detector)
     return ExposureNoise(
         gain_e_per_adu=det.gain_e_per_dn,
         readnoise_group_e=det.readnoise_cds_e / math.sqrt(2.0) / math.sqrt(exposure.nframes),
         sky_adu_s=_sky_adu_s(layout, exposure), ngroups=exposure.ngroups, nints=exposure.nints,
-        tgroup_s=exposure.tgroup_s, pixel_scale_arcsec=NATIVE_SCALE_ARCSEC[det.channel])
+        tgroup_s=exposure.tgroup_s, pixel_scale_arcsec=det.pixel_scale_arcsec)
