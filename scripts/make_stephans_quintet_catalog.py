@@ -4,7 +4,7 @@
 Five bright extended galaxies at the positions of NGC 7317, 7318a, 7318b, 7319 and 7320
 (J2000, rounded) as Sersic profiles, with illustrative MIRI fluxes (AB mag; ellipticals
 fading with wavelength, the star-forming galaxies and the Seyfert 2 NGC 7319 rising): a
-realistic-looking field to calibrate, not measured photometry. Plus 40 stars, AB 15-19 in
+realistic-looking field to calibrate, not measured photometry. Plus 40 stars, AB 19-22 in
 F770W, fainter at longer wavelengths along the Rayleigh-Jeans tail (f_nu ~ nu^2:
 +5 log10(lambda / 7.639 um) mag), seeded. Run from the repository root:
 ``python scripts/make_stephans_quintet_catalog.py``.
@@ -41,7 +41,7 @@ def main() -> Path:
         rows.append({"index": i, "type": "galaxy", "ra": ra, "dec": dec,
                      **{f"mag_{b.lower()}": m for b, m in zip(BANDS, mags, strict=True)},
                      "radius": reff, "ellipticity": ell, "pos_angle": pa, "sersic_index": n})
-    m770 = rng.uniform(15.0, 19.0, n_stars)
+    m770 = rng.uniform(19.0, 22.0, n_stars)
     ras = ra0 + rng.uniform(-half, half, n_stars) / np.cos(np.radians(dec0))
     decs = dec0 + rng.uniform(-half, half, n_stars)
     for k in range(n_stars):

@@ -38,8 +38,9 @@ import numpy as np
 from simval import metrics as mt
 from simval.atomic import atomic_path
 from simval.calibrate import CRF_SUFFIX, TWEAKREG_WCS_SUFFIX, member_products, read_tweakreg_wcs
+from simval.instruments import miri
 from simval.instruments.detectors import detector_facts
-from simval.instruments.nircam import NATIVE_SCALE_ARCSEC, get_detector
+from simval.instruments.nircam import get_detector
 from simval.kit.photometry import abmag_to_jy, zeropoint_row
 from simval.layout import RunLayout
 from simval.match import default_match_radius, match_catalogs, radec_of
@@ -524,9 +525,6 @@ def mosaic_measurements(mosaic: Mosaic, *, segm: np.ndarray | None, injected: np
     def sensitivity():
         if band is None:
             raise _MissingInputError("no band given")
-        if detector_facts(band[1]).instrument != "NIRCAM":
-            raise _MissingInputError("the aperture radius comes from the NIRCam zero points; "
-                                     "MIRI's is not defined yet")
         if truth_img is None:
             raise _MissingInputError(f"no truth mosaic ({truth_source})")
         if match is None or wcs is None or mosaic.pixar_sr is None:
@@ -537,9 +535,10 @@ def mosaic_measurements(mosaic: Mosaic, *, segm: np.ndarray | None, injected: np
             raise _MissingInputError("no bright isolated star for the encircled energy")
         x, y = wcs.all_world2pix(np.asarray(stars["ra_true"], float),
                                  np.asarray(stars["dec_true"], float), 0)
-        detector = get_detector(band[1])
-        radius = mt.aperture_radius_arcsec(zeropoint_row(detector, band[0]).pivot_um,
-                                           NATIVE_SCALE_ARCSEC[detector.channel])
+        facts = detector_facts(band[1])
+        pivot_um = (miri.FILTERS[band[0]].pivot_um if facts.instrument == "MIRI" else
+                    zeropoint_row(get_detector(band[1]), band[0]).pivot_um)
+        radius = mt.aperture_radius_arcsec(pivot_um, facts.pixel_scale_arcsec)
         flux = abmag_to_jy(np.asarray(stars["mag_true_ab"], float))
         return mt.sensitivity_limit(img, truth_img, x=x, y=y, flux_jy=flux,
                                     radius_arcsec=radius, pixar_sr=mosaic.pixar_sr,

@@ -296,3 +296,18 @@ def test_alignment_block_errors_name_the_field_and_the_hash_of_a_plain_scenario_
     # an unset block is absent from the normalised scenario, so existing hashes held
     assert "alignment" not in _scenario().model_dump(mode="json")
     assert scenario_hash(_scenario()) != scenario_hash(_scenario(pointing_error_mas=1.0))
+
+
+@pytest.mark.slow
+def test_variants_reuse_the_base_runs_ramp_fits(tweakreg_sweep):
+    """Pointing errors and tweakreg change image2 and image3 only: every variant adopts
+    the base run's simulations and detector1 stages (same uncal, context and steps)."""
+    for i in (1, 2, 3):
+        doc = json.loads((tweakreg_sweep[i] / "manifest.json").read_text())
+        reused = doc["simulation_reused_from"]
+        kinds = sorted(s.split(".")[0] for s in reused["reused"])
+        assert kinds.count("detector1") == 3 and kinds.count("simulate") == 3
+        assert reused["rerun"] == []
+        assert doc["stages"]["detector1." + next(
+            s.split(".", 1)[1] for s in reused["reused"] if s.startswith("detector1."))][
+            "status"] == "cached"

@@ -70,3 +70,14 @@ def test_miri_run_refuses_a_derived_context_before_anything_runs():
     with pytest.raises(RunSetupError, match=r"crds\.kit\.derive: derived contexts are made for "
                                             "NIRCam kits only"):
         check_supported(scenario)
+
+
+def test_miri_run_measures_its_10_sigma_limit(miri_run):
+    """The sensitivity metric works for MIRI: 10-sigma point-source limit in an aperture of
+    max(2.5 px, 1.2 lambda/D), finite and fainter in F770W than in F1500W (the 12x higher
+    sky and the 2x larger aperture at 15 um)."""
+    _, _, evaluation = miri_run
+    filters = evaluation.document.filters
+    limits = {b: filters[b]["limit_10sigma_njy"] for b in ("F770W", "F1500W")}
+    assert all(m.value is not None and m.value > 0 for m in limits.values()), limits
+    assert limits["F770W"].value < limits["F1500W"].value

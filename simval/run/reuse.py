@@ -1,13 +1,18 @@
-"""Simulate once, calibrate many: adopt another run's catalog and simulated exposures.
+"""Simulate once, calibrate many: adopt another run's catalog, simulated exposures and
+ramp fits.
 
 A run started with ``reuse_simulation=BASE`` first links (hard links, or copies across
-file systems) the files and stage records of BASE's complete ``catalog`` and ``simulate``
-stages into its own directory. The ordinary resume rule then decides: a stage is reused
-only if its record's fingerprint equals the one this run computes (same catalog, same
-MIRAGE parameters, same kit files, same software) and every output's sha256 matches, so a
-scenario that simulates differently silently gets fresh simulations rather than wrong
-ones, and the manifest says how many were reused. The calibration stages always run in
-the new directory, with the new scenario's CRDS context and step parameters.
+file systems) the files and stage records of BASE's complete ``catalog``, ``simulate``
+and ``detector1`` stages into its own directory. The ordinary resume rule then decides: a
+stage is reused only if its record's fingerprint equals the one this run computes (same
+catalog, same simulator parameters, same kit files, same software; for detector1 the same
+uncal, CRDS context, step parameters and pipeline environment) and every output's sha256
+matches, so a scenario that simulates or fits ramps differently silently gets fresh
+stages rather than wrong ones, and the manifest says how many were reused. A sweep over
+image2/image3 parameters then fits each exposure's ramps once (a MIRI FULL exposure of
+60 groups takes about a minute in calwebb_detector1); a new context, a detector1 step
+parameter or another environment re-runs them. image2 and later always run in the new
+directory.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ from simval.layout import RunLayout
 __all__ = ["REUSED_KINDS", "ReuseError", "adopt_simulation"]
 
 #: Stage kinds whose outputs a run can take from another run.
-REUSED_KINDS = ("catalog", "simulate")
+REUSED_KINDS = ("catalog", "simulate", "detector1")
 
 
 class ReuseError(ValueError):

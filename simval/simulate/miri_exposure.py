@@ -14,8 +14,9 @@ Products in ``out_dir`` (``<base>`` e.g. ``jw00001001001_01101_00001_mirimage``)
 
 Galaxies are Sersic profiles (astropy ``Sersic2D``; ``radius`` the half-light radius along
 the major axis, arcsec; ``pos_angle`` deg East of North) sampled :data:`GALAXY_OVERSAMPLE`
-times per pixel out to :data:`GALAXY_EXTENT_REFF` half-light radii, normalised to the
-catalog flux over that stamp and convolved with the kit PSF.
+times per pixel (once for half-light radii of :data:`FINE_SAMPLING_REFF_PIX` pixels and
+more) out to :data:`GALAXY_EXTENT_REFF` half-light radii, normalised to the catalog flux
+over that stamp and convolved with the kit PSF.
 
 Units: DN/s, arcsec, deg, AB mag, 0-based subarray pixels.
 """
@@ -43,11 +44,16 @@ from simval.simulate.miri_scene import (
 )
 from simval.simulate.miri_uncal import MiriExposure, write_miri_uncal
 
-__all__ = ["GALAXY_EXTENT_REFF", "GALAXY_OVERSAMPLE", "MiriProducts", "MiriSources",
+__all__ = ["FINE_SAMPLING_REFF_PIX", "GALAXY_EXTENT_REFF", "GALAXY_OVERSAMPLE",
+           "MiriProducts", "MiriSources",
            "render_galaxies", "simulate_miri_exposure"]
 
-#: Samples per pixel side of a galaxy's profile before it is binned to pixels.
+#: Samples per pixel side of a galaxy's profile before it is binned to pixels, for galaxies
+#: whose half-light radius is below :data:`FINE_SAMPLING_REFF_PIX`; larger ones vary
+#: slowly across a pixel and are sampled once per pixel (a 20" galaxy at 5 x 5 would take
+#: 1.7 GB).
 GALAXY_OVERSAMPLE = 5
+FINE_SAMPLING_REFF_PIX = 4.0
 #: A galaxy's stamp reaches this many half-light radii (at least 8 pixels).
 GALAXY_EXTENT_REFF = 8.0
 
@@ -112,7 +118,6 @@ def render_galaxies(shape: tuple[int, int], x: np.ndarray, y: np.ndarray,
     kernel /= kernel.sum()
     ny, nx = shape
     image = np.zeros(shape)
-    k = GALAXY_OVERSAMPLE
     for x0, y0, flux, reff, ell, th, n in zip(x, y, rate_dn_s, r_eff_pix, ellipticity,
                                               theta_rad, sersic_n, strict=True):
         half = int(np.ceil(max(8.0, GALAXY_EXTENT_REFF * reff))) + half_psf
@@ -120,6 +125,7 @@ def render_galaxies(shape: tuple[int, int], x: np.ndarray, y: np.ndarray,
         if ix + half < 0 or iy + half < 0 or ix - half >= nx or iy - half >= ny:
             continue
         side = 2 * half + 1
+        k = GALAXY_OVERSAMPLE if reff < FINE_SAMPLING_REFF_PIX else 1
         fine = (np.arange(side * k) + 0.5) / k - 0.5 - half  # sample centres, pixels
         fy, fx = np.meshgrid(fine + iy - y0, fine + ix - x0, indexing="ij")
         profile = Sersic2D(1.0, float(reff), float(n), 0.0, 0.0, float(ell), float(th))
