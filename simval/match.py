@@ -426,8 +426,10 @@ def match_catalogs(measured: Any, truth: Any, radius_mas: float | None = None, *
 
 
 def flag_bright_neighbours(ra_deg: ArrayLike, dec_deg: ArrayLike, mag: ArrayLike,
-                           radius_mas: float, delta_mag: float = 0.0) -> NDArray[np.bool_]:
-    """Flag sources with a brighter neighbour within ``radius_mas``.
+                           radius_mas: float, delta_mag: float = 0.0,
+                           extent_mas: ArrayLike | None = None) -> NDArray[np.bool_]:
+    """Flag sources with a brighter neighbour within ``radius_mas`` (plus the neighbour's
+    own ``extent_mas``, for extended sources whose light reaches farther).
 
     Parameters
     ----------
@@ -440,6 +442,9 @@ def flag_bright_neighbours(ra_deg: ArrayLike, dec_deg: ArrayLike, mag: ArrayLike
     delta_mag : float
         A neighbour counts if ``mag_neighbour < mag + delta_mag`` (0: strictly brighter;
         e.g. 2: also neighbours up to 2 mag fainter).
+    extent_mas : array_like, optional
+        Per source, how much farther than ``radius_mas`` its light disturbs a neighbour
+        (0 for point sources), mas.
 
     Returns
     -------
@@ -453,9 +458,15 @@ def flag_bright_neighbours(ra_deg: ArrayLike, dec_deg: ArrayLike, mag: ArrayLike
     out = np.zeros(len(x), bool)
     if len(x) < 2:
         return out
-    pairs = cKDTree(x).query_pairs(_chord(radius_mas), output_type="ndarray")
+    ext = np.zeros(len(x)) if extent_mas is None else np.nan_to_num(
+        np.asarray(extent_mas, np.float64).reshape(-1))
+    pairs = cKDTree(x).query_pairs(_chord(radius_mas + float(ext.max())),
+                                   output_type="ndarray")
     if pairs.size:
         a, b = pairs[:, 0], pairs[:, 1]
-        out[a[m[b] < m[a] + delta_mag]] = True
-        out[b[m[a] < m[b] + delta_mag]] = True
+        sep = np.linalg.norm(x[a] - x[b], axis=1)
+        a_hits_b = (m[a] < m[b] + delta_mag) & (sep < np.vectorize(_chord)(radius_mas + ext[a]))
+        b_hits_a = (m[b] < m[a] + delta_mag) & (sep < np.vectorize(_chord)(radius_mas + ext[b]))
+        out[a[b_hits_a]] = True
+        out[b[a_hits_b]] = True
     return out

@@ -96,3 +96,21 @@ def test_a_full_disk_ends_the_command_with_a_message_not_a_traceback(tmp_path, c
     with pytest.raises(OSError):  # other OS errors are not disguised
         main(["run", str(SCENARIOS / "quickstart.yaml"), "-o", str(tmp_path / "run2"),
               "--no-disk-check"])
+
+
+def test_miri_exposures_are_costed_at_the_miri_array_size():
+    """A MIRI FULL exposure is 1032 x 1024 pixels, not NIRCam's 2048 x 2048: the
+    disk estimate of the one-visit Stephan's Quintet (24 FULL x 60 groups) is what the run
+    wrote (6.0 GB measured), not 4 times more."""
+    from simval.cost import estimate
+    from simval.plan import make_plan
+    from simval.run.stage_memory import subarray_pixels
+    from simval.scenario import load_scenario
+
+    assert subarray_pixels("FULL", "MIRIMAGE") == 1032 * 1024
+    assert subarray_pixels("FULL", "NRCB1") == 2048 * 2048
+    assert subarray_pixels("SUB64", "MIRIMAGE") == 72 * 64
+    scenario = load_scenario(Path(__file__).resolve().parents[1] / "scenarios"
+                             / "stephans_quintet.yaml")
+    disk = sum(k.disk_bytes for k in estimate(make_plan(scenario)).kinds.values())
+    assert 8e9 < disk < 16e9  # 2 visits: ~12 GB written at the measured 6.0 GB per visit

@@ -172,6 +172,21 @@ def test_flag_bright_neighbours():
         True, True, False]
 
 
+def test_an_extended_neighbour_reaches_farther():
+    """A star 3" from a brighter galaxy of 3" extent (blend radius 500 mas) is in its light;
+    the galaxy's extent does not make the star (a point) reach the galaxy."""
+    ra = np.array([0.0, 3.0 / 3600, 20.0 / 3600])
+    dec = np.zeros(3)
+    mag = np.array([15.0, 19.0, 19.0])          # galaxy, star in its halo, star far away
+    extent = np.array([3000.0, 0.0, 0.0])
+    assert flag_bright_neighbours(ra, dec, mag, 500.0).tolist() == [False, False, False]
+    assert flag_bright_neighbours(ra, dec, mag, 500.0, extent_mas=extent).tolist() == [
+        False, True, False]
+    ra[1] = 3.6 / 3600  # beyond 0.5" + 3.0"
+
+    assert not flag_bright_neighbours(ra, dec, mag, 500.0, extent_mas=extent)[1]
+
+
 def test_masked_columns_become_nan_or_false():
     from astropy.table import MaskedColumn
 

@@ -65,6 +65,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from simval.instruments import miri
 from simval.instruments.nircam import FULL_SIZE, read_patterns
 from simval.run.records import StageSpec
 
@@ -108,9 +109,13 @@ class Geometry:
     tile: tuple[Any, str]
 
 
-def subarray_pixels(subarray: str) -> int:
-    """Pixels of a NIRCam imaging subarray (``FULL``: 2048 x 2048; ``SUB400P``: 400 x 400;
-    anything else is taken as full frame, the safe side)."""
+def subarray_pixels(subarray: str, detector: str = "") -> int:
+    """Pixels of an imaging subarray: the MIRI imager's (``MIRIMAGE``: ``FULL`` 1032 x
+    1024, ``SUB256`` 256 x 256, ...), else NIRCam's (``FULL``: 2048 x 2048; ``SUB400P``:
+    400 x 400; anything else is taken as full frame, the safe side)."""
+    if detector.upper() == miri.DETECTOR.name and subarray.upper() in miri.SUBARRAYS:
+        sub = miri.get_subarray(subarray)
+        return sub.xsize * sub.ysize
     match = _SUBARRAY_SIZE.match(subarray.upper())
     side = int(match.group(1)) if match else FULL_SIZE
     return min(side, FULL_SIZE) ** 2
@@ -128,7 +133,8 @@ def geometry(exposure: Mapping[str, Any]) -> Geometry:
         pattern = read_patterns().get(str(exposure.get("readpatt", "")).upper())
         per_group = pattern.nframes + pattern.groupgap if pattern else 20  # DEEP8: 8 + 12
     tile = (exposure.get("visit"), str(exposure.get("detector", "")))
-    return Geometry(subarray_pixels(str(exposure.get("subarray", "FULL"))),
+    return Geometry(subarray_pixels(str(exposure.get("subarray", "FULL")),
+                                    str(exposure.get("detector", ""))),
                     ngroups * per_group * nints, ngroups * nints, tile)
 
 

@@ -108,6 +108,9 @@ __all__ = [
 #: Fraction of a Sersic galaxy's catalog flux that MIRAGE 2.5.0 puts into the image
 #: (offline facts, "Closure": 99.86%).
 MIRAGE_SERSIC_FLUX_FRACTION = 0.9986
+#: Half-light radii of a brighter galaxy within which a source is not isolated (beyond the
+#: blend radius).
+GALAXY_HALO_REFF = 3.0
 #: Sub-directory of the run directory holding the truth tables.
 TRUTH_DIR = "truth"
 #: Largest |catalog - list| magnitude accepted (the point-source list prints 0.001 mag).
@@ -309,8 +312,12 @@ def build_truth(run: str | os.PathLike | RunLayout, plan: Plan | None, band: str
         NATIVE_SCALE_ARCSEC["SHORT"]
     radius_mas = blend_radius_mas if blend_radius_mas is not None else \
         default_blend_radius_mas(band, scale)
+    # a galaxy's light reaches GALAXY_HALO_REFF half-light radii beyond the blend radius:
+    # stars 1-2 r_eff from 8-15" galaxies had their centroids pulled by 30-90 mas (MIRI
+    # Stephan's Quintet run), beyond 3 r_eff by < 3 mas
+    extent = GALAXY_HALO_REFF * 1e3 * np.nan_to_num(np.asarray(truth["r_half_arcsec"], float))
     truth["has_bright_neighbour"] = flag_bright_neighbours(
-        truth["ra"], truth["dec"], truth["mag_true_ab"], radius_mas)
+        truth["ra"], truth["dec"], truth["mag_true_ab"], radius_mas, extent_mas=extent)
 
     order = ["id", "ra", "dec", "type", "mag_true_ab", "mag_catalog_ab", "flux_true_jy",
              "countrate_adu_s", "in_footprint", "n_exposures", "has_bright_neighbour",
