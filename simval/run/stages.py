@@ -16,10 +16,12 @@ MIRAGE runs in its own child process (:mod:`simval.simulate.mirage_backend`).
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import os
 import shutil
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -231,10 +233,7 @@ def simulate_miri_stage(ctx: StageContext) -> StageResult:
     seed image, truth lists: :func:`simval.simulate.miri_exposure.simulate_miri_exposure`),
     from the catalog's sources within ``params['margin_arcsec']`` of the aperture."""
     prepare_process()
-    import time
-    from dataclasses import replace as with_values
-
-    import numpy as np
+    import numpy as np  # as the other stage functions: workers import numpy on first use
 
     p = ctx.params
     stars, galaxies = _exposure_tables(ctx, p["band"], float(p["margin_arcsec"]))
@@ -252,7 +251,7 @@ def simulate_miri_stage(ctx: StageContext) -> StageResult:
     exp = dict(p["exposure"])
     exposure = MiriExposure(**{**exp, "offset_arcsec": tuple(exp["offset_arcsec"])})
     base = MiriEffects()
-    effects = with_values(base, poisson=bool(p["effects"]["poisson"]),
+    effects = dataclasses.replace(base, poisson=bool(p["effects"]["poisson"]),
                           cosmic_rays_per_cm2_s=base.cosmic_rays_per_cm2_s
                           * float(p["effects"]["cosmic_ray_scale"]))
     v2, v3, ra, dec, roll = p["pointing"]

@@ -13,6 +13,7 @@ Units: DN/s, uJy, MJy/sr, AB mag, 0-based pixels.
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass
 
@@ -81,19 +82,26 @@ def kit_files(kit, filter_name: str) -> dict[str, str]:
             "distortion": str(kit.output("distortion/MIRIMAGE"))}
 
 
+@functools.lru_cache(maxsize=4)
+def _distortion(path: str):
+    """The DISTORTION reference's model, read once per process (a worker simulates many
+    exposures with one kit)."""
+    import asdf
+
+    with asdf.open(path, lazy_load=False, memmap=False) as af:
+        return af.tree["model"]
+
+
 def star_pixels(ra: np.ndarray, dec: np.ndarray, attitude: np.ndarray, subarray: str,
                 distortion_path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
     """0-based pixel (x, y) of sky positions (deg) in ``subarray``: attitude -> V2/V3 ->
     the DISTORTION reference's inverse -> full frame -> subarray."""
-    import asdf
-
     if np.size(ra) == 0:
         return np.zeros(0), np.zeros(0)
     rot = offline.siaf_rotations()
     v2, v3 = rot.getv2v3(attitude, np.asarray(ra, float), np.asarray(dec, float))
-    with asdf.open(distortion_path) as af:
-        model = af.tree["model"]
-        x, y = model.inverse(np.atleast_1d(v2), np.atleast_1d(v3), with_bounding_box=False)
+    x, y = _distortion(str(distortion_path)).inverse(np.atleast_1d(v2), np.atleast_1d(v3),
+                                                     with_bounding_box=False)
     sub = miri.get_subarray(subarray)
     return np.asarray(x) - (sub.xstart - 1), np.asarray(y) - (sub.ystart - 1)
 
