@@ -8,6 +8,7 @@ is the unit of total flux).
 
 from __future__ import annotations
 
+import functools
 import os
 
 import numpy as np
@@ -16,7 +17,13 @@ __all__ = ["read_miri_psf"]
 
 
 def read_miri_psf(path: str | os.PathLike):
-    """The PSF file as a photutils ``ImagePSF`` (flux 1 = the stamp's total)."""
+    """The PSF file as a photutils ``ImagePSF`` (flux 1 = the stamp's total), read once per
+    process and path (the stars and the galaxies of every exposure use it)."""
+    return _read(str(path))
+
+
+@functools.lru_cache(maxsize=16)
+def _read(path: str):
     from astropy.io import fits
     from photutils.psf import ImagePSF
 
