@@ -158,7 +158,7 @@ def estimate(plan: Plan) -> PlanCost:
                                 * need.realizations * len(spec.detectors))
     for r in getattr(spec, "readouts", ()):  # MIRI: DARK and RESET, 4-D data, err and dq
         g = geometry({"subarray": r.subarray, "ngroups": r.ngroups, "nints": r.nints,
-                      "nframes": 1, "groupgap": 0})
+                      "nframes": 1, "groupgap": 0, "detector": "MIRIMAGE"})
         cost.kit_dark_bytes += MIRI_REFERENCE_BYTES_PER_PIXEL_GROUP * g.pixels * g.frames
     return cost
 

@@ -536,9 +536,12 @@ def mosaic_measurements(mosaic: Mosaic, *, segm: np.ndarray | None, injected: np
         x, y = wcs.all_world2pix(np.asarray(stars["ra_true"], float),
                                  np.asarray(stars["dec_true"], float), 0)
         facts = detector_facts(band[1])
-        pivot_um = (miri.FILTERS[band[0]].pivot_um if facts.instrument == "MIRI" else
-                    zeropoint_row(get_detector(band[1]), band[0]).pivot_um)
-        radius = mt.aperture_radius_arcsec(pivot_um, facts.pixel_scale_arcsec)
+        if facts.instrument == "MIRI":  # the ETC's MIRI radius (pandeia-verification)
+            radius = miri.FILTERS[band[0]].sensitivity_aperture_arcsec
+        else:  # JDox's NIRCam rule: the larger of 2.5 pixels or 1.2 lambda/D
+            radius = mt.aperture_radius_arcsec(
+                zeropoint_row(get_detector(band[1]), band[0]).pivot_um,
+                facts.pixel_scale_arcsec)
         flux = abmag_to_jy(np.asarray(stars["mag_true_ab"], float))
         return mt.sensitivity_limit(img, truth_img, x=x, y=y, flux_jy=flux,
                                     radius_arcsec=radius, pixar_sr=mosaic.pixar_sr,

@@ -401,6 +401,13 @@ class _Arm:
     nframes: int
     groupgap: int
 
+    def timing_of(self, scenario: Scenario, band: str) -> Any:
+        """Exposure timing of ``band`` (MIRI's ``readout.by_filter`` may lengthen it)."""
+        if band not in scenario.readout.by_filter:
+            return self.timing
+        r = scenario.readout.for_filter(band)
+        return miri.exposure_timing(r.pattern, scenario.subarray, r.ngroups, r.nints)
+
 
 def _arms(scenario: Scenario) -> tuple[Any, list[_Arm]]:
     """The instrument's SIAF and the scenario's detectors (NIRCam or the MIRI imager)."""
@@ -481,7 +488,8 @@ def make_plan(scenario: Scenario) -> Plan:
                         continue  # this channel has no filter in this setting
                     ap = det.aperture
                     xsize, ysize = int(ap.XSciSize), int(ap.YSciSize)
-                    namps, timing = det.namps, det.timing
+                    namps, timing = det.namps, det.timing_of(scenario, spec.name)
+                    length = readout.for_filter(spec.name)
                     readout_duration = max(readout_duration, timing.duration_s)
                     ra, dec = rot.pointing(att, ap.V2Ref, ap.V3Ref)
                     roll = float(rot.posangle(att, ap.V2Ref, ap.V3Ref)) % 360.0
@@ -497,8 +505,8 @@ def make_plan(scenario: Scenario) -> Plan:
                         ysize=ysize, namps=namps, filter_name=spec.name,
                         filter_wheel=spec.filter_wheel, pupil=spec.pupil_wheel,
                         readpatt=det.readpatt, nframes=det.nframes,
-                        groupgap=det.groupgap, ngroups=readout.ngroups,
-                        nints=readout.nints, frames_read=timing.frames_read,
+                        groupgap=det.groupgap, ngroups=length.ngroups,
+                        nints=length.nints, frames_read=timing.frames_read,
                         tframe_s=timing.tframe_s, tgroup_s=timing.tgroup_s,
                         integration_time_s=timing.integration_time_s,
                         measurement_time_s=timing.measurement_time_s,

@@ -382,12 +382,23 @@ def test_miri_quickstart_loads_with_the_miri_simulator():
      "MIRAGE does not simulate MIRI", "simval-miri"),
     (lambda d: d.update(filters={"short": ["F770W"]}), "the MIRI imager has one channel",
      "a list of filters"),
+    (lambda d: d["readout"].update(by_filter={"F1000W": {"ngroups": 20}}),
+     "readout.by_filter.F1000W = 'F1000W': not one of the scenario's filters",
+     "F770W, F1500W"),
+    (lambda d: d["readout"].update(by_filter={"F1500W": {"ngroups": 4}}),
+     "readout.by_filter.F1500W.ngroups = 4: too few groups", ">= 5"),
 ])
 def test_miri_bad_input_gets_one_line_errors(tmp_path, mutate, where, allowed):
     data = yaml.safe_load(MIRI_QUICKSTART.read_text())
     err = error_for(tmp_path, data, mutate)
     assert_mentions(err, where, allowed)
     assert str(err).count("\n") == 1  # one problem, one line
+
+
+def test_nircam_has_one_readout(tmp_path, base):
+    err = error_for(tmp_path, base,
+                    lambda d: d["readout"].update(by_filter={"F150W": {"ngroups": 3}}))
+    assert_mentions(err, "NIRCam's channels read together", "no by_filter")
 
 
 def test_nircam_scenario_refuses_the_miri_simulator(tmp_path, base):
@@ -404,6 +415,14 @@ def test_stephans_quintet_plans_the_workshop_layout():
     assert len(plan.exposures) == 3 * 8 * 2  # filters x dithers x visits
     assert {e.aperture for e in plan.exposures} == {"MIRIM_FULL"}
     assert {round(e.tframe_s, 3) for e in plan.exposures} == {2.775}
+    # the program's NGROUPS 60/60/80 and NINTS 1/1/2 (readout.by_filter)
+    length = {(e.filter_name, e.ngroups, e.nints, round(e.exposure_time_s, 1))
+              for e in plan.exposures}
+    assert length == {("F770W", 60, 1, 166.5), ("F1000W", 60, 1, 166.5),
+                      ("F1500W", 80, 2, 444.0)}
+    # 2 x 81 frames of F1500W against 61 (a reset frame per integration)
+    f1500 = [e for e in plan.exposures if e.filter_name == "F1500W"]
+    assert f1500[0].duration_s > 2.6 * plan.exposures[0].duration_s
     assert [p.name for p in plan.products] == [
         "jw02732-o002_t001_miri_f770w", "jw02732-o002_t001_miri_f1000w",
         "jw02732-o002_t001_miri_f1500w"]

@@ -87,6 +87,10 @@ DETECTOR = MiriDetector()
 #: Vega's flux density at the 2MASS Ks isophotal wavelength, Jy, and that wavelength, um
 #: (Cohen, Wheaton & Megeath 2003, AJ 126, 1090, Table 2).
 VEGA_KS_JY, VEGA_KS_UM = 666.7, 2.159
+#: The MIRI imaging sensitivity tables' extraction radius per micron of nominal wavelength,
+#: arcsec: 0.42 lambda / 10 in STScI pandeia-verification (tests/miri/
+#: miri_sensitivity_imaging.py at 4cef788, the calculation behind JDox's 10 ks limits).
+SENSITIVITY_APERTURE_ARCSEC_PER_UM = 0.042
 #: The AB magnitude zero point, Jy.
 AB_ZERO_JY = 3631.0
 
@@ -110,6 +114,18 @@ class Filter:
     width_um: float
     photmjsr: float | None
     fwhm_arcsec: float
+
+    @property
+    def nominal_um(self) -> float:
+        """The wavelength in the filter's name, micron (F770W: 7.7)."""
+        return int(self.name[1:-1]) / 100.0
+
+    @property
+    def sensitivity_aperture_arcsec(self) -> float:
+        """Radius of the ETC's point-source sensitivity aperture, arcsec:
+        :data:`SENSITIVITY_APERTURE_ARCSEC_PER_UM` x the nominal wavelength (0.323" at
+        F770W, 0.630" at F1500W)."""
+        return SENSITIVITY_APERTURE_ARCSEC_PER_UM * self.nominal_um
 
     @property
     def ab_minus_vega(self) -> float:

@@ -148,6 +148,13 @@ FiltersField = Annotated[
 ]
 
 
+class ReadoutLength(StrictModel):
+    """Groups and integrations of one filter's exposures (MIRI ``readout.by_filter``)."""
+
+    ngroups: int = Field(ge=1, description="groups per integration")
+    nints: int = Field(1, ge=1, description="integrations per exposure")
+
+
 class Readout(StrictModel):
     """Detector readout (MULTIACCUM)."""
 
@@ -157,6 +164,12 @@ class Readout(StrictModel):
                                      "DEEP8); MIRI's FASTR1 or SLOWR1 (FULL only)")
     ngroups: int = Field(ge=1, description="groups per integration, 1..maxgroups of the pattern")
     nints: int = Field(1, ge=1, description="integrations per exposure")
+    by_filter: dict[str, ReadoutLength] = Field(
+        default_factory=dict,
+        description="MIRI: filter -> {ngroups, nints} for filters read longer or shorter "
+                    "than the rest (the pattern is shared), as programs set NGROUPS and NINTS "
+                    "per filter; NIRCam's paired channels read together, so NIRCam has one "
+                    "readout")
 
     @field_validator("pattern", mode="before")
     @classmethod
@@ -192,6 +205,14 @@ class Readout(StrictModel):
                              allowed=f"1..{top} (maxgroups of {pattern} in MIRAGE's "
                                      "nircam_read_pattern_definitions.list)")
         return v
+
+    def for_filter(self, band: str) -> Readout:
+        """The readout of ``band``'s exposures (``by_filter`` applied)."""
+        length = self.by_filter.get(band)
+        if length is None:
+            return self
+        return self.model_copy(update={"ngroups": length.ngroups, "nints": length.nints,
+                                       "by_filter": {}})
 
     @property
     def read_pattern(self) -> nircam.ReadPattern:

@@ -103,6 +103,7 @@ class Scenario(StrictModel):
         filters: [F115W, {name: F150W, pupil: CLEAR}]   # every detector sees every filter
         #   or {short: [F115W, F150W], long: [F277W, F444W]}  (pairs read simultaneously)
         readout: {pattern: BRIGHT2, ngroups: 6, nints: 1}  # ngroups <= pattern maxgroups
+        #   MIRI: by_filter: {F1500W: {ngroups: 80, nints: 2}}  (per-filter groups, ints)
         pointing: {ra: 53.16, dec: -27.79, pa_v3: 0.0, aperture: NRCB1_SUB400P}  # deg
         dither: {pattern: INTRAMODULEBOX, points: 4, subpixel: STANDARD, subpixel_points: 2}
         #   or {offsets: [[dx, dy], ...]}   arcsec, ideal frame of the pointing aperture
@@ -391,6 +392,7 @@ class Scenario(StrictModel):
         elif self.simulator.backend != "mirage":
             raise FieldError("NIRCam is simulated with MIRAGE", value=self.simulator.backend,
                              absolute=True, subpath=("simulator", "backend"), allowed="mirage")
+        self._readout_by_filter()
         skymatch = self.pipeline.get("image3", {}).get("skymatch", {})
         if self.background_recipe == "median_masked" and skymatch.get("subtract") is True:
             raise FieldError("background_recipe median_masked subtracts its own sky, so "
@@ -414,6 +416,22 @@ class Scenario(StrictModel):
                                      subpath=("comparison", "thresholds", metric, key),
                                      allowed=", ".join(["all", *bands]))
         return self
+
+    def _readout_by_filter(self) -> None:
+        bands = self.bands()
+        for band, length in self.readout.by_filter.items():
+            where = ("readout", "by_filter", band)
+            if self.instrument != "MIRI":
+                raise FieldError("NIRCam's channels read together: a scenario has one "
+                                 "readout", value=band, absolute=True, subpath=where,
+                                 allowed="no by_filter (make one scenario per readout)")
+            if band not in bands:
+                raise FieldError("not one of the scenario's filters", value=band,
+                                 absolute=True, subpath=where, allowed=", ".join(bands))
+            if length.ngroups < miri.MIN_GROUPS:
+                raise FieldError("too few groups for a MIRI ramp", value=length.ngroups,
+                                 absolute=True, subpath=(*where, "ngroups"),
+                                 allowed=f">= {miri.MIN_GROUPS}")
 
     def _miri_checks(self) -> None:
         try:
