@@ -246,7 +246,7 @@ KNOBS: dict[str, Knob] = {
         _shifted_distortion),
     "dark_scale": _scale("dark", "data", "dark"),
     "gain_uniform": Knob(
-        "gain", False, lambda v: "gain map replaced by its mean (MIRAGE's single value)",
+        "gain", False, lambda v: "gain map replaced by its mean",
         lambda src, dst, v: _changed_array(src, dst, "data", _uniform_gain,
                                            "data replaced by its science-pixel mean")),
     "gain_map": Knob("gain", (), _describe_gain_map, _user_gain),

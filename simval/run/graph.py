@@ -63,10 +63,6 @@ def stage_id(kind: str, name: str | None = None) -> str:
 def check_supported(scenario: Scenario) -> None:
     """Refuse, before anything runs, what ``simval run`` cannot do yet."""
     if scenario.instrument == "MIRI":
-        if scenario.crds.kit is not None and scenario.crds.kit.derive is not None:
-            raise RunSetupError("crds.kit.derive: derived contexts are made for NIRCam kits "
-                                "only so far; a MIRI scenario calibrates with the MIRI kit's "
-                                "base context (remove crds.kit.derive)")
         if scenario.mirage_data is not None:
             raise RunSetupError("mirage_data: MIRAGE does not simulate MIRI (remove it)")
         return
@@ -292,6 +288,11 @@ def _miri_simulate_specs(plan: Plan, scenario: Scenario, kit: Kit, run_dir: str,
     sha256 from the kit registry, so another filter added to the kit re-runs nothing)."""
     reg = Registry.load(kit.layout)
     root = kit.layout.root.resolve()
+    extended = scenario.extended_emission
+    emission = None
+    if extended is not None:
+        path = scenario.resolve_path(extended.file).resolve()
+        emission = {"path": str(path), "sha256": sha256_file(path)}
     specs = []
     for e in plan.exposures:
         files = kit_files(kit, e.filter_name)
@@ -302,7 +303,9 @@ def _miri_simulate_specs(plan: Plan, scenario: Scenario, kit: Kit, run_dir: str,
             run_id=run_id,
             params={**miri_exposure_params(e, scenario), "files": files,
                     "kit_files": digests, "detector_seed": kit.spec.seed,
-                    "margin_arcsec": EXPOSURE_MARGIN_ARCSEC},
+                    "margin_arcsec": EXPOSURE_MARGIN_ARCSEC,
+                    **({"extended": {**emission, "scale": extended.scale_for(e.filter_name)}}
+                       if emission else {})},
             uses={"stars": ("catalog", "stars"), "galaxies": ("catalog", "galaxies")},
             func=F["simulate_miri"]))
     return specs

@@ -262,13 +262,26 @@ def simulate_miri_stage(ctx: StageContext) -> StageResult:
         cal=MiriCalibration.from_files(p["band"], p["files"]),
         detector_seed=int(p["detector_seed"]), exposure=exposure,
         readout=MiriReadout(**p["readout"]), attitude=attitude, sources=sources,
-        sky_mjy_sr=float(p["sky_mjysr"]), seed=int(p["seed"]), effects=effects)
+        sky_mjy_sr=float(p["sky_mjysr"]), seed=int(p["seed"]), effects=effects,
+        extended=_extended_emission(p.get("extended")))
     outputs = {"uncal": products.uncal, "seed_image": products.seed_image,
                "point_sources": products.point_sources, "galaxies": products.galaxies}
     info = {"simulator": "simval-miri", "simulator_seconds": round(time.perf_counter() - t0, 3),
             "n_stars_given": len(stars), "n_galaxies_given": len(galaxies),
             "uncal_content_sha256": content_sha256(products.uncal)}
+    if p.get("extended"):
+        info["extended_emission"] = {"file": Path(p["extended"]["path"]).name,
+                                     "scale": float(p["extended"]["scale"])}
     return StageResult(outputs, info)
+
+
+def _extended_emission(p: dict | None):
+    """The stage's extended-emission image and its factor in this filter, or None."""
+    if not p:
+        return None
+    from simval.simulate.miri_extended import read_emission_image
+
+    return read_emission_image(p["path"]), float(p["scale"])
 
 
 # --- detector1 / image2 -------------------------------------------------------------------

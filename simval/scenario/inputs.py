@@ -182,6 +182,52 @@ class ClosureGrid(StrictModel):
                                                    "star are removed (isolation), arcsec")
 
 
+class ExtendedEmission(StrictModel):
+    """A user's extended-emission image added to the MIRI scene
+    (:mod:`simval.simulate.miri_extended`)."""
+
+    file: str = Field(description="FITS image, relative to the scenario file: 2-D (SCI "
+                                   "extension or primary HDU), a celestial WCS, BUNIT MJy/sr")
+    scale: dict[str, float] = Field(
+        default_factory=lambda: {"all": 1.0},
+        description="factor on the image per filter ('all' for the rest; default 1): one "
+                    "image at several wavelengths",
+        json_schema_extra=or_shorthand({"type": "number", "minimum": 0}))
+
+    @field_validator("scale", mode="before")
+    @classmethod
+    def _scale(cls, v: Any) -> Any:
+        return {"all": v} if isinstance(v, int | float) else v
+
+    @field_validator("scale")
+    @classmethod
+    def _scale_values(cls, v: dict[str, float]) -> dict[str, float]:
+        for key, value in v.items():
+            if not value >= 0.0:
+                raise FieldError("must be a number >= 0", subpath=(key,), value=value)
+        return {k.upper() if k != "all" else k: float(x) for k, x in v.items()}
+
+    @model_validator(mode="after")
+    def _readable(self, info: ValidationInfo) -> ExtendedEmission:
+        from simval.simulate.miri_extended import read_emission_image
+
+        path = resolve(self.file, base_dir(info))
+        if not path.is_file():
+            raise FieldError(f"extended-emission image not found: {path}", subpath=("file",),
+                             allowed="an existing FITS file (relative paths start at the "
+                                     "scenario file's directory)")
+        try:
+            read_emission_image(str(path))
+        except ValueError as exc:
+            raise FieldError(str(exc), subpath=("file",),
+                             allowed="a 2-D image, celestial WCS, BUNIT 'MJy/sr'") from None
+        return self
+
+    def scale_for(self, band: str) -> float:
+        """The factor on the image in ``band``."""
+        return self.scale.get(band, self.scale.get("all", 1.0))
+
+
 class Catalog(StrictModel):
     """Input sources: a catalog file or a generator block (exactly one), optionally with a
     closure grid of bright isolated stars."""

@@ -157,7 +157,8 @@ def scenario_hash(scenario: Scenario) -> str:
 
     Equal for scenarios that differ only in formatting, key order, comments, spelling of
     defaults or case of names; different when any value changes, including any pipeline
-    parameter. The catalog file enters by content, not by its absolute path.
+    parameter. The catalog file (and an extended-emission image) enter by content, not by
+    their absolute paths.
     """
     content: dict[str, Any] = {"hash_version": HASH_VERSION, "scenario": normalised(scenario)}
     for key in ("file", "quiescent_file"):  # files enter by content, below
@@ -170,6 +171,10 @@ def scenario_hash(scenario: Scenario) -> str:
     if quiescent is not None:  # JAGUAR's second file
         data = scenario.resolve_path(quiescent).read_bytes()
         content["quiescent_sha256"] = hashlib.sha256(data).hexdigest()
+    if scenario.extended_emission is not None:  # the image, by content too
+        content["scenario"]["extended_emission"]["file"] = "<content>"
+        data = scenario.resolve_path(scenario.extended_emission.file).read_bytes()
+        content["extended_emission_sha256"] = hashlib.sha256(data).hexdigest()
     text = json.dumps(content, sort_keys=True, separators=(",", ":"), allow_nan=False)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 

@@ -33,7 +33,14 @@ from simval.instruments.nircam import DETECTORS, LW_FILTERS, SW_FILTERS, Detecto
 from simval.scenario.alignment import Alignment
 from simval.scenario.base import StrictModel, base_dir, instrument_of, or_shorthand, resolve
 from simval.scenario.errors import FieldError
-from simval.scenario.inputs import Catalog, Comparison, Crds, Effects, Simulator
+from simval.scenario.inputs import (
+    Catalog,
+    Comparison,
+    Crds,
+    Effects,
+    ExtendedEmission,
+    Simulator,
+)
 from simval.scenario.observation import (
     ChannelFilters,
     Dither,
@@ -112,6 +119,7 @@ class Scenario(StrictModel):
         effects: {poisson: true, cosmic_rays: {library: SUNMIN, scale: 1.0}, ipc: true,
                   crosstalk: true}
         catalog: {generator: {kind: simple, n_stars: 30, n_galaxies: 30, mag_range: [18, 26]}}
+        extended_emission: {file: dust.fits, scale: {F770W: 1.0, F1500W: 3.0}}   # MIRI
         #   or {file: catalogs/field.ecsv, format: dream|jaguar|mirage|generic,
         #       column_map: {simval_name: file_column}}   (path relative to the YAML file)
         simulator: {backend: mirage}
@@ -167,6 +175,10 @@ class Scenario(StrictModel):
                     "cannot follow (it fits one sky per exposure across its detectors)")
     effects: Effects = Field(default_factory=Effects)
     catalog: Catalog
+    extended_emission: ExtendedEmission | None = Field(
+        None, description="MIRI: an extended-emission image (FITS, celestial WCS, MJy/sr) "
+                          "added to the scene, PSF-convolved; NIRCam's MIRAGE takes "
+                          "extended sources through its own catalogs")
     simulator: Simulator = Field(default_factory=Simulator)
     crds: Crds = Field(default_factory=Crds)
     mirage_data: str | None = Field(None, description="a real MIRAGE_DATA directory; default: "
@@ -393,6 +405,7 @@ class Scenario(StrictModel):
             raise FieldError("NIRCam is simulated with MIRAGE", value=self.simulator.backend,
                              absolute=True, subpath=("simulator", "backend"), allowed="mirage")
         self._readout_by_filter()
+        self._extended_emission()
         skymatch = self.pipeline.get("image3", {}).get("skymatch", {})
         if self.background_recipe == "median_masked" and skymatch.get("subtract") is True:
             raise FieldError("background_recipe median_masked subtracts its own sky, so "
@@ -416,6 +429,22 @@ class Scenario(StrictModel):
                                      subpath=("comparison", "thresholds", metric, key),
                                      allowed=", ".join(["all", *bands]))
         return self
+
+    def _extended_emission(self) -> None:
+        ext = self.extended_emission
+        if ext is None:
+            return
+        if self.instrument != "MIRI":
+            raise FieldError("an extended-emission image is simulated for MIRI only",
+                             value=ext.file, absolute=True,
+                             subpath=("extended_emission", "file"),
+                             allowed="instrument: MIRI (or remove extended_emission)")
+        bands = self.bands()
+        for key in ext.scale:
+            if key != "all" and key not in bands:
+                raise FieldError("not one of the scenario's filters", value=key,
+                                 absolute=True, subpath=("extended_emission", "scale", key),
+                                 allowed=", ".join(["all", *bands]))
 
     def _readout_by_filter(self) -> None:
         bands = self.bands()

@@ -12,6 +12,9 @@ Products in ``out_dir`` (``<base>`` e.g. ``jw00001001001_01101_00001_mirimage``)
 - ``<base>_uncal_pointsources.list`` / ``<base>_uncal_galaxySources.list``: what was put
   where, MIRAGE's columns (0-based subarray pixels, RA/Dec in deg, AB mag, DN/s).
 
+A user's extended-emission image (:mod:`simval.simulate.miri_extended`) adds to the scene,
+so to the seed image and the truth mosaic.
+
 Galaxies are Sersic profiles (astropy ``Sersic2D``; ``radius`` the half-light radius along
 the major axis, arcsec; ``pos_angle`` deg East of North) sampled :data:`GALAXY_OVERSAMPLE`
 times per pixel (once for half-light radii of :data:`FINE_SAMPLING_REFF_PIX` pixels and
@@ -34,10 +37,12 @@ from simval.atomic import atomic_path
 from simval.instruments import miri
 from simval.instruments.miri_detector import MiriDetectorModel, MiriEffects, Readout
 from simval.instruments.miri_psf_file import read_miri_psf
+from simval.simulate.miri_extended import EmissionImage, emission_rate
 from simval.simulate.miri_ramps import miri_ramps
 from simval.simulate.miri_scene import (
     MiriCalibration,
     ab_to_ujy,
+    distortion_model,
     render_stars,
     sky_rate,
     star_pixels,
@@ -192,10 +197,13 @@ def simulate_miri_exposure(out_dir: str | os.PathLike, base_name: str, *,
                            cal: MiriCalibration, detector_seed: int, exposure: MiriExposure,
                            readout: Readout, attitude: np.ndarray, sources: MiriSources,
                            sky_mjy_sr: float, seed: int,
-                           effects: MiriEffects | None = None) -> MiriProducts:
+                           effects: MiriEffects | None = None,
+                           extended: tuple[EmissionImage, float] | None = None
+                           ) -> MiriProducts:
     """Simulate one exposure into ``out_dir`` (module docstring) with the kit's calibration
     ``cal`` of the exposure's filter and the synthetic detector of ``detector_seed`` (the
-    kit's seed); deterministic in ``seed`` (the noise)."""
+    kit's seed); deterministic in ``seed`` (the noise). ``extended``: an extended-emission
+    image and the factor on it in this filter."""
     out = Path(out_dir)
     filt = miri.check_filter(exposure.filter_name)
     det = MiriDetectorModel(detector_seed)
@@ -223,6 +231,10 @@ def simulate_miri_exposure(out_dir: str | os.PathLike, base_name: str, *,
              + render_galaxies(shape, gx, gy, gal_rate, reff_pix,
                                np.asarray(sources.gal_ellipticity, float), theta,
                                np.asarray(sources.gal_sersic, float), cal.psf_path))
+    if extended is not None and extended[1] != 0.0:
+        scene = scene + emission_rate(extended[0], extended[1], attitude, sub.name,
+                                      distortion_model(cal.distortion_path), cal.psf_path,
+                                      cal.photmjsr)
     rate = np.where(det.cut(det.lit, sub.name), scene * det.cut(det.pixel_flat, sub.name), 0.0)
     ramps = miri_ramps(rate, readout, effects or MiriEffects(), seed=seed, detector=det)
     uncal = write_miri_uncal(out / f"{base_name}_uncal.fits", ramps, readout, exposure,

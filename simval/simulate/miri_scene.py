@@ -24,8 +24,8 @@ from simval.instruments import miri
 from simval.instruments.miri_detector import MiriDetectorModel
 from simval.instruments.miri_psf_file import read_miri_psf
 
-__all__ = ["MiriCalibration", "ab_to_ujy", "kit_files", "render_stars", "scene_rate", "sky_rate",
-           "star_pixels"]
+__all__ = ["MiriCalibration", "ab_to_ujy", "distortion_model", "kit_files", "render_stars",
+           "scene_rate", "sky_rate", "star_pixels"]
 
 #: A point source is pasted over this many native pixels around its centre (the kit PSF's
 #: stamp is 101 px).
@@ -83,7 +83,7 @@ def kit_files(kit, filter_name: str) -> dict[str, str]:
 
 
 @functools.lru_cache(maxsize=4)
-def _distortion(path: str):
+def distortion_model(path: str):
     """The DISTORTION reference's model, read once per process (a worker simulates many
     exposures with one kit)."""
     import asdf
@@ -100,7 +100,7 @@ def star_pixels(ra: np.ndarray, dec: np.ndarray, attitude: np.ndarray, subarray:
         return np.zeros(0), np.zeros(0)
     rot = offline.siaf_rotations()
     v2, v3 = rot.getv2v3(attitude, np.asarray(ra, float), np.asarray(dec, float))
-    x, y = _distortion(str(distortion_path)).inverse(np.atleast_1d(v2), np.atleast_1d(v3),
+    x, y = distortion_model(str(distortion_path)).inverse(np.atleast_1d(v2), np.atleast_1d(v3),
                                                      with_bounding_box=False)
     sub = miri.get_subarray(subarray)
     return np.asarray(x) - (sub.xstart - 1), np.asarray(y) - (sub.ystart - 1)
