@@ -23,11 +23,10 @@ pytest_plugins = ["pytester"]
 
 @pytest.fixture(scope="module")
 def miri_run(tmp_path_factory):
-    from simval.run import run_scenario
-    from simval.scenario import validate_scenario
-
     from simval.report import write_report
+    from simval.run import run_scenario
     from simval.run.evaluation import evaluate_run
+    from simval.scenario import validate_scenario
     from tests.test_miri_extended import write_image
 
     tmp = tmp_path_factory.mktemp("miri_run")
