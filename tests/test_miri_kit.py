@@ -63,17 +63,50 @@ def test_miri_context_is_certified_and_selects_only_miri(miri_kit):
 
 
 def test_psf_matches_the_published_fwhm(miri_kit):
-    """The kit's PSF (a perfect JWST pupil, no cruciform) against the on-sky FWHM of JDox:
-    diffraction sets it at these wavelengths, so it must agree to ~10 %."""
+    """The kit's PSF (a perfect JWST pupil and the cruciform) against the on-sky FWHM of
+    JDox: diffraction sets it at these wavelengths, so it must agree to ~10 %."""
+    from astropy.io import fits
+
     from simval.kit.psf import measure_fwhm
 
     for filt in FILTERS:
         (path,) = miri_kit.outputs(f"psf/{filt}")
-        from astropy.io import fits
-
         data = fits.getdata(path)
         fwhm = measure_fwhm(data, miri.PIXEL_SCALE_ARCSEC[0] / 3)
         assert fwhm == pytest.approx(miri.FILTERS[filt].fwhm_arcsec, rel=0.12), filt
+
+
+def test_psf_has_the_cruciform_below_15_um(miri_kit):
+    """F770W's PSF has the detector's cross: 30-45 px from the centre, a band of 11 rows
+    (columns) along each arm holds A exp(-d / 25) of the flux per pixel of length (less
+    the rescaling, 1 / 1.124, and the core's light outside the band) plus the pupil's
+    faint diffraction spikes: 0.9-1.35 times that, and 10 times the diagonals. F1500W,
+    with no cross, holds less than half of what F770W's cross would put there (its
+    spikes)."""
+    from astropy.io import fits
+
+    a770 = miri.CRUCIFORM_AMPLITUDE["F770W"]
+    d = np.arange(30, 46)
+    model = 0.95 * a770 * np.exp(-d / miri.CRUCIFORM_EFOLD_PIX) / 1.124
+    for filt in ("F770W", "F1500W"):
+        (path,) = miri_kit.outputs(f"psf/{filt}")
+        data = fits.getdata(path).astype(float)
+        o = int(fits.getheader(path)["OVERSAMP"])
+        native = data.reshape(data.shape[0] // o, o, data.shape[1] // o, o).sum(axis=(1, 3))
+        native /= o * o  # flux fraction per native pixel
+        c = native.shape[0] // 2
+        band = slice(c - 5, c + 6)
+        arm = (native[band, c + d].sum(axis=0) + native[band, c - d].sum(axis=0)
+               + native[c + d, band].sum(axis=1) + native[c - d, band].sum(axis=1)) / 4
+        off = np.array([(native[c + k - 5:c + k + 6, c + k].sum()
+                         + native[c - k - 5:c - k + 6, c - k].sum()) / 2
+                        for k in d])  # the same band across the diagonals
+        ratio = float(np.mean(arm / model))
+        if filt == "F770W":
+            assert 0.9 < ratio < 1.35, ratio
+            assert np.all(arm > 10 * off)
+        else:
+            assert ratio < 0.5, ratio
 
 
 #: Stars on a 3 x 3 grid 80 px apart in SUB256 (0-based subarray pixels, off-centre by

@@ -35,11 +35,12 @@ import numpy as np
 from simval.instruments.nircam import Timing
 
 __all__ = [
-    "DETECTOR", "DITHER_PATTERNS", "FILTERS", "FULL_COLUMNS", "FULL_ROWS", "FULL_SLOW",
-    "IMAGER_FIRST_COLUMN", "MIN_GROUPS", "PIXEL_SCALE_ARCSEC", "PIXEL_TIME_S", "READ_PATTERNS",
-    "REFERENCE_COLUMNS", "SKIPPED_ROW_CLOCKS", "SUBARRAYS", "Filter", "MiriDetector",
-    "ReadPattern", "Subarray", "calibrated_filter", "check_filter", "check_readout",
-    "exposure_timing", "frame_clocks", "frame_time", "get_subarray", "read_clocks",
+    "CRUCIFORM_AMPLITUDE", "CRUCIFORM_EFOLD_PIX", "DETECTOR", "DITHER_PATTERNS", "FILTERS",
+    "FULL_COLUMNS", "FULL_ROWS", "FULL_SLOW", "IMAGER_FIRST_COLUMN", "MIN_GROUPS",
+    "PIXEL_SCALE_ARCSEC", "PIXEL_TIME_S", "READ_PATTERNS", "REFERENCE_COLUMNS",
+    "SKIPPED_ROW_CLOCKS", "SUBARRAYS", "Filter", "MiriDetector", "ReadPattern", "Subarray",
+    "calibrated_filter", "check_filter", "check_readout", "exposure_timing", "frame_clocks",
+    "frame_time", "get_subarray", "read_clocks",
 ]
 
 # --- geometry -------------------------------------------------------------------------------
@@ -91,6 +92,21 @@ VEGA_KS_JY, VEGA_KS_UM = 666.7, 2.159
 #: arcsec: 0.42 lambda / 10 in STScI pandeia-verification (tests/miri/
 #: miri_sensitivity_imaging.py at 4cef788, the calculation behind JDox's 10 ks limits).
 SENSITIVITY_APERTURE_ARCSEC_PER_UM = 0.042
+
+#: The detector's cross-shaped scattering, the "cruciform" (MIRI-TN-00076-ATC, Imager PSF,
+#: Issue 4): the PSF plus itself convolved along rows and along columns with
+#: ``A exp(-|x| / CRUCIFORM_EFOLD_PIX)`` (x in native pixels), then scaled back to its
+#: flux. e-folding length, native pixels:
+CRUCIFORM_EFOLD_PIX = 25.0
+#: ``A`` per filter, per native pixel: the technical note's amplitudes (F560W 0.00220,
+#: F770W 0.00139, F1000W 0.00034, F1130W 0.00007, F1280W 0.00011, 0 from F1500W on) times
+#: the factors STScI's WebbPSF applies to match the MIRI team's PSFs (4.05, 4.1, 3.8, 2.5,
+#: 2.5; its issue 415) over its default 4 samples per pixel, which it divides out: what
+#: WebbPSF's MIRI PSFs carry. Each arm holds ~50 A of the light before rescaling: 22 % of
+#: the PSF's flux in the cross at F560W, 14 % at F770W, 3 % at F1000W.
+CRUCIFORM_AMPLITUDE = {"F560W": 0.00220 * 4.05 / 4, "F770W": 0.00139 * 4.1 / 4,
+                       "F1000W": 0.00034 * 3.8 / 4, "F1130W": 0.00007 * 2.5 / 4,
+                       "F1280W": 0.00011 * 2.5 / 4}
 #: The AB magnitude zero point, Jy.
 AB_ZERO_JY = 3631.0
 

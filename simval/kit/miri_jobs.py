@@ -27,7 +27,7 @@ from simval.kit.spec import DEFAULT_SEED, content_key
 __all__ = ["MIRI_KIT_VERSION", "MiriKitSpec", "plan_miri_jobs"]
 
 #: Bumped whenever a MIRI kit file's content changes for the same inputs.
-MIRI_KIT_VERSION = 1
+MIRI_KIT_VERSION = 2
 #: Integrations in a DARK or RESET reference at most.
 MAX_REFERENCE_INTS = 2
 

@@ -9,8 +9,12 @@ APCORR reference is computed from it drizzled (:mod:`simval.kit.apcorr`), so tha
 
 - Pupil: :func:`simval.kit.pupil.jwst_pupil` (18 segments, secondary obscuration, struts),
   no wavefront error: at 7.7 um the telescope's ~100 nm RMS costs 0.7 % of the Strehl ratio
-  (``exp(-(2 pi 0.1 / 7.7)^2)``). The detector's cruciform scattering (strong below
-  10 um, JDox "MIRI Point Spread Functions") is not modelled.
+  (``exp(-(2 pi 0.1 / 7.7)^2)``).
+- The detector's cruciform scattering (strong below 10 um, JDox "MIRI Point Spread
+  Functions"): :func:`with_cruciform` with the filter's
+  :data:`simval.instruments.miri.CRUCIFORM_AMPLITUDE` (none from F1500W on). The arms
+  reach past the stamp (e-folding 25 px, the stamp's half-width 50 px); what they carry
+  beyond it is dropped with the rest of the light outside the stamp.
 - Band: a top-hat of the filter's nominal width about its pivot wavelength
   (:data:`simval.instruments.miri.FILTERS`), weighted ``1 / lambda`` (a flat-f_nu source
   counted in photons), in :func:`simval.kit.psf.default_nlambda` wavelengths.
@@ -35,7 +39,8 @@ from simval.instruments import miri
 from simval.kit import psf
 from simval.kit.pupil import jwst_pupil
 
-__all__ = ["FOV_PIXELS", "OVERSAMPLE", "miri_bandpass", "miri_psf", "write_miri_psf"]
+__all__ = ["FOV_PIXELS", "OVERSAMPLE", "miri_bandpass", "miri_psf", "with_cruciform",
+           "write_miri_psf"]
 
 #: Native pixels on a side of the PSF stamp (11.2" at 0.11"/px).
 FOV_PIXELS = 101
@@ -69,7 +74,24 @@ def miri_psf(filter_name: str, fov_pixels: int = FOV_PIXELS,
     stamp = psf.integrated_stamp(scale, band, opd, fov_pixels, oversample,
                                  psf.DEFAULT_PUPIL_NPIX)
     inside = float(stamp.sum()) / oversample**2
-    return stamp / inside, 1.0 - inside
+    amplitude = miri.CRUCIFORM_AMPLITUDE.get(miri.check_filter(filter_name), 0.0)
+    return with_cruciform(stamp / inside, amplitude, oversample), 1.0 - inside
+
+
+def with_cruciform(stamp: np.ndarray, amplitude: float, oversample: int) -> np.ndarray:
+    """``stamp`` plus itself convolved along rows and along columns with
+    ``amplitude exp(-|x| / CRUCIFORM_EFOLD_PIX)`` per native pixel (``x`` in native pixels;
+    the stamp sampled ``oversample`` times per pixel), rescaled to the stamp's sum."""
+    if amplitude == 0.0:
+        return stamp
+    from scipy.signal import fftconvolve
+
+    n = max(stamp.shape)
+    x = np.arange(-(n - 1), n) / oversample
+    kernel = amplitude * np.exp(-np.abs(x) / miri.CRUCIFORM_EFOLD_PIX) / oversample
+    out = (stamp + fftconvolve(stamp, kernel[None, :], mode="same")
+           + fftconvolve(stamp, kernel[:, None], mode="same"))
+    return out * (stamp.sum() / out.sum())
 
 
 def write_miri_psf(path: str | os.PathLike, filter_name: str,
@@ -90,6 +112,9 @@ def write_miri_psf(path: str | os.PathLike, filter_name: str,
     h["TRUNCFRA"] = (trunc, "optical PSF light outside the stamp (dropped)")
     h["NLAMBDA"] = len(band.wavelengths_um)
     h["WFE_NM"] = (0.0, "RMS wavefront error")
+    h["CRUCIAMP"] = (miri.CRUCIFORM_AMPLITUDE.get(filt, 0.0),
+                     "cruciform amplitude A per native pixel")
+    h["CRUCIFLD"] = (miri.CRUCIFORM_EFOLD_PIX, "cruciform e-folding, native pixels")
     with atomic_path(path) as tmp:
         hdu.writeto(tmp)
     return Path(path)
