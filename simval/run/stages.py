@@ -49,6 +49,7 @@ from simval.seeding import component_rng
 from simval.simulate.mirage_backend import simulate_exposure
 from simval.simulate.mirage_yaml import MirageExposure, MirageReferences
 from simval.simulate.miri_exposure import MiriSources, simulate_miri_exposure
+from simval.simulate.miri_extended import read_emission_image
 from simval.simulate.miri_scene import MiriCalibration
 from simval.simulate.miri_uncal import MiriExposure
 from simval.sky import Footprint
@@ -279,8 +280,6 @@ def _extended_emission(p: dict | None):
     """The stage's extended-emission image and its factor in this filter, or None."""
     if not p:
         return None
-    from simval.simulate.miri_extended import read_emission_image
-
     return read_emission_image(p["path"]), float(p["scale"])
 
 

@@ -15,6 +15,7 @@ from simval.kit.changes import Changes, read_gain_map
 from simval.kit.spec import DEFAULT_SEED
 from simval.scenario.base import StrictModel, base_dir, or_shorthand, resolve, two_numbers
 from simval.scenario.errors import FieldError
+from simval.simulate.miri_extended import read_emission_image
 
 CONTEXT_PATTERN = r"^jwst_\d{4}\.pmap$"
 
@@ -209,8 +210,6 @@ class ExtendedEmission(StrictModel):
 
     @model_validator(mode="after")
     def _readable(self, info: ValidationInfo) -> ExtendedEmission:
-        from simval.simulate.miri_extended import read_emission_image
-
         path = resolve(self.file, base_dir(info))
         if not path.is_file():
             raise FieldError(f"extended-emission image not found: {path}", subpath=("file",),
