@@ -18,7 +18,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["MASKS", "CoronMask", "get_mask"]
+__all__ = ["LW_SCALE_ARCSEC", "MASKS", "CoronMask", "get_mask"]
+
+#: NIRCam long-wave pixel scale of the coronagraphic PSFs and the scene, arcsec (SIAF
+#: NRCA5_MASK335R: 0.0620 x 0.0628).
+LW_SCALE_ARCSEC = 0.063
 
 
 @dataclass(frozen=True)

@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 
 from simval.atomic import atomic_path
-from simval.instruments.nircam_coron import CoronMask
+from simval.instruments.nircam_coron import LW_SCALE_ARCSEC, CoronMask
 from simval.kit.detectors import get_detector
 from simval.kit.pupil import (
     GRID_DIAMETER_M,
@@ -48,8 +48,6 @@ from simval.kit.pupil import (
 
 __all__ = ["LYOT", "CoronOptics", "LyotStop", "cached_psf", "coron_psf", "lyot_stop"]
 
-#: NIRCam long-wave pixel scale, arcsec (the detector plane of the optical model).
-LW_SCALE_ARCSEC = 0.063
 #: Pupil samples across :data:`simval.kit.pupil.GRID_DIAMETER_M`, and poppy's padding.
 PUPIL_NPIX = 256
 PUPIL_PADDING = 4
