@@ -5,8 +5,6 @@ stop's share of the CLEAR sky."""
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import numpy as np
 import pytest
 
