@@ -10,7 +10,6 @@ RA_REF/DEC_REF where the attitude puts it, ROLL_REF the V3 position angle there.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -19,29 +18,15 @@ from simval import offline
 from simval.atomic import save_model
 from simval.instruments import miri
 from simval.instruments.miri_detector import Readout
+from simval.simulate.dms_meta import ExposureIds, set_ids, set_pointing
 
 __all__ = ["MiriExposure", "miri_aperture", "write_miri_uncal"]
 
 SECONDS_PER_DAY = 86_400.0
 
 
-@dataclass(frozen=True)
-class MiriExposure:
-    """Who and when of one exposure: DMS identifiers, start (MJD, UTC), filter, dither."""
-
-    filter_name: str
-    start_mjd: float
-    program: int = 1
-    observation: int = 1
-    visit: int = 1
-    visit_group: int = 1
-    sequence: int = 1
-    activity: int = 1
-    exposure: int = 1
-    pattern_type: str = "NONE"
-    pattern_number: int = 1
-    pattern_points: int = 1
-    offset_arcsec: tuple[float, float] = (0.0, 0.0)
+#: Who and when of a MIRI exposure (the DMS identifiers every writer shares).
+MiriExposure = ExposureIds
 
 
 def miri_aperture(subarray: str):
@@ -77,19 +62,11 @@ def write_miri_uncal(path: str | os.PathLike, ramps: np.ndarray, readout: Readou
     if ramps.shape != shape:
         raise ValueError(f"ramps are {ramps.shape}; {readout} needs {shape}")
     ap = miri_aperture(sub.name)
-    rot = offline.siaf_rotations()
-    ra_ref, dec_ref = (float(v) for v in rot.pointing(attitude, ap.V2Ref, ap.V3Ref))
-    ra_v1, dec_v1 = (float(v) for v in rot.pointing(attitude, 0.0, 0.0))
 
     model = datamodels.Level1bModel(data=np.asarray(ramps, np.uint16))
     m = model.meta
     start = _times(readout, exposure.start_mjd)
-    from astropy.time import Time
-
-    t0 = Time(exposure.start_mjd, format="mjd", scale="utc")
-    m.date_obs = t0.strftime("%Y-%m-%d")
-    m.time_obs = t0.strftime("%H:%M:%S.%f")[:12]
-    m.telescope = "JWST"
+    set_ids(m, exposure)
     m.instrument.name, m.instrument.detector = "MIRI", "MIRIMAGE"
     m.instrument.filter = filt
     m.exposure.type, m.exposure.readpatt = "MIR_IMAGE", readout.pattern
@@ -103,28 +80,5 @@ def write_miri_uncal(path: str | os.PathLike, ramps: np.ndarray, readout: Readou
     m.subarray.xstart, m.subarray.ystart = sub.xstart, sub.ystart
     m.subarray.xsize, m.subarray.ysize = sub.xsize, sub.ysize
     m.subarray.fastaxis, m.subarray.slowaxis = 1, 2
-    m.observation.program_number = f"{exposure.program:05d}"
-    m.observation.observation_number = f"{exposure.observation:03d}"
-    m.observation.visit_number = f"{exposure.visit:03d}"
-    m.observation.visit_group = f"{exposure.visit_group:02d}"
-    m.observation.sequence_id = str(exposure.sequence)
-    m.observation.activity_id = f"{exposure.activity:02d}"
-    m.observation.exposure_number = f"{exposure.exposure:05d}"
-    m.observation.date, m.observation.time = m.date_obs, m.time_obs
-    m.aperture.name = m.aperture.pps_name = ap.AperName
-    m.dither.primary_type = exposure.pattern_type
-    m.dither.position_number = exposure.pattern_number
-    m.dither.total_points = exposure.pattern_points
-    m.dither.x_offset, m.dither.y_offset = exposure.offset_arcsec
-    m.pointing.ra_v1, m.pointing.dec_v1 = ra_v1, dec_v1
-    m.pointing.pa_v3 = float(rot.posangle(attitude, 0.0, 0.0)) % 360.0
-    m.target.ra, m.target.dec = ra_ref, dec_ref
-    w = m.wcsinfo
-    w.v2_ref, w.v3_ref = float(ap.V2Ref), float(ap.V3Ref)
-    w.vparity, w.v3yangle = int(ap.VIdlParity), float(ap.V3IdlYAngle)
-    w.ra_ref, w.dec_ref = ra_ref, dec_ref
-    w.roll_ref = float(rot.posangle(attitude, ap.V2Ref, ap.V3Ref)) % 360.0
-    w.siaf_xref_sci, w.siaf_yref_sci = float(ap.XSciRef), float(ap.YSciRef)
-    w.wcsaxes = 2
-    m.velocity_aberration.scale_factor = 1.0
+    set_pointing(m, ap, attitude)
     return save_model(model, path)
