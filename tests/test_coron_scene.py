@@ -18,7 +18,6 @@ from simval.simulate.coron_scene import (
     Source,
     grid_pixels,
     ideal_to_sci,
-    mask_intensity,
     render_scene,
     source_pixels,
 )
@@ -78,7 +77,7 @@ def test_companion_lands_on_its_pixel_with_the_passed_light(psf_for):
     assert (box * yy).sum() / box.sum() == pytest.approx(y, abs=0.05)
     r = np.hypot(*s.offsets[0])
     assert r == pytest.approx(2.0, abs=0.05)
-    expected = flux * 1e-23 / PHOTFNU * lyot_throughput() * mask_intensity(MASK, r)
+    expected = flux * 1e-23 / PHOTFNU * lyot_throughput() * MASK.intensity(r)
     assert s.rate.sum() == pytest.approx(expected, rel=0.06)  # the stamp keeps ~all of it
 
 

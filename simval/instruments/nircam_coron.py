@@ -54,14 +54,26 @@ class CoronMask:
     filters: tuple[str, ...]
 
     @property
+    def full_aperture(self) -> str:
+        """The full-frame SIAF aperture with the mask's distortion (``NRCA5_FULL_MASK335R``)."""
+        det, _, rest = self.aperture.partition("_")
+        return f"{det}_FULL_{rest}"
+
+    def intensity(self, r_arcsec):
+        """Intensity transmission at radius ``r_arcsec`` (the amplitude's square)."""
+        import numpy as np
+        from scipy.special import j1
+
+        x = np.maximum(self.sigma * np.asarray(r_arcsec, float), 1e-12)
+        return (1.0 - (2.0 * j1(x) / x) ** 2) ** 2
+
+    @property
     def inner_working_angle_arcsec(self) -> float:
         """Radius where the mask's intensity transmission reaches 50 %, arcsec."""
         from scipy.optimize import brentq
-        from scipy.special import j1
 
         def half(r: float) -> float:
-            x = self.sigma * r
-            return (1.0 - (2.0 * j1(x) / x) ** 2) ** 2 - 0.5
+            return float(self.intensity(r)) - 0.5
 
         return float(brentq(half, 0.05, 3.0 / self.sigma))
 

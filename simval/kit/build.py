@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from simval.kit import crds_cache
+from simval.kit.coron_jobs import CoronKitSpec, plan_coron_jobs
 from simval.kit.detectors import get_detector
 from simval.kit.jobs import Job, mirage_dark_job_id, plan_jobs
 from simval.kit.layout import KitLayout
@@ -28,20 +29,27 @@ from simval.kit.registry import Registry, locked
 from simval.kit.spec import KitSpec
 
 #: What a kit may be built for: NIRCam (MIRAGE and the pipeline) or the MIRI imager.
-AnyKitSpec = KitSpec | MiriKitSpec
+AnyKitSpec = KitSpec | MiriKitSpec | CoronKitSpec
 
 
 def plan_for(spec: AnyKitSpec, layout: KitLayout) -> list[Job]:
-    """The jobs of a NIRCam or MIRI kit spec."""
+    """The jobs of a NIRCam imaging, MIRI or NIRCam coronagraphy kit spec."""
     if isinstance(spec, MiriKitSpec):
         return plan_miri_jobs(spec, layout)
+    if isinstance(spec, CoronKitSpec):
+        return plan_coron_jobs(spec, layout)
     return plan_jobs(spec, layout)
 
 
 def kit_layout(spec: AnyKitSpec, kit_dir: str | os.PathLike | None = None) -> KitLayout:
-    """Where the kit of ``spec`` lives (one directory per instrument, seed and version)."""
-    instrument = "miri" if isinstance(spec, MiriKitSpec) else "nircam"
-    return KitLayout.for_seed(spec.seed, spec.version, kit_dir, instrument)
+    """Where the kit of ``spec`` lives (one directory per kind, seed and version:
+    ``nircam-``, ``miri-``, ``nircam_coron-seed<seed>-v<version>``)."""
+    if isinstance(spec, MiriKitSpec):
+        return KitLayout.for_seed(spec.seed, spec.version, kit_dir, "miri")
+    if isinstance(spec, CoronKitSpec):
+        return KitLayout.for_seed(spec.seed, spec.version, kit_dir, "nircam",
+                                  prefix=spec.prefix)
+    return KitLayout.for_seed(spec.seed, spec.version, kit_dir, "nircam")
 
 
 @dataclass(frozen=True)

@@ -46,7 +46,8 @@ from simval.kit.pupil import (
     wavefront_model,
 )
 
-__all__ = ["LYOT", "CoronOptics", "LyotStop", "cached_psf", "coron_psf", "lyot_stop"]
+__all__ = ["LYOT", "CoronOptics", "LyotStop", "cached_psf", "coron_psf", "lyot_stop",
+           "lyot_throughput"]
 
 #: Pupil samples across :data:`simval.kit.pupil.GRID_DIAMETER_M`, and poppy's padding.
 PUPIL_NPIX = 256
@@ -64,6 +65,12 @@ class LyotStop:
 
 #: The approximation of NIRCam's round Lyot stop used for every round mask.
 LYOT = LyotStop()
+
+
+def lyot_throughput(stop: LyotStop = LYOT) -> float:
+    """The fraction of the pupil's light the stop passes (0.54 for :data:`LYOT`)."""
+    pupil = jwst_pupil(PUPIL_NPIX).amplitude ** 2
+    return float((pupil * lyot_stop(PUPIL_NPIX, stop)).sum() / pupil.sum())
 
 
 def lyot_stop(npix: int, stop: LyotStop = LYOT) -> np.ndarray:

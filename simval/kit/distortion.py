@@ -86,10 +86,11 @@ IMAGING_PUPILS = "CLEAR|F162M|F164N|F323N|F405N|F466N|F470N|"
 _AREA_CHUNK_ROWS = 256
 
 
-def siaf_aperture(detector: Detector | str) -> Any:
-    """pysiaf full-frame aperture (``<siaf_name>_FULL``) of a kit detector."""
-
-    return nircam_siaf()[get_detector(detector).full_aperture]
+def siaf_aperture(detector: Detector | str, aperture: str | None = None) -> Any:
+    """pysiaf full-frame aperture of a kit detector: ``<siaf_name>_FULL``, or ``aperture``
+    (another full-frame aperture of it, e.g. ``NRCA5_FULL_MASK335R`` for a coronagraph,
+    whose Sci2Idl polynomials and reference point differ)."""
+    return nircam_siaf()[aperture or get_detector(detector).full_aperture]
 
 
 def _pair(mx: Model, my: Model) -> Model:
@@ -147,13 +148,14 @@ def fit_ideal_to_pixel_model(aperture: Any, *, degree: int = INVERSE_DEGREE,
 
 
 def distortion_model(detector: Detector | str, *, shift_v2_mas: float = 0.0,
-                     shift_v3_mas: float = 0.0) -> Model:
+                     shift_v3_mas: float = 0.0, aperture: str | None = None) -> Model:
     """Pixel (0-based full-frame sci, px) -> V2/V3 (arcsec) model with an explicit inverse.
 
     ``shift_v2_mas``/``shift_v3_mas`` (mas) are added to every output V2/V3: the model then
-    believes the detector sits that far from where MIRAGE put it.
+    believes the detector sits that far from where MIRAGE put it. ``aperture``: a full-frame
+    SIAF aperture other than the detector's imaging one (:func:`siaf_aperture`).
     """
-    ap = siaf_aperture(detector)
+    ap = siaf_aperture(detector, aperture)
     v2_ref = float(ap.V2Ref) + shift_v2_mas * ARCSEC_PER_MAS
     v3_ref = float(ap.V3Ref) + shift_v3_mas * ARCSEC_PER_MAS
     forward = pixel_to_ideal_model(ap) | ideal_to_tel_model(ap, v2_ref, v3_ref)
@@ -261,13 +263,14 @@ def _derivative(poly: Model, axis: int) -> Model:
 
 
 def pixel_area_arcsec2(detector: Detector | str, x: ArrayLike | None = None,
-                       y: ArrayLike | None = None) -> np.ndarray:
+                       y: ArrayLike | None = None, aperture: str | None = None) -> np.ndarray:
     """Pixel area (arcsec^2) = |det d(V2,V3)/d(x,y)| of the distortion, at 0-based pixels.
 
     Without ``x``/``y`` the full-frame map (2048 x 2048, ``[y, x]``) at pixel centres.
     The idl->V2/V3 step is a rotation, so the Jacobian is that of ``Sci2Idl``.
+    ``aperture`` as in :func:`siaf_aperture`.
     """
-    ap = siaf_aperture(detector)
+    ap = siaf_aperture(detector, aperture)
     sx, sy = ap.distortion_transform("sci", "idl")
     d = [_derivative(p, a) for p in (sx, sy) for a in (0, 1)]
     x0, y0 = 1.0 - ap.XSciRef, 1.0 - ap.YSciRef

@@ -56,10 +56,12 @@ class KitLayout:
 
     @classmethod
     def for_seed(cls, seed: int, version: int, parent: str | os.PathLike | None = None,
-                 instrument: str = "nircam"):
+                 instrument: str = "nircam", prefix: str | None = None):
+        """``<parent>/<prefix>-seed<seed>-v<version>``; the prefix defaults to the
+        instrument (a NIRCam coronagraphy kit is ``nircam_coron``)."""
         base = Path(parent).expanduser() if parent is not None else default_kit_parent()
         base = base.resolve()
-        return cls(base / f"{instrument}-seed{seed}-v{version}", instrument)
+        return cls(base / f"{prefix or instrument}-seed{seed}-v{version}", instrument)
 
     @property
     def registry(self) -> Path:

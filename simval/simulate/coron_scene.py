@@ -36,7 +36,7 @@ from simval import offline
 from simval.instruments.nircam_coron import LW_SCALE_ARCSEC, CoronMask
 
 __all__ = ["OVERSAMPLE", "CoronScene", "PsfFor", "Source", "grid_pixels", "ideal_to_sci",
-           "mask_intensity", "render_scene", "source_pixels"]
+           "render_scene", "source_pixels"]
 
 #: Samples per pixel of the optics' grid (Nyquist at 3.3 um: 0.05" > 0.063" / 2).
 OVERSAMPLE = 2
@@ -94,14 +94,6 @@ def source_pixels(mask: CoronMask, attitude: np.ndarray, ra: np.ndarray, dec: np
     return x - 1.0, y - 1.0
 
 
-def mask_intensity(mask: CoronMask, r_arcsec: np.ndarray) -> np.ndarray:
-    """The mask's intensity transmission at radius ``r_arcsec``."""
-    from scipy.special import j1
-
-    x = np.maximum(mask.sigma * np.asarray(r_arcsec, float), 1e-12)
-    return (1.0 - (2.0 * j1(x) / x) ** 2) ** 2
-
-
 def _centre(mask: CoronMask) -> tuple[float, float]:
     ap = offline.nircam_siaf()[mask.aperture]
     return float(ap.XSciRef) - 1.0, float(ap.YSciRef) - 1.0
@@ -152,5 +144,5 @@ def render_scene(mask: CoronMask, psf_for: PsfFor, sources: list[Source],
     stars = binned[y0:y0 + n, x0:x0 + n]
     yy, xx = np.mgrid[0:n, 0:n]
     r = np.hypot((xx - xc) * sx, (yy - yc) * sx)
-    sky = sky_mjysr / photmjsr_clear * lyot_throughput * mask_intensity(mask, r)
+    sky = sky_mjysr / photmjsr_clear * lyot_throughput * mask.intensity(r)
     return CoronScene(stars + sky, x, y, tuple(offsets))
