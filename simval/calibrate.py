@@ -132,7 +132,7 @@ def _expect(path: Path, what: str, log: Path) -> Path:
 
 def _base(name: str, suffix: str) -> str:
     stem = Path(name).name
-    for s in ("_uncal.fits", "_rate.fits", "_rateints.fits", "_cal.fits"):
+    for s in ("_uncal.fits", "_rate.fits", "_rateints.fits", "_cal.fits", "_calints.fits"):
         if stem.endswith(s):
             return stem[: -len(s)] + suffix
     raise ValueError(f"{name}: not a JWST level-1b/2 product name (expected *_uncal.fits, "
@@ -151,13 +151,69 @@ def detector1(uncal: Path, out_dir: Path, crds: CrdsSetup, log: Path,
 
 def image2(rate: Path, out_dir: Path, crds: CrdsSetup, log: Path,
            params: Mapping[str, Any] | None = None) -> Path:
-    """calwebb_image2: ``<base>_rate.fits`` -> ``<base>_cal.fits`` (MJy/sr)."""
+    """calwebb_image2: ``<base>_rate.fits`` -> ``<base>_cal.fits`` (MJy/sr), or
+    ``<base>_rateints.fits`` -> ``<base>_calints.fits`` (one image per integration, as
+    coronagraphy calibrates)."""
     from jwst.pipeline import Image2Pipeline
 
+    suffix = "_calints.fits" if rate.name.endswith("_rateints.fits") else "_cal.fits"
     with _pipeline_context(crds, log, "calwebb_image2", rate):
         _call(Image2Pipeline, rate, out_dir, params)
-    return check_calibrated(_expect(out_dir / _base(rate.name, "_cal.fits"),
+    return check_calibrated(_expect(out_dir / _base(rate.name, suffix),
                                     "calwebb_image2", log), log)
+
+
+@dataclass(frozen=True)
+class Coron3Products:
+    """What calwebb_coron3 wrote for one association (paths): the stacked references, per
+    science exposure the aligned references and the PSF-subtracted integrations (keyed by
+    the exposure's base name), and the resampled product."""
+
+    asn: Path
+    psfstack: Path
+    psfalign: dict[str, Path]
+    psfsub: dict[str, Path]
+    i2d: Path
+
+
+def coron3(members: Sequence[tuple[Path, str]], product_name: str, out_dir: Path,
+           crds: CrdsSetup, log: Path, params: Mapping[str, Any] | None = None
+           ) -> Coron3Products:
+    """calwebb_coron3 on ``members``: (``<base>_calints.fits``, ``"science"`` or ``"psf"``).
+
+    The association is made with the pipeline's own ``asn_from_list`` (level-3 base rule,
+    exposure types named) and written to ``out_dir/<product>_asn.json``; the members are
+    read where they are.
+    """
+    from jwst.associations.asn_from_list import asn_from_list
+    from jwst.associations.lib.rules_level3_base import DMS_Level3_Base
+    from jwst.pipeline import Coron3Pipeline
+
+    kinds = {k for _, k in members}
+    if not {"science", "psf"} <= kinds or kinds - {"science", "psf"}:
+        raise ValueError(f"coron3 needs science and psf members, got {sorted(kinds)}")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    asn = asn_from_list([(str(p), k) for p, k in members], rule=DMS_Level3_Base,
+                        product_name=product_name, with_exptype=True)
+    _, text = asn.dump(format="json")
+    asn_path = out_dir / f"{product_name}_asn.json"
+    asn_path.write_text(text)
+    with _pipeline_context(crds, log, "calwebb_coron3", asn_path):
+        _call(Coron3Pipeline, asn_path, out_dir, params)
+    science = [_base(p.name, "") for p, k in members if k == "science"]
+
+    def one(base: str, suffix: str) -> Path:
+        found = sorted(out_dir.glob(f"{base}_*{suffix}"))
+        if not found:
+            raise CalibrationError(f"calwebb_coron3 wrote no {base}*{suffix} (see {log})")
+        return found[0]
+
+    return Coron3Products(
+        asn=asn_path,
+        psfstack=_expect(out_dir / f"{product_name}_psfstack.fits", "calwebb_coron3", log),
+        psfalign={b: one(b, "_psfalign.fits") for b in science},
+        psfsub={b: one(b, "_psfsub.fits") for b in science},
+        i2d=_expect(out_dir / f"{product_name}_i2d.fits", "calwebb_coron3", log))
 
 
 def check_calibrated(cal: Path, log: Path | None = None) -> Path:

@@ -30,11 +30,8 @@ DITHERS = [(0.0, 0.0), (0.02, 0.0), (-0.02, 0.0), (0.0, 0.02), (0.0, -0.02)]
 
 
 @pytest.fixture(scope="module")
-def coron_run(tmp_path_factory, monkeypatch_module):
-    from jwst.associations.asn_from_list import asn_from_list
-    from jwst.associations.lib.rules_level3_base import DMS_Level3_Base
-    from jwst.pipeline import Coron3Pipeline, Image2Pipeline
-
+def coron_run(tmp_path_factory):
+    from simval import calibrate
     from simval.kit.build import build_kit
     from simval.kit.coron_jobs import CoronKitSpec
 
@@ -81,27 +78,12 @@ def coron_run(tmp_path_factory, monkeypatch_module):
             readout=readout, setup=setup, psf_reference=True, seed=200 + k,
             wavefront="drifted")
         members.append((p, "psf"))
-    for key, value in kit.crds_env(kit.context).items():
-        monkeypatch_module.setenv(key, value)
-    cal = out / "image2"
-    calints = []
-    for p, kind in members:
-        Image2Pipeline.call(str(p.rateints), output_dir=str(cal), save_results=True)
-        calints.append((str(cal / p.rateints.name.replace("_rateints", "_calints")), kind))
-    asn = asn_from_list(calints, rule=DMS_Level3_Base, with_exptype=True,
-                        product_name="jw00001-o001_t001_nircam_f335m-maska335r")
-    _, text = asn.dump(format="json")
-    (cal / "coron3_asn.json").write_text(text)
-    Coron3Pipeline.call(str(cal / "coron3_asn.json"), output_dir=str(out / "coron3"),
-                        save_results=True)
+    crds = calibrate.CrdsSetup.from_kit(kit, kit.context)
+    calints = [(calibrate.image2(p.rateints, out / "image2", crds, out / "image2.log"), kind)
+               for p, kind in members]
+    calibrate.coron3(calints, "jw00001-o001_t001_nircam_f335m-maska335r", out / "coron3",
+                     crds, out / "coron3.log")
     return out, members, optics
-
-
-@pytest.fixture(scope="module")
-def monkeypatch_module():
-    mp = pytest.MonkeyPatch()
-    yield mp
-    mp.undo()
 
 
 def test_coron3_writes_its_products(coron_run):
@@ -239,3 +221,11 @@ def test_contrast_curve_and_klip_gain(coron_run):
     assert np.all(gain[:3] > 5)
     # the injected companions (1e-4 at 1", 2e-5 at 2") lie above the 5-sigma curve
     assert subtracted.at(1.0 / 0.063) < 1e-4 and subtracted.at(2.0 / 0.063) < 2e-5
+
+
+def test_coron3_needs_science_and_psf_members(tmp_path):
+    from simval import calibrate
+
+    with pytest.raises(ValueError, match="science and psf members"):
+        calibrate.coron3([(tmp_path / "a_calints.fits", "science")], "p", tmp_path,
+                         calibrate.CrdsSetup(), tmp_path / "log")
