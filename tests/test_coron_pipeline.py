@@ -11,17 +11,15 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from simval import offline
 from simval.instruments.detectors import detector_facts
 from simval.instruments.nircam_coron import get_mask
 from simval.kit.coron_psf import CoronOptics, cached_psf, lyot_throughput
 from simval.kit.coron_refs import coron_photmjsr
 from simval.kit.photometry import abmag_to_jy, zeropoint_row
-from simval.pointing import attitude_at_pa_v3, offset_attitude
-from simval.simulate.coron_exposure import CoronSetup, simulate_coron_exposure
+from simval.simulate.coron_exposure import CoronSetup
+from simval.simulate.coron_observation import Companion, simulate_coron_observation
 from simval.simulate.coron_rateints import CoronReadout
 from simval.simulate.coron_scene import OVERSAMPLE, Source, grid_pixels
-from simval.simulate.dms_meta import ExposureIds
 
 MASK = get_mask("MASKA335R")
 RA, DEC = 150.0, 2.0
@@ -37,7 +35,6 @@ def coron_run(tmp_path_factory):
 
     out = tmp_path_factory.mktemp("coron")
     kit = build_kit(CoronKitSpec(seed=7), out / "kits")
-    ap = offline.nircam_siaf()[MASK.aperture]
     lyot = lyot_throughput()
     facts = detector_facts(MASK.detector)
     setup = CoronSetup(zeropoint_row("NRCA5", "F335M", "CLEAR").photfnu,
@@ -51,33 +48,15 @@ def coron_run(tmp_path_factory):
         return lambda off: cached_psf(o, off, out / "psf_cache")[0]
 
     star = Source(RA, DEC, float(abmag_to_jy(8.0)))
-    comps = []
-    for (sep, contrast), pa in zip(CONTRASTS.items(), (60.0, 200.0), strict=True):
-        a = np.radians(pa)
-        comps.append(Source(RA + sep * np.sin(a) / 3600 / np.cos(np.radians(DEC)),
-                            DEC + sep * np.cos(a) / 3600, star.flux_jy * contrast))
-    readout = CoronReadout("MEDIUM8", 10, 3)
-    members = []
-    for n, roll in enumerate((250.0, 260.0), start=1):
-        att = attitude_at_pa_v3(ap.V2Ref, ap.V3Ref, RA, DEC, roll)
-        p = simulate_coron_exposure(
-            out / "sim", f"jw00001001001_0110{n}_00001_nrcalong", mask=MASK,
-            psf_for=psf_for(optics), star=star, companions=comps, attitude=att,
-            ids=ExposureIds("F335M", 60000.0 + n * 0.01, activity=n), readout=readout,
-            setup=setup, psf_reference=False, seed=100 + n, wavefront="target")
-        members.append((p, "science"))
-    ref = Source(RA + 0.5, DEC + 0.3, star.flux_jy)
-    att0 = attitude_at_pa_v3(ap.V2Ref, ap.V3Ref, ref.ra, ref.dec, 255.0)
-    for k, (dx, dy) in enumerate(DITHERS, start=1):
-        p = simulate_coron_exposure(
-            out / "sim", f"jw00001002001_01101_0000{k}_nrcalong", mask=MASK,
-            psf_for=psf_for(replace(optics, wfe_scale=1.05)), star=ref, companions=[],
-            attitude=offset_attitude(att0, ap, dx, dy),
-            ids=ExposureIds("F335M", 60001.0 + k * 0.01, observation=2, exposure=k,
-                            offset_arcsec=(dx, dy)),
-            readout=readout, setup=setup, psf_reference=True, seed=200 + k,
-            wavefront="drifted")
-        members.append((p, "psf"))
+    companions = [Companion(sep, pa, contrast)
+                  for (sep, contrast), pa in zip(CONTRASTS.items(), (60.0, 200.0), strict=True)]
+    observed = simulate_coron_observation(
+        out / "sim", mask=MASK, star=star, companions=companions, rolls_deg=[250.0, 260.0],
+        reference=Source(RA + 0.5, DEC + 0.3, star.flux_jy), dithers_arcsec=DITHERS,
+        reference_pa_deg=255.0, readout=CoronReadout("MEDIUM8", 10, 3), setup=setup,
+        psf_for=psf_for(optics), reference_psf_for=psf_for(replace(optics, wfe_scale=1.05)),
+        filter_name="F335M", seed=1)
+    members = [(m.products, m.role) for m in observed]
     crds = calibrate.CrdsSetup.from_kit(kit, kit.context)
     calints = [(calibrate.image2(p.rateints, out / "image2", crds, out / "image2.log"), kind)
                for p, kind in members]
@@ -229,3 +208,12 @@ def test_coron3_needs_science_and_psf_members(tmp_path):
     with pytest.raises(ValueError, match="science and psf members"):
         calibrate.coron3([(tmp_path / "a_calints.fits", "science")], "p", tmp_path,
                          calibrate.CrdsSetup(), tmp_path / "log")
+
+
+def test_observation_names_and_roles_follow_dms(coron_run):
+    _, members, _ = coron_run
+    names = [(p.rateints.name, kind) for p, kind in members]
+    assert names[:2] == [("jw00001001001_01101_00001_nrcalong_rateints.fits", "science"),
+                         ("jw00001001001_01102_00001_nrcalong_rateints.fits", "science")]
+    assert [n for n, k in names if k == "psf"] == [
+        f"jw00001002001_01101_0000{k}_nrcalong_rateints.fits" for k in range(1, 6)]
