@@ -120,3 +120,26 @@ def test_miri_exposures_are_costed_at_the_miri_array_size():
     assert 12e9 < disk < 20e9
     # the references cover the longest readout, F1500W's 80 x 2 frames, once
     assert cost.kit_dark_bytes == pytest.approx(24 * 1032 * 1024 * 160, rel=1e-6)
+
+
+@pytest.mark.parametrize(("subarray", "ngroups", "nints", "simulate_gib", "detector1_gib"), [
+    ("FULL", 106, 2, 10.83, 5.49),   # sensitivity_miri, measured
+    ("FULL", 60, 1, 3.80, 2.20),     # Stephan's Quintet, one visit, measured
+])
+def test_miri_stages_declare_the_memory_they_were_measured_at(tmp_path, subarray, ngroups,
+                                                              nints, simulate_gib,
+                                                              detector1_gib):
+    """The MIRI simulator's and calwebb_detector1's declarations (what the executor sizes
+    workers by) follow their own measurements, not MIRAGE's or NIRCam's: 10.8 GiB for a FULL
+    x 212-frame simulation, 5.5 GiB for its detector1."""
+    from simval.run.records import StageSpec
+    from simval.run.stage_memory import MIB, declared_memory
+
+    readout = {"subarray": subarray, "pattern": "FASTR1", "ngroups": ngroups, "nints": nints}
+    specs = [StageSpec("simulate.x", "simulate", str(tmp_path),
+                       params={"base_name": "x", "readout": readout}),
+             StageSpec("detector1.x", "detector1", str(tmp_path), params={"base_name": "x"},
+                       uses={"uncal": ("simulate.x", "uncal")})]
+    declared = declared_memory(specs)
+    assert declared["simulate.x"] / MIB / 1024 == pytest.approx(simulate_gib, rel=0.1)
+    assert declared["detector1.x"] / MIB / 1024 == pytest.approx(detector1_gib, rel=0.1)

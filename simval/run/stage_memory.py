@@ -90,6 +90,14 @@ OUTLIER_BYTES_PER_MOSAIC_PIXEL_INPUT = 8.0
 TRUTH_BYTES_PER_MOSAIC_PIXEL = 175.0
 #: The evaluate stage's bytes per mosaic pixel.
 EVALUATE_BYTES_PER_MOSAIC_PIXEL = 100.0
+#: simval's MIRI simulator: base (MiB) and bytes per pixel per frame (fitted to FULL x 60
+#: frames, 3.8 GiB, and FULL x 106 groups x 2 integrations, 10.8 GiB: docs/miri.md).
+MIRI_SIMULATE_BASE_MB = 1050.0
+MIRI_SIMULATE_BYTES_PER_PIXEL_FRAME = 47.0
+#: calwebb_detector1 on MIRI ramps: base (MiB) and bytes per pixel per group (fitted to
+#: FULL x 60, 2.2 GiB, and FULL x 212, 5.5 GiB).
+MIRI_DETECTOR1_BASE_MB = 920.0
+MIRI_DETECTOR1_BYTES_PER_PIXEL_GROUP = 22.0
 #: The catalog stage (MiB; measured 212-216 for the quickstart's field).
 CATALOG_MB = 300.0
 #: Mosaic pixels per (visit, detector) tile, in units of one exposure's pixels.
@@ -149,16 +157,28 @@ def _mosaic_pixels(inputs: Sequence[Geometry]) -> float:
     return MOSAIC_MARGIN * sum(tiles.values())
 
 
+def _is_miri(g: Geometry) -> bool:
+    return str(g.tile[1]).upper() == miri.DETECTOR.name
+
+
 def _simulate(spec: StageSpec, inputs: Sequence[Geometry]) -> float:
     g = max(inputs, key=lambda x: x.pixels * x.frames, default=None)
     if g is None:
         return SIMULATE_BASE_MB
+    if _is_miri(g):
+        return _mb(MIRI_SIMULATE_BASE_MB,
+                   MIRI_SIMULATE_BYTES_PER_PIXEL_FRAME * g.pixels * g.frames)
     return _mb(SIMULATE_BASE_MB, SIMULATE_BYTES_PER_PIXEL_FRAME * g.pixels * g.frames)
 
 
 def _detector1(spec: StageSpec, inputs: Sequence[Geometry]) -> float:
-    most = max((g.pixels * g.groups for g in inputs), default=FULL_SIZE**2 * 10)
-    return _mb(WORKER_BASE_MB, DETECTOR1_BYTES_PER_PIXEL_GROUP * most)
+    g = max(inputs, key=lambda x: x.pixels * x.groups, default=None)
+    if g is None:
+        return _mb(WORKER_BASE_MB, DETECTOR1_BYTES_PER_PIXEL_GROUP * FULL_SIZE**2 * 10)
+    if _is_miri(g):
+        return _mb(MIRI_DETECTOR1_BASE_MB,
+                   MIRI_DETECTOR1_BYTES_PER_PIXEL_GROUP * g.pixels * g.groups)
+    return _mb(WORKER_BASE_MB, DETECTOR1_BYTES_PER_PIXEL_GROUP * g.pixels * g.groups)
 
 
 def _image2(spec: StageSpec, inputs: Sequence[Geometry]) -> float:
@@ -214,6 +234,10 @@ def _own_exposures(spec: StageSpec) -> dict[str, Mapping[str, Any]]:
     p = spec.params
     if isinstance(p.get("mirage_exposure"), Mapping):
         return {str(p.get("base_name", spec.stage_id)): p["mirage_exposure"]}
+    readout = p.get("readout")
+    if spec.kind == "simulate" and isinstance(readout, Mapping) and "subarray" in readout:
+        return {str(p.get("base_name", spec.stage_id)):  # simval's MIRI simulator
+                {**readout, "nframes": 1, "groupgap": 0, "detector": miri.DETECTOR.name}}
     plan = p.get("plan")
     if isinstance(plan, Mapping):
         return {str(e.get("base_name", i)): e
