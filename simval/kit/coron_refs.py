@@ -125,14 +125,22 @@ def write_coron_flat(path: str | os.PathLike, mask_name: str, filter_name: str) 
 
     mask = get_mask(mask_name)
     shape = (mask.size, mask.size)
-    with FlatModel(data=np.ones(shape, np.float32), err=np.zeros(shape, np.float32),
-                   dq=np.zeros(shape, np.uint32)) as fm:
-        stamp(fm, get_detector(mask.detector), "flat",
-              f"{mask.detector} {filter_name} {mask.pupil} flat of ones",
+    model = FlatModel(data=np.ones(shape, np.float32), err=np.zeros(shape, np.float32),
+                      dq=np.zeros(shape, np.uint32))
+    return _save_subarray_ref(model, path, mask.name, filter_name, "flat",
+                              f"{mask.detector} {filter_name} {mask.pupil} flat of ones")
+
+
+def _save_subarray_ref(model, path: str | os.PathLike, mask_name: str, filter_name: str,
+                       reftype: str, description: str) -> Path:
+    """Stamp a reference on the mask's subarray for ``filter_name`` and save it."""
+    mask = get_mask(mask_name)
+    with model:
+        stamp(model, get_detector(mask.detector), reftype, description,
               subarray=_subarray(mask.name))
-        fm.meta.instrument.filter = filter_name
-        _coron_meta(fm, mask.name)
-        return save_model(fm, path)
+        model.meta.instrument.filter = filter_name
+        _coron_meta(model, mask.name)
+        return save_model(model, path)
 
 
 def coron_photmjsr(mask_name: str, filter_name: str, lyot_throughput: float) -> float:
@@ -173,10 +181,6 @@ def write_coron_psfmask(path: str | os.PathLike, mask_name: str, filter_name: st
     ap = offline.nircam_siaf()[mask.aperture]
     yy, xx = np.mgrid[0:mask.size, 0:mask.size]
     r = np.hypot((xx - (ap.XSciRef - 1)) * ap.XSciScale, (yy - (ap.YSciRef - 1)) * ap.YSciScale)
-    with PsfMaskModel(data=mask.intensity(r).astype(np.float32)) as pm:
-        stamp(pm, get_detector(mask.detector), "psfmask",
-              f"{mask.name} intensity transmission on {mask.subarray}",
-              subarray=_subarray(mask.name))
-        pm.meta.instrument.filter = filter_name
-        _coron_meta(pm, mask.name)
-        return save_model(pm, path)
+    return _save_subarray_ref(PsfMaskModel(data=mask.intensity(r).astype(np.float32)), path,
+                              mask.name, filter_name, "psfmask",
+                              f"{mask.name} intensity transmission on {mask.subarray}")
