@@ -11,21 +11,14 @@ import pytest
 from simval.instruments.nircam_coron import get_mask
 from simval.kit.coron_psf import (
     LW_SCALE_ARCSEC,
-    PUPIL_NPIX,
     CoronOptics,
     cached_psf,
     coron_psf,
-    lyot_stop,
+    lyot_throughput,
 )
-from simval.kit.pupil import jwst_pupil
 
 MASK = get_mask("MASKA335R")
 OPTICS = CoronOptics.for_mask(MASK, [3.33, 3.40], [1.0, 1.0], fov_pixels=141)
-
-
-def lyot_throughput() -> float:
-    pupil = jwst_pupil(PUPIL_NPIX).amplitude ** 2
-    return float((pupil * lyot_stop(PUPIL_NPIX)).sum() / pupil.sum())
 
 
 def test_mask_inner_working_angle_is_jdox():

@@ -10,7 +10,7 @@ import pytest
 
 from simval import offline
 from simval.instruments.nircam_coron import get_mask
-from simval.kit.coron_psf import CoronOptics, cached_psf
+from simval.kit.coron_psf import CoronOptics, cached_psf, lyot_throughput
 from simval.kit.photometry import zeropoint_row
 from simval.pointing import attitude_at_pa_v3
 from simval.simulate.coron_scene import (
@@ -21,7 +21,6 @@ from simval.simulate.coron_scene import (
     render_scene,
     source_pixels,
 )
-from tests.test_coron_psf import lyot_throughput
 
 MASK = get_mask("MASKA335R")
 AP = offline.nircam_siaf()[MASK.aperture]

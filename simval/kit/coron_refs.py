@@ -21,6 +21,7 @@ Units: arcsec, sr, MJy/sr per DN/s.
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 
@@ -78,10 +79,13 @@ def write_coron_distortion(path: str | os.PathLike, mask_name: str) -> Path:
         return save_model(dm, path)
 
 
+@functools.lru_cache(maxsize=4)
 def coron_pixel_area(mask_name: str) -> tuple[np.ndarray, float]:
-    """Full-frame pixel area map (arcsec^2) of the mask's aperture and its mean."""
+    """Full-frame pixel area map (arcsec^2, read-only) of the mask's aperture and its mean;
+    computed once per process (AREA and every PHOTOM row need it)."""
     mask = get_mask(mask_name)
     area = pixel_area_arcsec2(mask.detector, aperture=mask.full_aperture)
+    area.setflags(write=False)
     return area, float(area.mean())
 
 
