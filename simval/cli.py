@@ -359,7 +359,8 @@ def cmd_sweep(args) -> int:
     import json
 
     doc = json.loads(result.summary.read_text())
-    columns = {m: m for m in metrics} if metrics else SWEEP_COLUMNS
+    columns = ({m: m for m in metrics} if metrics else
+               CORON_SWEEP_COLUMNS if scenario.coronagraphy is not None else SWEEP_COLUMNS)
     table = Table(title=f"sweep {scenario.name}: {', '.join(doc['keys'])}")
     table.add_column("variant", overflow="fold")
     table.add_column("filter")
@@ -436,8 +437,17 @@ SWEEP_COLUMNS = {"bkg_residual_frac": "bkg resid", "skymatch_error_max_frac": "s
                  "astrom_rms_bright_star_mas": "rms mas"}
 
 
+#: ... and for a coronagraphy scenario.
+CORON_SWEEP_COLUMNS = {"companion_flux_ratio_worst": "flux ratio",
+                       "companion_snr_min": "S/N min", "contrast_0p5_arcsec": 'C 0.5"',
+                       "contrast_1_arcsec": 'C 1"', "contrast_2_arcsec": 'C 2"',
+                       "klip_gain_1_arcsec": 'KLIP gain 1"'}
+
+
 def _fmt(value) -> str:
-    return "-" if value is None else f"{value:+.3f}" if abs(value) < 1 else f"{value:.3g}"
+    if value is None:
+        return "-"
+    return f"{value:.3g}" if abs(value) >= 1 or 0 < abs(value) < 0.01 else f"{value:+.3f}"
 
 
 def _evaluate_and_report(run_dir: Path) -> int:
@@ -515,8 +525,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser(
         "run", help="simulate and calibrate a scenario (resumes an earlier run in RUN_DIR)",
-        description="Simulate a scenario with MIRAGE and calibrate it with the JWST pipeline "
-                    "(detector1, image2, image3 per filter), offline, in parallel with Dask. "
+        description="Simulate a scenario (NIRCam imaging with MIRAGE; MIRI imaging and NIRCam "
+                    "coronagraphy with simval's own simulators) and calibrate it with the "
+                    "JWST pipeline (detector1, image2, image3 per filter; image2 and coron3 "
+                    "for coronagraphy), offline, in parallel with Dask. "
                     "Running the same command again resumes: completed stages are reused. "
                     "With --scheduler, the workers must see RUN_DIR and the kit directory "
                     "at the same paths (a shared file system).")
@@ -583,7 +595,8 @@ def build_parser() -> argparse.ArgumentParser:
     _variant_arguments(sw, "sweep", "the simulated exposures")
     sw.add_argument("--metrics", default=None, metavar="M1,M2",
                     help="metrics of the printed table and OUT/sweep.md (registry names; "
-                         "default: " + ", ".join(SWEEP_COLUMNS) + ")")
+                         "default: " + ", ".join(SWEEP_COLUMNS) + "; coronagraphy: "
+                         + ", ".join(CORON_SWEEP_COLUMNS) + ")")
     sw.set_defaults(func=cmd_sweep)
 
     pa = sub.add_parser(

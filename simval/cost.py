@@ -21,6 +21,12 @@ image2 per input. Memory per stage comes from the scheduler's declarations
 (:mod:`simval.run.stage_memory`), disk from the array sizes of the files each stage writes.
 The model is meant for planning (factor ~1.5), not for promises: noisy machines and other
 pipeline settings (outlier_detection, tweakreg) move it.
+
+Coronagraphy (:data:`CORON_TIME_MODEL`, measured on ``coron_quickstart``: 7 SUB320A335R
+exposures of MEDIUM8 x 10 x 3, 4 wavelengths, 2 workers, 2026-12-05): simulate 0.75 s per
+exposure plus ~0.85 s per occulted PSF poppy computes (4 wavelengths; an empty PSF cache
+needs the star and every companion at each roll, and each reference position), image2
+1.6 s, coron3 5 s + 0.45 s per integration of every member, evaluate 3 s.
 """
 
 from __future__ import annotations
@@ -29,6 +35,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from simval.plan import Plan
+from simval.plan_coron import coron_roles
+from simval.run.coron_graph import MEMORY_MB as CORON_MEMORY_MB
 from simval.run.records import StageSpec
 from simval.run.stage_memory import DECLARATIONS, geometry
 
@@ -101,6 +109,45 @@ class PlanCost:
 MIRI_REFERENCE_BYTES_PER_PIXEL_GROUP = 2 * 3 * 4
 
 
+#: Coronagraphy: seconds (module docstring).
+CORON_TIME_MODEL = {"simulate": 0.75, "psf_per_wavelength": 0.21, "image2": 1.6,
+                    "coron3": 5.0, "coron3_per_integration": 0.45, "evaluate": 3.0}
+#: Bytes per pixel and integration of a coronagraphic rateints (SCI, ERR, DQ, two
+#: variances), calints (those + VAR_FLAT, AREA) and psfsub.
+CORON_BYTES_PER_PIXEL_INT = {"rateints": 20, "calints": 28, "psfsub": 20}
+
+
+def _coron_estimate(plan: Plan) -> PlanCost:
+    """:func:`estimate` of a coronagraphy plan (module docstring), with an empty PSF cache."""
+    cost = PlanCost()
+    c = plan.coronagraphy or {}
+    waves = int((c.get("optics") or {}).get("wavelengths", 4))
+    roles = coron_roles(plan)
+    psf_s = CORON_TIME_MODEL["psf_per_wavelength"] * waves
+    frames = 0
+    for e in plan.exposures:
+        px, nints = e.xsize * e.ysize, int(e.nints)
+        frames += nints
+        psfs = 1 + (len(c.get("companions") or []) if roles[e.base_name] == "science" else 0)
+        _add(cost, "simulate", CORON_TIME_MODEL["simulate"] + psfs * psf_s,
+             CORON_MEMORY_MB["simulate"],
+             (CORON_BYTES_PER_PIXEL_INT["rateints"] * nints + 4) * px)
+        _add(cost, "image2", CORON_TIME_MODEL["image2"], CORON_MEMORY_MB["image2"],
+             CORON_BYTES_PER_PIXEL_INT["calints"] * nints * px)
+    for product in plan.products:
+        first = plan.exposures[0]
+        px = first.xsize * first.ysize
+        science = [b for b in product.members if roles[b] == "science"]
+        refs = len(product.members) - len(science)
+        disk = sum(CORON_BYTES_PER_PIXEL_INT["psfsub"] * first.nints * px * (1 + refs)
+                   for _ in science) + MOSAIC_BYTES_PER_PIXEL * 2 * px
+        _add(cost, "coron3", CORON_TIME_MODEL["coron3"]
+             + CORON_TIME_MODEL["coron3_per_integration"] * frames,
+             CORON_MEMORY_MB["coron3"], disk)
+        _add(cost, "evaluate", CORON_TIME_MODEL["evaluate"], CORON_MEMORY_MB["evaluate"], 0.0)
+    return cost
+
+
 def _add(cost: PlanCost, kind: str, seconds: float, peak_mb: float, disk: float) -> None:
     k = cost.kinds.setdefault(kind, KindCost())
     k.count += 1
@@ -120,6 +167,8 @@ def _spec(kind: str, params: dict) -> StageSpec:
 
 def estimate(plan: Plan) -> PlanCost:
     """The :class:`PlanCost` of running ``plan`` (module docstring)."""
+    if plan.coronagraphy is not None:
+        return _coron_estimate(plan)
     cost = PlanCost()
     pipeline = plan.scenario.get("pipeline") or {}
     steps3 = pipeline.get("image3") or {}

@@ -46,6 +46,7 @@ from simval.layout import RunLayout
 from simval.match import default_match_radius, match_catalogs, radec_of
 from simval.match_table import build_match_table, write_match_table
 from simval.metrics_schema import (
+    CORONAGRAPHY_GROUPS,
     GROUPS,
     REGISTRY,
     Measurement,
@@ -818,8 +819,9 @@ def evaluate_product(layout: RunLayout, plan: Plan, product: Product,
                                                truth, table))
     _group(out, "outlier_cores", lambda: _outlier_cores(layout, product, exposures, truth,
                                                         table))
-    for metric in REGISTRY:
-        out.setdefault(metric, _not_computed([metric], "not evaluated")[metric])
+    for metric, spec in REGISTRY.items():  # a coronagraphy run's metrics are not imaging's
+        if spec.group not in CORONAGRAPHY_GROUPS:
+            out.setdefault(metric, _not_computed([metric], "not evaluated")[metric])
     reasons = _explain(out)
     paths = {"i2d": i2d, "catalog": cat, "truth": truth_file}
     if segm is not None:

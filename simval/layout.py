@@ -118,6 +118,11 @@ class RunLayout:
     def product_metrics(self, product_name: str) -> Path:
         return self.evaluation / f"{product_name}_metrics.json"
 
+    def evaluation_table(self, product_name: str, kind: str) -> Path:
+        """``evaluation/<product>_<kind>.ecsv`` (coronagraphy: ``companions``,
+        ``contrast``, ``alignment``)."""
+        return self.evaluation / f"{product_name}_{kind}.ecsv"
+
     def defects_table(self, product_name: str) -> Path:
         """``evaluation/<product>_defects.ecsv``: the mosaic's holes explained."""
         return self.evaluation / f"{product_name}_defects.ecsv"

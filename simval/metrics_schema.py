@@ -65,6 +65,7 @@ from pydantic_core import PydanticCustomError
 from simval.atomic import write_text
 
 __all__ = [
+    "CORONAGRAPHY_GROUPS",
     "GROUPS",
     "INPUTS",
     "REGISTRY",
@@ -148,6 +149,17 @@ INPUTS = {
             "VAR_POISSON, DQ; TGROUP and NGROUPS)",
     "uncal": "GAIN in the primary header of the exposures' uncal files (the gain the "
              "simulator converted electrons to DN with, e-/DN)",
+    "coron_truth": "the coronagraphic simulator's truth per exposure, exposures/<base>/"
+                   "<base>_coron_truth.ecsv (pixels, offsets from the mask, fluxes, the "
+                   "mask's transmission)",
+    "psfsub": "calwebb_coron3's PSF-subtracted integrations per science exposure, "
+              "image3/<product>/<base>_<product>_psfsub.fits",
+    "psfalign": "the references align_refs aligned to each science exposure, _psfalign.fits",
+    "psfstack": "the stacked references, image3/<product>/<product>_psfstack.fits",
+    "calints": "the science exposures' calwebb_image2 products, image2/<base>_calints.fits",
+    "coron_disk": "the simulator's noiseless disk per science exposure, exposures/<base>/"
+                  "<base>_disk_rate.fits (DN/s)",
+    "psf_cache": "the kit's occulted PSFs (the simulator's optics), for encircled energies",
     "crf": "the exposures' outlier_detection products, image3/<product>/<base>_crf.fits "
            "(DQ with OUTLIER, WCS)",
 }
@@ -188,9 +200,20 @@ GROUPS: dict[str, tuple[str, tuple[str, ...]]] = {
     "alignment": ("alignment", ("cal", "tweakreg_wcs", "plan")),
     "psf_smear": ("smearing", ("truth", "i2d.SCI", "truth_mosaic")),
     "outlier_cores": ("outliers", ("truth", "catalog", "crf")),
+    "coron_companions": ("coron_evaluate", ("coron_truth", "psfsub", "i2d.SCI",
+                                            "i2d.PIXAR_SR", "psf_cache")),
+    "coron_contrast": ("coron_evaluate", ("coron_truth", "psfsub", "calints", "psf_cache")),
+    "coron_alignment": ("coron_alignment", ("coron_truth", "psfstack", "psfalign")),
+    "coron_disk": ("coron_evaluate", ("coron_disk", "psfsub")),
     "detectors": ("breakdown", _BREAKDOWN),
     "visits": ("breakdown", _BREAKDOWN),
 }
+
+
+#: The groups of a coronagraphy run (:mod:`simval.metrics.coron_evaluate`); an imaging
+#: run's evaluation computes the others.
+CORONAGRAPHY_GROUPS = ("coron_companions", "coron_contrast", "coron_alignment",
+                       "coron_disk")
 
 
 def _specs() -> dict[str, MetricSpec]:
@@ -396,6 +419,50 @@ def _specs() -> dict[str, MetricSpec]:
         ("outlier_frac", "fraction", "outliers", "outlier_cores", 0.0005,
          "science pixels flagged OUTLIER / science pixels of the crf files (cosmic rays "
          "jump missed, and false flags)", _NO_CRF),
+        ("companion_flux_ratio_worst", "ratio", "coron_evaluate", "coron_companions", 0.05,
+         "per science exposure's psfsub (integrations averaged) and companion: flux in a "
+         "4 px aperture / (injected flux x mask transmission x the aperture's encircled "
+         "energy from the simulator's occulted PSF); the one farthest from 1 (signed)",
+         "no companion in the scenario"),
+        ("companion_position_error_max_mas", "mas", "coron_evaluate", "coron_companions", 3.0,
+         "2-D Gaussian centroid of each companion in each psfsub minus its true pixel; the "
+         "largest", "no companion in the scenario"),
+        ("companion_snr_min", "ratio", "coron_evaluate", "coron_companions", 1.0,
+         "per companion and psfsub: one-FWHM aperture sum over the standard deviation of "
+         "the same apertures around its separation ring (other companions masked); the "
+         "smallest", "no companion in the scenario"),
+        ("companion_flux_ratio_i2d_worst", "ratio", "coron_evaluate", "coron_companions",
+         0.05, "as companion_flux_ratio_worst in the resampled _i2d (true sky position "
+         "through its WCS, expected flux the rolls' mean)", "no companion in the scenario"),
+        ("companion_position_error_i2d_max_mas", "mas", "coron_evaluate", "coron_companions",
+         3.0, "as companion_position_error_max_mas in the _i2d (its pixel scale)",
+         "no companion in the scenario"),
+        ("contrast_0p5_arcsec", "ratio", "coron_evaluate", "coron_contrast", 2e-6,
+         "5-sigma point-source contrast at 0.5 arcsec with Mawet et al. (2014)'s "
+         "small-sample correction (companions masked); the worst psfsub",
+         "too few apertures at this separation"),
+        ("contrast_1_arcsec", "ratio", "coron_evaluate", "coron_contrast", 1e-6,
+         "as contrast_0p5_arcsec at 1 arcsec", "too few apertures at this separation"),
+        ("contrast_2_arcsec", "ratio", "coron_evaluate", "coron_contrast", 2e-7,
+         "as contrast_0p5_arcsec at 2 arcsec", "too few apertures at this separation"),
+        ("contrast_4_arcsec", "ratio", "coron_evaluate", "coron_contrast", 1e-7,
+         "as contrast_0p5_arcsec at 4 arcsec", "too few apertures at this separation"),
+        ("klip_gain_1_arcsec", "ratio", "coron_evaluate", "coron_contrast", 2.0,
+         "contrast of the unsubtracted calints / of the psfsub at 1 arcsec, median over "
+         "science exposures", "too few apertures at this separation"),
+        ("disk_flux_ratio", "ratio", "coron_evaluate", "coron_disk", 0.02,
+         "the disk's surface brightness summed in each psfsub over the simulator's noiseless "
+         "disk on the same pixels (above 20 % of its peak, outside 0.8\", away from the "
+         "companions); mean over the science exposures; below 1: KLIP over-subtracts it",
+         "no disk (extended_emission) in the scenario"),
+        ("align_refs_error_rms_mas", "mas", "coron_alignment", "coron_alignment", 1.0,
+         "shift align_refs applied to each reference frame (fitted from psfstack to the "
+         "first science integration's psfalign) minus the dither truth (science star's "
+         "pixel minus the reference star's); rms length", "no reference frame"),
+        ("align_refs_applied_rms_mas", "mas", "coron_alignment", "coron_alignment", 1.0,
+         "rms length of the shifts align_refs applied", "no reference frame"),
+        ("align_refs_expected_rms_mas", "mas", "coron_alignment", "coron_alignment", 1.0,
+         "rms length of the shifts the dither truth asks for", "no reference frame"),
         ("phot_offset_detector_worst_mag", "mag", "breakdown", "detectors", 0.01,
          "per detector: median(measured - true) mag of the bright isolated stars (else all "
          "matched stars) its exposures cover; the detector farthest from 0 (signed)",

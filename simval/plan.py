@@ -64,9 +64,11 @@ from simval.instruments import miri
 from simval.instruments import nircam as nrc
 from simval.instruments.miri_detector import Readout as MiriReadout
 from simval.instruments.nircam import exposure_base_name
+from simval.kit.coron_jobs import CoronKitSpec
 from simval.kit.miri_jobs import MiriKitSpec
 from simval.kit.spec import DEFAULT_SEED, DarkNeed, KitSpec
 from simval.layout import RunLayout
+from simval.plan_coron import coron_exposures
 from simval.pointing import attitude_at_pa_v3, offset_attitude, tile_step
 from simval.scenario import Scenario, normalised, scenario_hash
 from simval.scenario.errors import Problem, ScenarioError
@@ -266,11 +268,22 @@ class Plan:
         reads ``NIRCAM``)."""
         return str(self.scenario.get("instrument") or "NIRCAM").upper()
 
-    def kit_spec(self) -> KitSpec | MiriKitSpec:
+    @property
+    def coronagraphy(self) -> dict[str, Any] | None:
+        """The scenario's ``coronagraphy`` block (normalised), or None for imaging."""
+        return self.scenario.get("coronagraphy")
+
+    def kit_spec(self) -> KitSpec | MiriKitSpec | CoronKitSpec:
         """What the synthetic kit must hold: detectors, filters, and per subarray a dark with
         the most frames any exposure reads (``ngroups * (nframes + groupgap)``), in as many
         noise realizations as :meth:`dark_realizations` hands out in that subarray. For
-        MIRI: the filters and every exposure's readout (DARK and RESET are cut to it)."""
+        MIRI: the filters and every exposure's readout (DARK and RESET are cut to it).
+        Coronagraphy: the mask and the filter (:mod:`simval.kit.coron_jobs`)."""
+        if self.coronagraphy is not None:
+            return CoronKitSpec(masks=(self.coronagraphy["mask"],),
+                                filters=tuple(dict.fromkeys(e.filter_name
+                                                            for e in self.exposures)),
+                                seed=self.kit_seed)
         if self.instrument == "MIRI":
             return MiriKitSpec(
                 filters=tuple(dict.fromkeys(e.filter_name for e in self.exposures)),
@@ -438,7 +451,10 @@ def _arms(scenario: Scenario) -> tuple[Any, list[_Arm]]:
 
 
 def make_plan(scenario: Scenario) -> Plan:
-    """Expand ``scenario`` into exposures, tiles and products (see the module docstring)."""
+    """Expand ``scenario`` into exposures, tiles and products (see the module docstring;
+    a coronagraphy scenario: :func:`simval.plan_coron.make_coron_plan`)."""
+    if scenario.coronagraphy is not None:
+        return _coron_plan(scenario)
     rot = offline.siaf_rotations()
     siaf, arms = _arms(scenario)
     det_aps = {a.name: a.aperture for a in arms}
@@ -542,17 +558,39 @@ def make_plan(scenario: Scenario) -> Plan:
                                              scenario.instrument),
                                 band, first.filter_wheel, first.pupil, members))
 
+    return _assemble(scenario, pointing_ap.AperName, tuple(t for t, _ in tiles),
+                     tuple(exposures), tuple(products),
+                     uses_kit=scenario.crds.kit is not None or scenario.mirage_data is None)
+
+
+def _assemble(scenario: Scenario, pointing_aperture: str, tiles: tuple[Tile, ...],
+              exposures: tuple[Exposure, ...], products: tuple[Product, ...], *,
+              uses_kit: bool) -> Plan:
+    """The plan of ``scenario`` with these exposures and products (the scenario's own
+    fields, hash and kit seed filled in)."""
     kit = scenario.crds.kit
     return Plan(
         scenario_name=scenario.name, scenario_hash=scenario_hash(scenario),
         scenario_source=scenario.source, scenario=normalised(scenario),
-        pointing_aperture=pointing_ap.AperName, ra_deg=scenario.pointing.ra,
+        pointing_aperture=pointing_aperture, ra_deg=scenario.pointing.ra,
         dec_deg=scenario.pointing.dec, pa_v3_deg=scenario.pointing.pa_v3,
-        kit_seed=kit.seed if kit is not None else DEFAULT_SEED,
-        uses_kit=kit is not None or scenario.mirage_data is None,
-        tiles=tuple(t for t, _ in tiles), exposures=tuple(exposures),
-        products=tuple(products),
-    )
+        kit_seed=kit.seed if kit is not None else DEFAULT_SEED, uses_kit=uses_kit,
+        tiles=tiles, exposures=exposures, products=products)
+
+
+def _coron_plan(scenario: Scenario) -> Plan:
+    """The plan of a coronagraphy scenario (:mod:`simval.plan_coron`): its exposures and
+    one coron3 product of all of them, named like coron3's (``..._<filter>-<pupil>-
+    <subarray>``)."""
+    exposures = tuple(Exposure(**d) for d in coron_exposures(scenario))
+    first = exposures[0]
+    name = (product_name(scenario.program, scenario.observation, first.filter_wheel,
+                         first.pupil) + f"-{first.subarray.lower()}")
+    product = Product(name, first.filter_name, first.filter_wheel, first.pupil,
+                      tuple(e.base_name for e in exposures))
+    tile = Tile(1, 1, 1, 0.0, 0.0, first.ra_ref_deg, first.dec_ref_deg, first.roll_ref_deg)
+    return _assemble(scenario, first.aperture, (tile,), exposures, (product,),
+                     uses_kit=scenario.crds.path is None)
 
 
 #: Salt of the pointing errors' random draws (with the scenario seed).

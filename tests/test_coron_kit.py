@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from simval.instruments.nircam_coron import get_mask
-from simval.kit.coron_jobs import CoronKitSpec
+from simval.kit.coron_jobs import CORON_KIT_VERSION, CoronKitSpec
 from simval.kit.coron_psf import lyot_throughput
 
 MASK = get_mask("MASKA335R")
@@ -32,7 +32,7 @@ def test_kit_is_certified_and_selects_the_masks_references(coron_kit, tmp_path):
     from simval.simulate.coron_rateints import CoronReadout, noisy_rateints, write_rateints
     from simval.simulate.dms_meta import ExposureIds
 
-    assert coron_kit.layout.root.name == "nircam_coron-seed5-v1"
+    assert coron_kit.layout.root.name == f"nircam_coron-seed5-v{CORON_KIT_VERSION}"
     result = certify_context(coron_kit.layout, coron_kit.context)
     assert result.ok, result.messages()
     ap = offline.nircam_siaf()[MASK.aperture]
@@ -73,3 +73,11 @@ def test_photom_undoes_the_lyot_stop_and_psfmask_is_the_mask(coron_kit):
         iy, ix = np.unravel_index(np.argmin(data), data.shape)
         assert (ix + 1, iy + 1) == pytest.approx((150.2, 174.6), abs=0.6)  # XSciRef, YSciRef
         assert data.min() < 1e-3 and data[0, 0] == pytest.approx(1.0, abs=1e-3)
+
+
+def test_the_same_spec_builds_the_same_bytes(coron_kit, tmp_path):
+    """Same seed, same files: every reference's sha256 (DATE cards pinned) and the context."""
+    from simval.kit.build import build_kit
+
+    again = build_kit(CoronKitSpec(seed=5), tmp_path)
+    assert again.content_sha256() == coron_kit.content_sha256()

@@ -31,7 +31,7 @@ from simval.metrics import (
     skymatch_comparison,
     source_mask,
 )
-from simval.metrics_schema import REGISTRY, Measurement
+from simval.metrics_schema import CORONAGRAPHY_GROUPS, REGISTRY, Measurement
 
 AB_JY = 3631.0
 
@@ -459,7 +459,8 @@ def test_mosaic_measurements_end_to_end(rng):
                             injected=np.array([0.22, 0.22]), levels=np.array([0.0, 0.01]),
                             names=["a", "b"], member_names=["a", "b"], settings=settings,
                             aperture=(3.0, 1.0, "test"), rng=rng)
-    assert set(m) == {n for n, s in REGISTRY.items() if s.group not in PRODUCT_GROUPS}
+    assert set(m) == {n for n, s in REGISTRY.items()
+                      if s.group not in PRODUCT_GROUPS + CORONAGRAPHY_GROUPS}
     assert m["jump_frac"].value is None  # no cal files given
     assert abs(m["bkg_residual_frac"].value) < 0.005
     assert m["bkg_residual_mjysr"].details["expected_mjysr"] == pytest.approx(0.22)

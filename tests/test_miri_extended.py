@@ -158,4 +158,5 @@ def test_nircam_scenario_refuses_an_extended_emission_image(tmp_path):
     write_image(tmp_path / "good.fits", np.ones((20, 20)), 53.16, -27.79, 0.5)
     data["extended_emission"] = {"file": "good.fits"}
     msg = _error(tmp_path, data)
-    assert "simulated for MIRI only" in msg and "instrument: MIRI" in msg
+    assert "simulated for MIRI imaging and NIRCam coronagraphy" in msg
+    assert "instrument: MIRI" in msg

@@ -190,9 +190,13 @@ def test_fork_servers_are_started_ahead_only_for_exposures_still_to_simulate(tmp
             calls.append(function)
 
     layout = RunLayout(tmp_path)
-    sim = StageSpec("sim", "simulate", str(tmp_path), params={"text": "x"}, func=_source)
+    sim = StageSpec("sim", "simulate", str(tmp_path),
+                    params={"text": "x", "mirage_exposure": {}}, func=_source)
     other = StageSpec("other", "test", str(tmp_path), params={"text": "y"}, func=_source)
+    ours = StageSpec("ours", "simulate", str(tmp_path), params={"text": "z"}, func=_source)
     assert warm_up_simulators(Client(), [other], layout) is False  # nothing to simulate
+    # simval's own simulators (MIRI, coronagraphy) need no MIRAGE fork server
+    assert warm_up_simulators(Client(), [ours, other], layout) is False
     assert warm_up_simulators(Client(), [sim, other], layout) is True  # no record yet
     assert calls == [mirage_backend.start_in_background]
     assert execute_stage(sim).status == COMPLETE

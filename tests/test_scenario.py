@@ -403,8 +403,8 @@ def test_nircam_has_one_readout(tmp_path, base):
 
 def test_nircam_scenario_refuses_the_miri_simulator(tmp_path, base):
     err = error_for(tmp_path, base, lambda d: d.update(simulator={"backend": "simval-miri"}))
-    assert_mentions(err, "simulator.backend = 'simval-miri': NIRCam is simulated with MIRAGE",
-                    "mirage")
+    assert_mentions(err, "simulator.backend = 'simval-miri': NIRCam imaging is simulated "
+                         "with MIRAGE", "mirage")
 
 
 def test_stephans_quintet_plans_the_workshop_layout():

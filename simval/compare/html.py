@@ -29,6 +29,7 @@ from simval.match import column, radec_of, sky_offsets_mas
 from simval.metrics import MAG_COLUMN
 from simval.metrics_schema import REGISTRY
 from simval.provenance import now_utc
+from simval.report.coron import contrast_table, is_coronagraphy
 from simval.report.html import Cell, FigureView, TableView, figure_view, render_template
 from simval.report.rundir import diff_text, format_value, ratio_text
 
@@ -224,7 +225,29 @@ def _curves(runs: list[CompareRun], band: str) -> list[Any]:
     return out
 
 
+def _contrast_curves(runs: list[CompareRun], band: str) -> list[tuple]:
+    """Per coronagraphy run: (label, separations, worst psfsub contrast, worst calints
+    contrast) at each separation of its evaluation."""
+    out = []
+    for r in runs:
+        t = contrast_table(r.contents, band) if is_coronagraphy(r.contents) else None
+        if t is None or not len(t):
+            continue
+        seps = np.unique(np.asarray(t["separation_arcsec"], float))
+        at = [np.asarray(t["separation_arcsec"], float) == s for s in seps]
+        out.append((f"{r.label} {r.name}", seps,
+                    [float(np.nanmax(np.asarray(t["contrast"])[m])) for m in at],
+                    [float(np.nanmax(np.asarray(t["contrast_raw"])[m])) for m in at]))
+    return out
+
+
 def _overlays(result: CompareResult, band: str) -> list[FigureView]:
+    contrast = _contrast_curves(result.runs, band)
+    if contrast:
+        return [figure_view("contrast", "contrast curves", "5-sigma contrast (Mawet et al. "
+                            "2014) of each run against separation: the worst psfsub (solid) "
+                            "and the worst unsubtracted calints (dashed).",
+                            lambda: plots.contrast_overlay(contrast, band=band))]
     curves = _curves(result.runs, band)
     if not curves:
         return [FigureView("overlays", "overlays", "", note="overlays not drawn: no run has a "

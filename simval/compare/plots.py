@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 from simval.metrics.completeness import completeness_curve, mag_bins
+from simval.report.coron import contrast_curves_figure
 from simval.report.plots import (
     _figure,
     _styled,
@@ -29,7 +30,8 @@ from simval.report.plots import (
 )
 
 __all__ = ["RUN_COLOURS", "RunCurve", "astrometry_overlay", "completeness_overlay",
-           "delta_mag_overlay", "difference_figure", "flux_ratio_figure", "run_colour"]
+           "contrast_overlay", "delta_mag_overlay", "difference_figure", "flux_ratio_figure",
+           "run_colour"]
 
 RUN_COLOURS = ("#222222", "#d95f02", "#1b9e77", "#7570b3", "#e7298a", "#66a61e", "#e6ab02",
                "#a6761d")
@@ -204,3 +206,11 @@ def difference_figure(difference: ArrayLike, *, band: str, pair: str,
     ax.set_title(f"{band}: {pair} pixel difference (red: B brighter)"
                  + (f"\n{block}x{block} block mean" if block > 1 else ""), fontsize=8.5)
     return fig
+
+
+def contrast_overlay(curves: Sequence[tuple[str, ArrayLike, ArrayLike, ArrayLike]], *,
+                     band: str) -> Figure:
+    """Each run's 5-sigma contrast against separation (arcsec): (label, separations,
+    contrast of the psfsubs, of the unsubtracted calints), one colour per run."""
+    return contrast_curves_figure(curves, title=f"{band}: contrast curves",
+                                  colours=[run_colour(i) for i in range(len(curves))])

@@ -22,7 +22,7 @@ from simval.kit.spec import DEFAULT_SEED, content_key
 __all__ = ["CORON_KIT_VERSION", "CoronKitSpec", "plan_coron_jobs"]
 
 #: Bumped whenever a coronagraphy kit file's content changes for the same inputs.
-CORON_KIT_VERSION = 1
+CORON_KIT_VERSION = 2
 
 
 @dataclass(frozen=True)

@@ -49,6 +49,8 @@ from simval.kit.pupil import (
 __all__ = ["LYOT", "CoronOptics", "LyotStop", "cached_psf", "coron_psf", "lyot_stop",
            "lyot_throughput"]
 
+#: JWST's aperture for lambda/D, m (the metric FWHMs; the optics use the pupil itself).
+TELESCOPE_DIAMETER_M = 6.5
 #: Pupil samples across :data:`simval.kit.pupil.GRID_DIAMETER_M`, and poppy's padding.
 PUPIL_NPIX = 256
 PUPIL_PADDING = 4
@@ -115,6 +117,26 @@ class CoronOptics:
         return cls(mask.name, mask.sigma, tuple(float(v) for v in wavelengths_um),
                    tuple(float(v) for v in w / w.sum()), **kw)
 
+    def to_params(self) -> dict:
+        """JSON form (a stage's parameters); the Lyot stop is the kit's, not a parameter."""
+        d = asdict(self)
+        d.pop("lyot")
+        return {**d, "wavelengths_um": list(d["wavelengths_um"]), "weights": list(d["weights"])}
+
+    @classmethod
+    def from_params(cls, d: dict) -> CoronOptics:
+        """The optics of :meth:`to_params`."""
+        return cls(d["mask"], float(d["sigma"]), tuple(d["wavelengths_um"]),
+                   tuple(d["weights"]), int(d["wfe_seed"]), float(d["wfe_scale"]),
+                   int(d["fov_pixels"]), int(d["oversample"]))
+
+    @property
+    def fwhm_px(self) -> float:
+        """lambda/D at the band's mean wavelength (D = :data:`TELESCOPE_DIAMETER_M`),
+        detector px."""
+        lam_um = float(np.sum(np.asarray(self.wavelengths_um) * np.asarray(self.weights)))
+        return lam_um * 1e-6 / TELESCOPE_DIAMETER_M * 206264.806 / LW_SCALE_ARCSEC
+
     def key(self, offset_arcsec: tuple[float, float]) -> str:
         """Content key of the PSF of a source at ``offset_arcsec`` (x, y) from the mask."""
         text = json.dumps({"optics": asdict(self), "offset": [round(float(v), 6)
@@ -170,9 +192,11 @@ def cached_psf(optics: CoronOptics, offset_arcsec: tuple[float, float],
     path = Path(cache_dir) / f"coron_psf_{optics.key(offset_arcsec)}.fits"
     if path.is_file():
         return fits.getdata(path).astype(float), True
-    image = coron_psf(optics, offset_arcsec)
+    # stored as float32, and returned as stored: a computed PSF and a cached one are the
+    # same numbers, so a run's files do not depend on the cache's state
+    image = coron_psf(optics, offset_arcsec).astype(np.float32)
     path.parent.mkdir(parents=True, exist_ok=True)
-    hdu = fits.PrimaryHDU(image.astype(np.float32))
+    hdu = fits.PrimaryHDU(image)
     hdu.header["CORONMSK"] = optics.mask
     hdu.header["OFFSETX"] = (float(offset_arcsec[0]), "source x offset from the mask, arcsec")
     hdu.header["OFFSETY"] = (float(offset_arcsec[1]), "source y offset from the mask, arcsec")
@@ -180,4 +204,4 @@ def cached_psf(optics: CoronOptics, offset_arcsec: tuple[float, float],
     hdu.header["PIXSCALE"] = (LW_SCALE_ARCSEC / optics.oversample, "arcsec per sample")
     with atomic_path(path) as tmp:
         hdu.writeto(tmp)
-    return image, False
+    return image.astype(float), False

@@ -30,6 +30,7 @@ import numpy as np
 from simval import offline
 from simval.atomic import save_model
 from simval.instruments.nircam_coron import get_mask
+from simval.kit.detector_refs import FILE_DATE
 from simval.kit.detectors import get_detector
 from simval.kit.distortion import SR_PER_ARCSEC2, distortion_model, pixel_area_arcsec2
 from simval.kit.photometry import zeropoint_row
@@ -76,7 +77,7 @@ def write_coron_distortion(path: str | os.PathLike, mask_name: str) -> Path:
               f"{det.name} pixel -> V2/V3 from SIAF {mask.full_aperture}",
               history=f"Sci2Idl + planar Idl2Tel of {mask.full_aperture}; fitted inverse.")
         _coron_meta(dm, mask.name)
-        return save_model(dm, path)
+        return save_model(dm, path, date=FILE_DATE)
 
 
 @functools.lru_cache(maxsize=4)
@@ -102,7 +103,7 @@ def write_coron_area(path: str | os.PathLike, mask_name: str) -> Path:
         pm.meta.photometry.pixelarea_arcsecsq = pixar_a2
         pm.meta.instrument.filter = "ANY"
         _coron_meta(pm, mask.name)
-        return save_model(pm, path)
+        return save_model(pm, path, date=FILE_DATE)
 
 
 def write_coron_filteroffset(path: str | os.PathLike, mask_name: str,
@@ -120,7 +121,7 @@ def write_coron_filteroffset(path: str | os.PathLike, mask_name: str,
         fm.meta.instrument.filter = "ANY"
         fm.meta.instrument.pfilter = "|".join(filters) + "|"
         _coron_meta(fm, mask.name)
-        return save_model(fm, path)
+        return save_model(fm, path, date=FILE_DATE)
 
 
 def write_coron_flat(path: str | os.PathLike, mask_name: str, filter_name: str) -> Path:
@@ -144,7 +145,7 @@ def _save_subarray_ref(model, path: str | os.PathLike, mask_name: str, filter_na
               subarray=_subarray(mask.name))
         model.meta.instrument.filter = filter_name
         _coron_meta(model, mask.name)
-        return save_model(model, path)
+        return save_model(model, path, date=FILE_DATE)
 
 
 def coron_photmjsr(mask_name: str, filter_name: str, lyot_throughput: float) -> float:
@@ -173,7 +174,7 @@ def write_coron_photom(path: str | os.PathLike, mask_name: str, filters: tuple[s
         pm.meta.photometry.pixelarea_steradians = pixar_a2 * SR_PER_ARCSEC2
         pm.meta.photometry.pixelarea_arcsecsq = pixar_a2
         _coron_meta(pm, mask.name, pupil=False)
-        return save_model(pm, path)
+        return save_model(pm, path, date=FILE_DATE)
 
 
 def write_coron_psfmask(path: str | os.PathLike, mask_name: str, filter_name: str) -> Path:

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike
 
-__all__ = ["FPF_5SIGMA", "ContrastCurve", "contrast_curve", "threshold"]
+__all__ = ["FPF_5SIGMA", "ContrastCurve", "contrast_curve", "ring_sums", "threshold"]
 
 #: The false-positive fraction of a 5-sigma Gaussian detection (one-sided).
 FPF_5SIGMA = 2.866515719e-7
@@ -63,30 +63,40 @@ class ContrastCurve:
                                       np.log(self.contrast[ok]))))
 
 
+def ring_sums(clean: np.ndarray, bad: np.ndarray, centre: tuple[float, float], r: float,
+              fwhm_px: float) -> np.ndarray | None:
+    """Sums of the ``floor(2 pi r / fwhm)`` apertures of diameter ``fwhm_px`` around
+    ``centre`` at radius ``r`` (px) that touch no ``bad`` pixel (``clean``: the image with
+    bad pixels zeroed); None where the ring holds fewer than 3 apertures."""
+    from photutils.aperture import CircularAperture, aperture_photometry
+
+    n = int(np.floor(2.0 * np.pi * r / fwhm_px))
+    if n < 3:
+        return None
+    angles = 2.0 * np.pi * np.arange(n) / n
+    xy = np.c_[centre[0] + r * np.cos(angles), centre[1] + r * np.sin(angles)]
+    aps = CircularAperture(xy, r=fwhm_px / 2.0)
+    sums = np.asarray(aperture_photometry(clean, aps)["aperture_sum"], float)
+    hit = np.asarray(aperture_photometry(bad.astype(float), aps)["aperture_sum"], float)
+    return sums[hit == 0]
+
+
 def contrast_curve(image: ArrayLike, centre: tuple[float, float], fwhm_px: float, *,
                    star_flux: float, ee: float, transmission: Callable[[np.ndarray], np.ndarray],
                    separations_px: ArrayLike, mask: ArrayLike | None = None) -> ContrastCurve:
     """The 5-sigma contrast at ``separations_px`` (module docstring). ``mask`` (True =
     excluded) removes known sources; an aperture touching a masked or NaN pixel is
     dropped."""
-    from photutils.aperture import CircularAperture, aperture_photometry
-
     img = np.asarray(image, float)
     bad = ~np.isfinite(img) if mask is None else (~np.isfinite(img) | np.asarray(mask, bool))
     clean = np.where(bad, 0.0, img)
     seps = np.asarray(separations_px, float)
     contrast, gaussian, used = [], [], []
     for r in seps:
-        n = int(np.floor(2.0 * np.pi * r / fwhm_px))
-        if n < 3:
+        sums = ring_sums(clean, bad, centre, r, fwhm_px)
+        if sums is None:
             contrast.append(np.nan), gaussian.append(np.nan), used.append(0)
             continue
-        angles = 2.0 * np.pi * np.arange(n) / n
-        xy = np.c_[centre[0] + r * np.cos(angles), centre[1] + r * np.sin(angles)]
-        aps = CircularAperture(xy, r=fwhm_px / 2.0)
-        sums = np.asarray(aperture_photometry(clean, aps)["aperture_sum"], float)
-        hit = np.asarray(aperture_photometry(bad.astype(float), aps)["aperture_sum"], float)
-        sums = sums[hit == 0]
         denominator = star_flux * ee * float(transmission(np.array([r]))[0])
         tau = threshold(sums)
         contrast.append((tau + float(np.mean(sums))) / denominator if sums.size >= 3

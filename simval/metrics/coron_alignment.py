@@ -23,7 +23,14 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike
 
-__all__ = ["AlignmentShifts", "applied_shifts", "fitted_shift", "shift_image"]
+__all__ = ["REALIGN_HOOK", "AlignmentShifts", "applied_shifts", "fitted_shift",
+           "realign_references", "shift_image"]
+
+#: The workaround for align_refs' zero shifts, as a jwst step parameter:
+#: ``pipeline: {coron3: {klip: {pre_hooks: [REALIGN_HOOK]}}}``.
+REALIGN_HOOK = "simval.metrics.coron_alignment.realign_references"
+#: Half-size of the box around the star that :func:`realign_references` fits in, px.
+REALIGN_HALF_BOX = 40
 
 
 def shift_image(image: ArrayLike, dx: float, dy: float) -> np.ndarray:
@@ -84,3 +91,35 @@ def applied_shifts(psfstack: ArrayLike, psfalign: ArrayLike, weight: ArrayLike |
     applied = np.array([fitted_shift(align[k], stack[k], weight) for k in range(len(stack))])
     exp = np.zeros_like(applied) if expected is None else np.asarray(expected, float)
     return AlignmentShifts(applied, exp)
+
+
+def realign_references(target, psf_aligned) -> None:
+    """A pre-hook of calwebb_coron3's klip step (stpipe's documented ``pre_hooks``
+    parameter; :data:`REALIGN_HOOK`): align every reference frame of ``psf_aligned`` onto
+    the science data of ``target`` (CubeModel) with :func:`fitted_shift` in double
+    precision, in place, and return None so klip runs on (target, the realigned
+    references). ``psf_aligned`` is what align_refs made: a CubeModel of the reference
+    frames aligned to the first science integration (jwst 3.0), or a QuadModel with one
+    such cube per integration. Fits a box of 2 x :data:`REALIGN_HALF_BOX` px around the
+    mask centre (the reference pixel CRPIX).
+
+    The ``_psfalign`` file coron3 saved before klip keeps align_refs' own shifts, so the
+    alignment metrics still measure align_refs; the psfsub shows the workaround."""
+    sci = np.asarray(target.data, np.float64)
+    sci = sci[None] if sci.ndim == 2 else sci
+    refs = np.asarray(psf_aligned.data, np.float64)
+    cubes = refs if refs.ndim == 4 else refs[None]
+    try:  # the mask centre: the aperture's reference pixel (1-based)
+        cx = round(float(target.meta.wcsinfo.crpix1) - 1.0)
+        cy = round(float(target.meta.wcsinfo.crpix2) - 1.0)
+    except (AttributeError, TypeError):
+        first = np.nan_to_num(sci[0])
+        cy, cx = np.unravel_index(np.argmax(first), first.shape)
+    h = REALIGN_HALF_BOX
+    box = (slice(max(cy - h, 0), cy + h), slice(max(cx - h, 0), cx + h))
+    out = np.empty_like(cubes)
+    for i in range(cubes.shape[0]):
+        for k in range(cubes.shape[1]):
+            dx, dy = fitted_shift(sci[min(i, len(sci) - 1)][box], cubes[i, k][box])
+            out[i, k] = shift_image(cubes[i, k], dx, dy)
+    psf_aligned.data = (out if refs.ndim == 4 else out[0]).astype(psf_aligned.data.dtype)

@@ -66,6 +66,7 @@ from simval.metrics import MAG_COLUMN
 from simval.metrics.background import sky_level, source_mask
 from simval.metrics_schema import REGISTRY
 from simval.provenance import now_utc, package_version
+from simval.report.coron import coron_section, is_coronagraphy
 from simval.report.plots import (
     astrometry_figure,
     background_figure,
@@ -110,7 +111,7 @@ SMOOTH_PIX = 6.0
 REPORT_JSON_SCHEMA = "simval.report"
 REPORT_JSON_VERSION = 1
 #: Pipelines in the order their reference-file tables are shown.
-_PIPELINES = ("detector1", "image2", "image3")
+_PIPELINES = ("detector1", "image2", "image3", "coron3")
 
 
 # --- view-model pieces shared with compare.html -------------------------------------------
@@ -661,6 +662,8 @@ def _metric_rows(run: RunContents, band: str) -> list[MetricRow]:
 
 
 def _filter(run: RunContents, band: str) -> FilterView:
+    if is_coronagraphy(run):
+        return _coron_filter(run, band)
     f = filter_inputs(run, band)
     prov = ((run.metrics.provenance if run.metrics else {}).get("filters") or {}).get(band)
     facts = [Fact("product", f.product or "unknown", "code")]
@@ -704,6 +707,17 @@ def _filter(run: RunContents, band: str) -> FilterView:
     tables = [t for t in (_photometry_table(run, band), _noise_table(run, band)) if t]
     return FilterView(band, f.product, facts, notes, figures, _metric_rows(run, band),
                       groups, defects, links, tables)
+
+
+def _coron_filter(run: RunContents, band: str) -> FilterView:
+    """A coronagraphy run's filter (:mod:`simval.report.coron`)."""
+    s = coron_section(run, band)
+    return FilterView(
+        band, s.product, [Fact(*f) for f in s.facts], s.notes,
+        [figure_view(n, t, c, make, cls=f"plot-{n}") for n, t, c, make in s.figures],
+        _metric_rows(run, band),
+        tables=[TitledTable(t, TableView(head, rows, num), c)
+                for t, head, rows, num, c in s.tables])
 
 
 def _num(value: Any) -> float:

@@ -38,7 +38,7 @@ from simval.kit.build import build_kit
 from simval.kit.layout import default_kit_parent
 from simval.layout import RunLayout
 from simval.plan import make_plan
-from simval.run import executor, graph, manifest
+from simval.run import coron_graph, executor, graph, manifest
 from simval.run.cluster import SlurmOptions
 from simval.run.evaluation import EvaluationError, EvaluationResult, ensure_evaluated, evaluate_run
 from simval.run.graph import RunSetupError
@@ -81,7 +81,7 @@ class ProductFiles:
     name: str
     filter_name: str
     i2d: Path
-    catalog: Path
+    catalog: Path | None
     asn: Path
 
 
@@ -284,7 +284,9 @@ def run_scenario(path_or_scenario: str | os.PathLike | Scenario,
             display.done(kit_outcome)
             if kit is None:
                 return finish()
-            specs = graph.build_specs(plan, scenario, kit, layout, run_id)
+            build = (coron_graph.build_coron_specs if plan.coronagraphy is not None
+                     else graph.build_specs)
+            specs = build(plan, scenario, kit, layout, run_id)
             crds = _crds_info(scenario, graph.crds_env(scenario, kit))
             memory = declared_memory(specs)
             largest = max(memory, key=memory.__getitem__)
@@ -326,7 +328,8 @@ def _differing(per_worker: dict[str, Any]) -> dict[str, Any]:
 def _result(doc: dict[str, Any], layout: RunLayout, outcomes: dict[str, StageOutcome],
             wall_s: float) -> RunResult:
     products = {band: ProductFiles(p["name"], band, layout.abs(p["i2d"]),
-                                   layout.abs(p["catalog"]), layout.abs(p["asn"]))
+                                   layout.abs(p["catalog"]) if p.get("catalog") else None,
+                                   layout.abs(p["asn"]))
                 for band, p in doc["products"].items()}
     return RunResult(doc["status"], layout.root, layout.manifest, products, dict(outcomes),
                      wall_s)

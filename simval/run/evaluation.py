@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from simval.evaluate import comparison_of
 from simval.layout import RunLayout
 from simval.metrics_schema import MetricsDocument, read_metrics
+from simval.run.coron_graph import coron_evaluation_specs, recorded_simulation_params
 from simval.run.executor import run_graph
 from simval.run.graph import evaluation_specs, with_functions
 from simval.run.records import StageOutcome, execute_stage, read_record, recorded_outcome
@@ -76,9 +77,18 @@ def ensure_evaluated(run_dir: str | os.PathLike | RunLayout, *,
 
     layout = run_dir if isinstance(run_dir, RunLayout) else RunLayout(Path(run_dir))
     plan = load_plan(layout)
-    specs = with_functions(evaluation_specs(
-        plan, layout, uuid.uuid4().hex[:12], crds_context=_crds_context(layout),
-        catalog_options=dict(catalog_options) if catalog_options else None))
+    run_id = uuid.uuid4().hex[:12]
+    if plan.coronagraphy is not None:  # from the finished run's own records
+        try:
+            params = recorded_simulation_params(plan, layout)
+        except ValueError as exc:
+            raise EvaluationError(str(exc)) from None
+        specs = coron_evaluation_specs(plan, layout, run_id, crds_context=_crds_context(layout),
+                                       sim_params=params)
+    else:
+        specs = with_functions(evaluation_specs(
+            plan, layout, run_id, crds_context=_crds_context(layout),
+            catalog_options=dict(catalog_options) if catalog_options else None))
     own = {s.stage_id for s in specs}
     needed: dict[str, list[str]] = {}
     for spec in specs:

@@ -342,11 +342,11 @@ def memory_requests(client, specs: Sequence[StageSpec],
 
 def warm_up_simulators(client, specs: Sequence[StageSpec], layout: RunLayout) -> bool:
     """Have every worker start its MIRAGE fork server now
-    (:func:`~simval.simulate.mirage_backend.start_in_background`) when some simulate stage
-    has no complete record (a resumed run whose exposures are all done starts none). ``True``
+    (:func:`~simval.simulate.mirage_backend.start_in_background`) when some MIRAGE simulate
+    stage has no complete record (a resumed run whose exposures are all done starts none). ``True``
     if asked."""
-    if not any(s.kind == "simulate" and not _recorded_complete(layout, s.stage_id)
-               for s in specs):
+    if not any(s.kind == "simulate" and "mirage_exposure" in s.params
+               and not _recorded_complete(layout, s.stage_id) for s in specs):
         return False
     client.run(start_in_background)
     return True

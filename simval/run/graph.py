@@ -62,9 +62,18 @@ def stage_id(kind: str, name: str | None = None) -> str:
 
 def check_supported(scenario: Scenario) -> None:
     """Refuse, before anything runs, what ``simval run`` cannot do yet."""
-    if scenario.instrument == "MIRI":
+    if scenario.instrument == "MIRI" or scenario.coronagraphy is not None:
         if scenario.mirage_data is not None:
-            raise RunSetupError("mirage_data: MIRAGE does not simulate MIRI (remove it)")
+            raise RunSetupError(f"mirage_data: MIRAGE does not simulate this mode, "
+                                f"{scenario.simulator.backend} does (remove it)")
+        if scenario.coronagraphy is not None and scenario.crds.path is not None:
+            raise RunSetupError("crds.path: a coronagraphy run calibrates with the "
+                                "coronagraphy kit's references, consistent with its "
+                                "simulator (remove crds.path)")
+        if scenario.coronagraphy is not None and scenario.environment:
+            raise RunSetupError("environment: a coronagraphy run calibrates with simval's "
+                                "own jwst (calwebb_coron3 is not run in other "
+                                "environments; remove environment)")
         return
     if scenario.mirage_data is not None:
         raise RunSetupError("mirage_data: a real MIRAGE_DATA is not supported by `simval run` "
@@ -184,7 +193,8 @@ def pipeline_environment(scenario: Scenario) -> dict[str, Any]:
 def build_specs(plan: Plan, scenario: Scenario, kit: Kit, layout: RunLayout,
                 run_id: str) -> list[StageSpec]:
     """Every dask-executed stage of the run, upstream before downstream: the calibration
-    stages, then the evaluation (:func:`evaluation_specs`)."""
+    stages, then the evaluation (:func:`evaluation_specs`). A coronagraphy scenario has
+    its own: :func:`simval.run.coron_graph.build_coron_specs`."""
     env = crds_env(scenario, kit)
     in_env = pipeline_environment(scenario)
     context = env.get("CRDS_CONTEXT")

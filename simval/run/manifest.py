@@ -86,6 +86,8 @@ def _simulator(plan) -> str:
     backend = str((scenario.get("simulator") or {}).get("backend") or "mirage")
     if backend == "simval-miri":
         return f"simval {software_versions().get('simval', '?')} MIRI imager simulator"
+    if backend == "simval-coron":
+        return f"simval {software_versions().get('simval', '?')} NIRCam coronagraphic simulator"
     return f"MIRAGE {software_versions().get('mirage', '?')}"
 
 
@@ -107,11 +109,21 @@ def build_manifest(*, layout: RunLayout, plan, scenario_source: str, outcomes:
     image3_steps = None
     for sid, outcome in outcomes.items():
         kind, _, name = sid.partition(".")
-        if kind in ("detector1", "image2", "image3") and outcome.ok:
+        if kind in ("detector1", "image2", "image3", "coron3") and outcome.ok:
             refs.setdefault(name, {})[kind] = dict(outcome.info.get("ref_files", {}))
             if outcome.info.get("reftype_steps") and kind not in reftype_steps:
                 reftype_steps[kind] = {str(k): list(v) for k, v in
                                        outcome.info["reftype_steps"].items()}
+        if kind == "coron3" and outcome.ok:
+            info = outcome.info
+            image3_steps = info.get("steps_as_run", image3_steps)
+            products[info.get("filter", name)] = {
+                "name": name, "i2d": outcome.outputs["i2d"].path, "catalog": None,
+                "asn": outcome.outputs["asn"].path,
+                "members": [m[0] for m in info.get("members", [])],
+                "psfstack": outcome.outputs["psfstack"].path,
+                "psfsub": {k.split(":", 1)[1]: o.path for k, o in
+                           sorted(outcome.outputs.items()) if k.startswith("psfsub:")}}
         if kind == "image3" and outcome.ok:
             info = outcome.info
             background[name] = info.get("background", {})
@@ -123,9 +135,12 @@ def build_manifest(*, layout: RunLayout, plan, scenario_source: str, outcomes:
                 "n_sources": info.get("n_sources"),
             }
     stages = {sid: _stage_entry(o, layout) for sid, o in outcomes.items()}
-    steps = {k: pipeline.get(k, {}) for k in ("detector1", "image2", "image3")}
+    coron = getattr(plan, "coronagraphy", None) is not None
+    level3 = "coron3" if coron else "image3"
+    steps = {k: pipeline.get(k, {}) for k in ("detector1", "image2", level3)
+             if not (coron and k == "detector1")}
     if image3_steps is not None:
-        steps["image3"] = image3_steps
+        steps[level3] = image3_steps
     manifest = {
         "schema": MANIFEST_SCHEMA, "status": status, "failed_stages": failed,
         "blocked_stages": blocked,

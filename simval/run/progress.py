@@ -24,6 +24,10 @@ from simval.run.records import BLOCKED, CACHED, COMPLETE, FAILED, StageOutcome, 
 
 EXPOSURE_KINDS = ("simulate", "detector1", "image2")
 PRODUCT_KINDS = ("image3", "truth", "evaluate")
+#: A coronagraphy run: simval's simulator writes rateints (no detector1), coron3 replaces
+#: image3 and there is no truth mosaic.
+CORON_EXPOSURE_KINDS = ("simulate", "image2")
+CORON_PRODUCT_KINDS = ("coron3", "evaluate")
 
 
 class RunProgress:
@@ -101,25 +105,31 @@ class RunProgress:
         return Text("blocked", "magenta")
 
     def render(self) -> Group:
-        n_total = len(self.plan.exposures) * 3 + len(self.plan.products) * 3 + 3
+        coron = getattr(self.plan, "coronagraphy", None) is not None
+        exposure_kinds = CORON_EXPOSURE_KINDS if coron else EXPOSURE_KINDS
+        product_kinds = CORON_PRODUCT_KINDS if coron else PRODUCT_KINDS
+        n_total = (len(self.plan.exposures) * len(exposure_kinds)
+                   + len(self.plan.products) * len(product_kinds) + 2 + (not coron))
         n_done = len(self.outcomes)
         head = Text(f"simval run {self.plan.scenario_name}: {n_done}/{n_total} stages, "
                     f"{time.monotonic() - self.t0:.0f} s  ({self.layout.root})", "bold")
         table = Table(show_edge=False, pad_edge=False, box=None)
-        table.add_column("exposure / mosaic")
+        table.add_column("exposure / product")
         table.add_column("filter")
-        for kind in (*EXPOSURE_KINDS, *PRODUCT_KINDS):
+        for kind in (*exposure_kinds, *product_kinds):
             table.add_column(kind, justify="right")
-        blank = [""] * len(PRODUCT_KINDS)
-        table.add_row("kit", "", self._cell("kit"), "", "", *blank)
-        table.add_row("catalog", "", self._cell("catalog"), "", "", *blank)
+        pad = [""] * (len(exposure_kinds) - 1)
+        blank = [""] * len(product_kinds)
+        table.add_row("kit", "", self._cell("kit"), *pad, *blank)
+        if not coron:
+            table.add_row("catalog", "", self._cell("catalog"), *pad, *blank)
         for e in self.plan.exposures:
             table.add_row(e.base_name, e.filter_name,
-                          *[self._cell(f"{k}.{e.base_name}") for k in EXPOSURE_KINDS], *blank)
+                          *[self._cell(f"{k}.{e.base_name}") for k in exposure_kinds], *blank)
         for p in self.plan.products:
-            table.add_row(p.name, p.filter_name, "", "", "",
-                          *[self._cell(f"{k}.{p.name}") for k in PRODUCT_KINDS])
-        table.add_row("metrics.json", "", "", "", "", "", "", self._cell("metrics"))
+            table.add_row(p.name, p.filter_name, *pad, "",
+                          *[self._cell(f"{k}.{p.name}") for k in product_kinds])
+        table.add_row("metrics.json", "", *pad, "", *blank[:-1], self._cell("metrics"))
         parts = [head, Text(self._note, "dim")] if self._note else [head]
         return Group(*parts, table)
 

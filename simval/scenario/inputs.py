@@ -320,9 +320,10 @@ class Catalog(StrictModel):
 class Simulator(StrictModel):
     """Which simulator makes the raw ramps."""
 
-    backend: Literal["mirage", "simval-miri"] = Field(
-        "mirage", description="simulator backend: mirage (NIRCam) or simval-miri (the MIRI "
-                              "imager; the default for instrument MIRI)")
+    backend: Literal["mirage", "simval-miri", "simval-coron"] = Field(
+        "mirage", description="simulator backend: mirage (NIRCam imaging), simval-miri (the "
+                              "MIRI imager; the default for instrument MIRI) or simval-coron "
+                              "(NIRCam coronagraphy; the default with a coronagraphy block)")
 
 
 class KitDerive(StrictModel):

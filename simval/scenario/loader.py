@@ -20,6 +20,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from simval.scenario.coronagraphy import coron_defaults
 from simval.scenario.errors import Problem, ScenarioError, format_path, from_validation_error
 from simval.scenario.schema import Scenario
 
@@ -112,7 +113,7 @@ def validate_scenario(data: Any, source: str = "<scenario>",
         raise ScenarioError(source, [Problem("", data, "a scenario is a YAML mapping of "
                                              "keys to values", "name, seed, detectors, ...",
                                              1 if _node is not None else None)])
-    data = dict(data)
+    data = coron_defaults(dict(data))
     base = Path(base_dir) if base_dir is not None else Path.cwd()
     try:
         inst = data.get("instrument")
@@ -161,10 +162,11 @@ def scenario_hash(scenario: Scenario) -> str:
     their absolute paths.
     """
     content: dict[str, Any] = {"hash_version": HASH_VERSION, "scenario": normalised(scenario)}
+    catalog = content["scenario"].get("catalog") or {}
     for key in ("file", "quiescent_file"):  # files enter by content, below
-        if content["scenario"]["catalog"].get(key) is not None:
-            content["scenario"]["catalog"][key] = "<content>"
-    if scenario.catalog.file is not None:
+        if catalog.get(key) is not None:
+            catalog[key] = "<content>"
+    if scenario.catalog is not None and scenario.catalog.file is not None:
         data = scenario.resolve_path(scenario.catalog.file).read_bytes()
         content["catalog_sha256"] = hashlib.sha256(data).hexdigest()
     quiescent = getattr(scenario.catalog, "quiescent_file", None)

@@ -3,7 +3,7 @@
 A scenario sets jwst parameters with jwst's names unchanged::
 
     pipeline:
-      image3:                       # stage: detector1 | image2 | image3
+      image3:                       # stage: detector1 | image2 | image3 | coron3
         tweakreg: {skip: true}      # step name (Pipeline.step_defs) -> parameter -> value
         skymatch: {skystat: median}
         in_memory: true             # a parameter of the pipeline itself (scalar value)
@@ -40,10 +40,11 @@ STAGES: dict[str, tuple[str, str]] = {
     "detector1": ("jwst.pipeline.calwebb_detector1.Detector1Pipeline", "calwebb_detector1"),
     "image2": ("jwst.pipeline.calwebb_image2.Image2Pipeline", "calwebb_image2"),
     "image3": ("jwst.pipeline.calwebb_image3.Image3Pipeline", "calwebb_image3"),
+    "coron3": ("jwst.pipeline.calwebb_coron3.Coron3Pipeline", "calwebb_coron3"),
 }
 #: Parameters every stpipe step has; simval sets the file locations of every run itself.
 RESERVED = frozenset({"output_dir", "output_file", "input_dir"})
-CACHE_FORMAT = 2
+CACHE_FORMAT = 3
 ENV_CACHE_DIR = "SIMVAL_CACHE_DIR"
 
 

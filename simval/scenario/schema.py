@@ -30,8 +30,10 @@ from pydantic import (
 
 from simval.instruments import miri, nircam
 from simval.instruments.nircam import DETECTORS, LW_FILTERS, SW_FILTERS, Detector, get_detector
+from simval.instruments.nircam_coron import get_mask
 from simval.scenario.alignment import Alignment
 from simval.scenario.base import StrictModel, base_dir, instrument_of, or_shorthand, resolve
+from simval.scenario.coronagraphy import Coronagraphy
 from simval.scenario.errors import FieldError
 from simval.scenario.inputs import (
     Catalog,
@@ -120,6 +122,9 @@ class Scenario(StrictModel):
                   crosstalk: true}
         catalog: {generator: {kind: simple, n_stars: 30, n_galaxies: 30, mag_range: [18, 26]}}
         extended_emission: {file: dust.fits, scale: {F770W: 1.0, F1500W: 3.0}}   # MIRI
+        coronagraphy: {mask: MASKA335R, star_abmag: 8, rolls_deg: [0, 10],       # no catalog
+                       companions: [{separation_arcsec: 1, pa_deg: 60, contrast: 1e-4}],
+                       reference: {dither: 5-POINT-BOX, wavefront_drift: 0.05}}
         #   or {file: catalogs/field.ecsv, format: dream|jaguar|mirage|generic,
         #       column_map: {simval_name: file_column}}   (path relative to the YAML file)
         simulator: {backend: mirage}
@@ -148,6 +153,12 @@ class Scenario(StrictModel):
                               "with simval's own ramp simulator)")
     program: int = Field(1, ge=1, le=99999, description="JWST program id in file names")
     observation: int = Field(1, ge=1, le=999, description="observation number in file names")
+    coronagraphy: Coronagraphy | None = Field(
+        None, description="a NIRCam coronagraphic observation (target behind a mask at "
+                          "rolls, companions, a PSF reference on a small-grid dither), "
+                          "simulated by simval and calibrated by calwebb_coron3; detectors, "
+                          "subarray and filters then default to the mask's and there is no "
+                          "catalog")
     start_time: str = Field(DEFAULT_START, description="UTC start of the first exposure "
                                                        "(ISO 8601); later ones follow back "
                                                        "to back")
@@ -174,19 +185,21 @@ class Scenario(StrictModel):
                     "the detectors of one exposure (scattered light, wisps), which skymatch "
                     "cannot follow (it fits one sky per exposure across its detectors)")
     effects: Effects = Field(default_factory=Effects)
-    catalog: Catalog
+    catalog: Catalog | None = Field(None, description="the input catalog (required, except "
+                                    "for coronagraphy, whose scene is its star and companions)")
     extended_emission: ExtendedEmission | None = Field(
-        None, description="MIRI: an extended-emission image (FITS, celestial WCS, MJy/sr) "
-                          "added to the scene, PSF-convolved; NIRCam's MIRAGE takes "
-                          "extended sources through its own catalogs")
+        None, description="MIRI, and NIRCam coronagraphy (a disk around the target): an "
+                          "extended-emission image (FITS, celestial WCS, MJy/sr) added to "
+                          "the scene, PSF-convolved; NIRCam imaging's MIRAGE takes extended "
+                          "sources through its own catalogs")
     simulator: Simulator = Field(default_factory=Simulator)
     crds: Crds = Field(default_factory=Crds)
     mirage_data: str | None = Field(None, description="a real MIRAGE_DATA directory; default: "
                                                       "the kit's")
     pipeline: dict[str, Any] = Field(
         default_factory=dict,
-        description="jwst parameters: detector1|image2|image3 -> step -> parameter -> value, "
-                    "names exactly as in jwst (validated against the installed jwst)")
+        description="jwst parameters: detector1|image2|image3|coron3 -> step -> parameter -> "
+                    "value, names exactly as in jwst (validated against the installed jwst)")
     background_recipe: Literal["skymatch", "median_masked"] = Field(
         "skymatch",
         description="skymatch: the pipeline's skymatch as configured; median_masked: skymatch "
@@ -256,6 +269,17 @@ class Scenario(StrictModel):
     @field_validator("detectors")
     @classmethod
     def _detectors(cls, v: list[str], info: ValidationInfo) -> list[str]:
+        coron = info.data.get("coronagraphy")
+        if coron is not None:
+            det = get_mask(coron.mask).detector
+            try:
+                names = [get_detector(str(d)).name for d in v]
+            except ValueError:
+                names = []
+            if names != [det]:
+                raise FieldError(f"{coron.mask} is read by {det} alone", allowed=f"[{det}] "
+                                 "(or omit detectors)")
+            return [det]
         if info.data.get("instrument") == "MIRI":
             names = [str(d).strip().upper() for d in v]
             if names != [miri.DETECTOR.name]:
@@ -281,6 +305,13 @@ class Scenario(StrictModel):
     @classmethod
     def _subarray(cls, v: str, info: ValidationInfo) -> str:
         v = v.strip().upper()
+        coron = info.data.get("coronagraphy")
+        if coron is not None:
+            mask = get_mask(coron.mask)
+            if v != mask.subarray:
+                raise FieldError(f"{mask.name} is simulated in its own subarray",
+                                 allowed=f"{mask.subarray} (or omit subarray)")
+            return v
         if info.data.get("instrument") == "MIRI":
             if v not in miri.SUBARRAYS:
                 raise FieldError("not a MIRI imaging subarray",
@@ -305,6 +336,9 @@ class Scenario(StrictModel):
                     info: ValidationInfo) -> list[FilterSpec] | ChannelFilters:
         if instrument_of(info) == "MIRI":
             return _check_miri_filters(v)
+        coron = info.data.get("coronagraphy")
+        if coron is not None:
+            return _check_coron_filters(v, get_mask(coron.mask))
         dets = [get_detector(d) for d in info.data.get("detectors", [])]
         if isinstance(v, list):
             return _check_filter_list(v, dets)
@@ -395,15 +429,22 @@ class Scenario(StrictModel):
             data.pop("alignment", None)
         if isinstance(data, dict) and not data.get("background_detector_scale"):
             data.pop("background_detector_scale", None)
+        for key in ("coronagraphy", "catalog"):  # absent when unset, as above
+            if isinstance(data, dict) and data.get(key) is None:
+                data.pop(key, None)
         return data
 
     @model_validator(mode="after")
     def _cross_checks(self) -> Scenario:
+        self._catalog_or_coronagraphy()
         if self.instrument == "MIRI":
             self._miri_checks()
+        elif self.coronagraphy is not None:
+            self._coron_checks()
         elif self.simulator.backend != "mirage":
-            raise FieldError("NIRCam is simulated with MIRAGE", value=self.simulator.backend,
-                             absolute=True, subpath=("simulator", "backend"), allowed="mirage")
+            raise FieldError("NIRCam imaging is simulated with MIRAGE",
+                             value=self.simulator.backend, absolute=True,
+                             subpath=("simulator", "backend"), allowed="mirage")
         self._readout_by_filter()
         self._extended_emission()
         skymatch = self.pipeline.get("image3", {}).get("skymatch", {})
@@ -430,15 +471,54 @@ class Scenario(StrictModel):
                                      allowed=", ".join(["all", *bands]))
         return self
 
+    def _catalog_or_coronagraphy(self) -> None:
+        if self.coronagraphy is None and self.catalog is None:
+            raise FieldError("missing: the input catalog", value=None, absolute=True,
+                             subpath=("catalog",),
+                             allowed="{generator: {...}} or {file: ..., format: ...}")
+        if self.coronagraphy is not None and self.catalog is not None:
+            raise FieldError("a coronagraphy scene is its star and companions "
+                             "(coronagraphy.star_abmag, coronagraphy.companions)",
+                             value="catalog", absolute=True, subpath=("catalog",),
+                             allowed="no catalog")
+
+    def _coron_checks(self) -> None:
+        if self.instrument != "NIRCAM":
+            raise FieldError("coronagraphy is simulated for NIRCam", value=self.instrument,
+                             absolute=True, subpath=("instrument",), allowed="NIRCAM")
+        for key, default in (("dither", Dither()), ("mosaic", Mosaic())):
+            if getattr(self, key) != default:
+                raise FieldError("a coronagraphic observation has no imaging dither or "
+                                 "mosaic: its rolls and the reference's small grid are in "
+                                 "coronagraphy", value=key, absolute=True, subpath=(key,),
+                                 allowed="omit it")
+        if self.simulator.backend == "mirage":
+            if "backend" in self.simulator.model_fields_set:
+                raise FieldError("MIRAGE does not simulate coronagraphy", value="mirage",
+                                 absolute=True, subpath=("simulator", "backend"),
+                                 allowed="simval-coron")
+            object.__setattr__(self, "simulator", self.simulator.model_copy(
+                update={"backend": "simval-coron"}))
+        elif self.simulator.backend != "simval-coron":
+            raise FieldError("coronagraphy is simulated by simval's coronagraphic simulator",
+                             value=self.simulator.backend, absolute=True,
+                             subpath=("simulator", "backend"), allowed="simval-coron")
+        if self.crds.kit is not None and self.crds.kit.derive is not None:
+            raise FieldError("derived contexts are made from the imaging kits", absolute=True,
+                             value="derive", subpath=("crds", "kit", "derive"),
+                             allowed="no derive for coronagraphy")
+
     def _extended_emission(self) -> None:
         ext = self.extended_emission
         if ext is None:
             return
-        if self.instrument != "MIRI":
-            raise FieldError("an extended-emission image is simulated for MIRI only",
+        if self.instrument != "MIRI" and self.coronagraphy is None:
+            raise FieldError("an extended-emission image is simulated for MIRI imaging and "
+                             "NIRCam coronagraphy (a disk around the target)",
                              value=ext.file, absolute=True,
                              subpath=("extended_emission", "file"),
-                             allowed="instrument: MIRI (or remove extended_emission)")
+                             allowed="instrument: MIRI or a coronagraphy block (or remove "
+                                     "extended_emission)")
         bands = self.bands()
         for key in ext.scale:
             if key != "all" and key not in bands:
@@ -539,6 +619,14 @@ def _bands(filters: list[FilterSpec] | ChannelFilters) -> list[str]:
         if f.name not in out:
             out.append(f.name)
     return out
+
+
+def _check_coron_filters(v: list[FilterSpec] | ChannelFilters, mask: Any) -> list[FilterSpec]:
+    names = [f.name for f in v] if isinstance(v, list) else None
+    if names is None or len(names) != 1 or names[0] not in mask.filters:
+        raise FieldError(f"a coronagraphy scenario observes one filter {mask.name} is used "
+                         "with", value=names, allowed=", ".join(mask.filters))
+    return v
 
 
 def _check_miri_filters(v: list[FilterSpec] | ChannelFilters) -> list[FilterSpec]:

@@ -24,7 +24,7 @@ __all__ = ["PIPELINES", "SWEEPABLE", "SweepError", "Variant", "check_fault_keys"
 #: Top-level scenario keys a sweep may vary (they leave the simulated data unchanged).
 SWEEPABLE = ("pipeline", "crds", "background_recipe", "comparison", "environment",
              "alignment")
-PIPELINES = ("detector1", "image2", "image3")
+PIPELINES = ("detector1", "image2", "image3", "coron3")
 
 
 class SweepError(ValueError):
@@ -148,10 +148,20 @@ def _set(data: dict[str, Any], parts: list[str], value: Any) -> None:
     node[parts[-1]] = value
 
 
+def _short(value: Any) -> Any:
+    """A value for a label: a dotted Python name (a step hook) by its last part, a list
+    of them joined, an empty list ``none``."""
+    if isinstance(value, list):
+        return "+".join(str(_short(v)) for v in value) or "none"
+    if isinstance(value, str) and re.fullmatch(r"[A-Za-z_][\w]*(\.[A-Za-z_][\w]*){2,}", value):
+        return value.rsplit(".", 1)[-1]
+    return value
+
+
 def _label(settings: Mapping[str, Any]) -> str:
     if not settings:
         return "base"
-    text = "_".join(f"{k.split('.')[-1]}-{'defaults' if v == {} else v}"
+    text = "_".join(f"{k.split('.')[-1]}-{'defaults' if v == {} else _short(v)}"
                     for k, v in settings.items())
     text = re.sub(r"[\s'\"{}\[\]:,]", "", text).replace("+", "_plus_")  # global+match
     return re.sub(r"[^A-Za-z0-9_.-]", "", text)[:100] or "variant"

@@ -79,6 +79,7 @@ def write_rateints(path: str | os.PathLike, noise: RateNoise, mask: CoronMask,
                    ids: ExposureIds, readout: CoronReadout, attitude: np.ndarray, *,
                    psf_reference: bool) -> Path:
     """Write an NRC_CORON ``_rateints.fits`` (CubeModel) atomically."""
+    from astropy.time import Time
     from stdatamodels.jwst import datamodels
 
     model = datamodels.CubeModel(data=noise.data)
@@ -114,4 +115,6 @@ def write_rateints(path: str | os.PathLike, noise: RateNoise, mask: CoronMask,
     m.subarray.fastaxis, m.subarray.slowaxis = mask.fastaxis, mask.slowaxis
     set_pointing(m, offline.nircam_siaf()[mask.aperture], attitude)
     m.bunit_data, m.bunit_err = "DN/s", "DN/s"
-    return save_model(model, path)
+    # the file's DATE is the exposure's start: the same exposure gives the same bytes
+    start = Time(ids.start_mjd, format="mjd", scale="utc").isot
+    return save_model(model, path, date=start)

@@ -36,7 +36,7 @@ from simval import offline
 from simval.instruments.nircam_coron import LW_SCALE_ARCSEC, CoronMask
 
 __all__ = ["OVERSAMPLE", "CoronScene", "PsfFor", "Source", "grid_pixels", "ideal_to_sci",
-           "render_scene", "source_pixels"]
+           "mask_centre", "render_scene", "source_pixels"]
 
 #: Samples per pixel of the optics' grid (Nyquist at 3.3 um: 0.05" > 0.063" / 2).
 OVERSAMPLE = 2
@@ -94,14 +94,15 @@ def source_pixels(mask: CoronMask, attitude: np.ndarray, ra: np.ndarray, dec: np
     return x - 1.0, y - 1.0
 
 
-def _centre(mask: CoronMask) -> tuple[float, float]:
+def mask_centre(mask: CoronMask) -> tuple[float, float]:
+    """The mask centre on the subarray: the aperture's reference pixel, 0-based."""
     ap = offline.nircam_siaf()[mask.aperture]
     return float(ap.XSciRef) - 1.0, float(ap.YSciRef) - 1.0
 
 
 def grid_pixels(mask: CoronMask) -> int:
     """Pixels on a side of the optics' grid that covers the subarray around the mask."""
-    xc, yc = _centre(mask)
+    xc, yc = mask_centre(mask)
     n = mask.size
     return 2 * (math.ceil(max(xc, yc, n - 1 - xc, n - 1 - yc)) + 2) + 1
 
@@ -119,7 +120,7 @@ def render_scene(mask: CoronMask, psf_for: PsfFor, sources: list[Source],
     """The scene's rate image (module docstring)."""
     from scipy.ndimage import fourier_shift
 
-    xc, yc = _centre(mask)
+    xc, yc = mask_centre(mask)
     n = mask.size
     fov = grid_pixels(mask)
     half = fov // 2

@@ -20,7 +20,8 @@ __all__ = ["ExposureIds", "set_ids", "set_pointing"]
 
 @dataclass(frozen=True)
 class ExposureIds:
-    """Who and when of one exposure: DMS identifiers, start (MJD, UTC), filter, dither."""
+    """Who and when of one exposure: DMS identifiers, start (MJD, UTC), filter, dither
+    (PATTTYPE ``pattern_type``; NIRCam coronagraphy's SMGRDPAT ``small_grid_pattern``)."""
 
     filter_name: str
     start_mjd: float
@@ -35,6 +36,7 @@ class ExposureIds:
     pattern_number: int = 1
     pattern_points: int = 1
     offset_arcsec: tuple[float, float] = (0.0, 0.0)
+    small_grid_pattern: str | None = None
 
 
 def set_ids(m, ids: ExposureIds) -> None:
@@ -57,6 +59,8 @@ def set_ids(m, ids: ExposureIds) -> None:
     m.dither.position_number = ids.pattern_number
     m.dither.total_points = ids.pattern_points
     m.dither.x_offset, m.dither.y_offset = ids.offset_arcsec
+    if ids.small_grid_pattern:  # NIRCam coronagraphy's SMGRDPAT (5-POINT-BOX, ...)
+        m.dither.small_grid_pattern = ids.small_grid_pattern
 
 
 def set_pointing(m, aperture, attitude: np.ndarray) -> tuple[float, float]:

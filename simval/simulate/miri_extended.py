@@ -27,7 +27,8 @@ from simval import offline
 from simval.instruments import miri
 from simval.instruments.miri_psf_file import read_miri_psf
 
-__all__ = ["EmissionImage", "emission_rate", "native_psf_kernel", "read_emission_image"]
+__all__ = ["EmissionImage", "emission_rate", "native_psf_kernel", "read_emission_image",
+           "sample_emission"]
 
 #: Half-width of the native-pixel PSF kernel and of the padding around the array, pixels.
 KERNEL_HALF_PIX = 25
@@ -103,24 +104,33 @@ def _pixel_sky(attitude: np.ndarray, subarray: str, distortion, pad: int
     return np.reshape(ra, xx.shape), np.reshape(dec, xx.shape)
 
 
+def sample_emission(image: EmissionImage, ra: np.ndarray, dec: np.ndarray,
+                    pixel_scale_arcsec: float) -> np.ndarray:
+    """The image (MJy/sr) at sky positions ``ra``, ``dec`` (deg; any shape): box-averaged
+    over about one detector pixel of ``pixel_scale_arcsec`` when finer (an odd box, so
+    nothing shifts), sampled bilinearly, 0 outside the image."""
+    from scipy.ndimage import map_coordinates, uniform_filter
+
+    x, y = image.wcs.world_to_pixel_values(ra, dec)
+    data = image.data
+    ratio = pixel_scale_arcsec / image.scale_arcsec
+    box = 2 * round((ratio - 1.0) / 2.0) + 1  # odd: an even box would shift by half a pixel
+    if box >= 3:
+        data = uniform_filter(data, size=box, mode="constant", cval=0.0)
+    return map_coordinates(data, [np.ravel(y), np.ravel(x)], order=1, mode="constant",
+                           cval=0.0, prefilter=False).reshape(np.shape(ra))
+
+
 def emission_rate(image: EmissionImage, scale: float, attitude: np.ndarray, subarray: str,
                   distortion, psf_path: str, photmjsr: float) -> np.ndarray:
     """The image x ``scale`` on ``subarray``'s pixels as DN/s (before the pixel
     response), PSF-convolved (module docstring). ``distortion`` is the DISTORTION
     reference's model (pixel -> V2/V3, arcsec)."""
-    from scipy.ndimage import map_coordinates, uniform_filter
     from scipy.signal import fftconvolve
 
     pad = KERNEL_HALF_PIX
     ra, dec = _pixel_sky(attitude, subarray, distortion, pad)
-    x, y = image.wcs.world_to_pixel_values(ra, dec)
-    data = image.data
-    ratio = float(np.mean(miri.PIXEL_SCALE_ARCSEC)) / image.scale_arcsec
-    box = 2 * round((ratio - 1.0) / 2.0) + 1  # odd: an even box would shift by half a pixel
-    if box >= 3:
-        data = uniform_filter(data, size=box, mode="constant", cval=0.0)
-    sky = map_coordinates(data, [np.ravel(y), np.ravel(x)], order=1, mode="constant",
-                          cval=0.0, prefilter=False).reshape(ra.shape)
+    sky = sample_emission(image, ra, dec, float(np.mean(miri.PIXEL_SCALE_ARCSEC)))
     blurred = fftconvolve(sky * scale, native_psf_kernel(str(psf_path)), mode="same")
     return blurred[pad:-pad, pad:-pad] / photmjsr
 
