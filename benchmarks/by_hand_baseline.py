@@ -9,19 +9,21 @@ clock starts. In one run of this script, on the same kit and the same MIRAGE yam
 2. ``simval, 1 worker``: the same with ``--workers 1``;
 3. ``simval, 2 workers, spawned MIRAGE``: ``SIMVAL_MIRAGE_START=spawn`` (a fresh interpreter
    per exposure, as before the fork server);
-4. ``by hand``: one fresh Python process that imports MIRAGE and jwst, then runs MIRAGE's
+4. ``simval, 2 workers, submission order``: ``SIMVAL_STAGE_ORDER=submission`` (every
+   stage priority 0, as before the executor ordered stages by their longest chain);
+5. ``by hand``: one fresh Python process that imports MIRAGE and jwst, then runs MIRAGE's
    ``ImgSim`` on each exposure's yaml, ``Detector1Pipeline``, ``Image2Pipeline`` and, per
    filter, ``Image3Pipeline`` on an association made with jwst's ``asn_from_list``, one after
    the other, with the scenario's step parameters and the kit's CRDS context;
-5. ``by hand, 1 thread`` and ``by hand, 2 processes x 1 thread``: the same with one BLAS /
+6. ``by hand, 1 thread`` and ``by hand, 2 processes x 1 thread``: the same with one BLAS /
    OpenMP thread per process (as Dask's workers have), sequentially and in two processes at
    once with the filters split between them: what the bare tools gain from the machine's
    second core on this scenario, the ceiling to hold simval's 2-worker speed-up against.
 
-``--arms`` picks a subset (``simval2,simval1,spawned,hand,hand1,hand2``; default all); with
-``--no-warm-up`` the kit is built untimed by ``simval kit build`` instead of a whole run,
-and the by-hand arms read the MIRAGE yaml files of the first simval arm (for full-frame
-scenarios, where a warm-up run costs as much as an arm).
+``--arms`` picks a subset (``simval2,simval1,spawned,submission2,hand,hand1,hand2``;
+default all); with ``--no-warm-up`` the kit is built untimed by ``simval kit build``
+instead of a whole run, and the by-hand arms read the MIRAGE yaml files of the first simval
+arm (for full-frame scenarios, where a warm-up run costs as much as an arm).
 
 Printed: wall times (simval: from the first calibration stage's start to the last one's end,
 the evaluation listed apart), the sum of stage times per kind against the by-hand step
@@ -196,7 +198,9 @@ def by_hand(run_dir: Path, out: Path, processes: int = 1, one_thread: bool = Fal
 
 ARMS = {"simval2": ("simval, 2 workers", 2, {}),
         "simval1": ("simval, 1 worker", 1, {}),
-        "spawned": ("simval, 2 workers, spawned MIRAGE", 2, {"SIMVAL_MIRAGE_START": "spawn"})}
+        "spawned": ("simval, 2 workers, spawned MIRAGE", 2, {"SIMVAL_MIRAGE_START": "spawn"}),
+        "submission2": ("simval, 2 workers, submission order", 2,
+                        {"SIMVAL_STAGE_ORDER": "submission"})}
 HAND_ARMS = {"hand": ("by hand (one process, sequential)", 1, False, "by-hand"),
              "hand1": ("by hand, 1 thread", 1, True, "by-hand_1-thread"),
              "hand2": ("by hand, 2 processes x 1 thread", 2, True, "by-hand_2-processes")}
@@ -270,6 +274,12 @@ def report(results: dict[str, dict], hands: dict[str, dict]) -> None:
               f"{sum(r['mirage']) / len(r['mirage']):.2f})")
     w2, w1 = results.get(ARMS["simval2"][0]), results.get(ARMS["simval1"][0])
     hand, hand1, hand2 = (hands.get(HAND_ARMS[k][0]) for k in ("hand", "hand1", "hand2"))
+    fifo = results.get(ARMS["submission2"][0])
+    if w2 and fifo:
+        print(f"\n2 workers, longest chain first / submission order: "
+              f"{w2['wall']:.1f} / {fifo['wall']:.1f} s = {w2['wall'] / fifo['wall']:.2f}")
+        if w1:
+            print(f"speed-up 2 workers vs 1 in submission order: {w1['wall'] / fifo['wall']:.2f}x")
     if w2 and w1:
         speed_up = w1["wall"] / w2["wall"]
         print(f"\nspeed-up 2 workers vs 1: {speed_up:.2f}x (goal >= 1.8)")

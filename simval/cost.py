@@ -1,23 +1,8 @@
 """What a plan will cost before it runs: CPU hours, peak memory per stage kind, disk.
 
-``simval plan --cost SCENARIO`` prints it. Time per stage is a linear model in the data a
-stage touches, fitted to measured stage records (jwst 3.0, MIRAGE 2.5, 2-core / 24 GB
-machine kind, 2026-12-04; seconds):
-
-============  ==============================  =====================================
-stage         SUB400P (160 000 px)            FULL (4.19 Mpx)
-============  ==============================  =====================================
-simulate      4.5 s at 20 frames (BRIGHT2x10)  57.8 s at 25 frames (SHALLOW4 x 5)
-detector1     4.9 s at 10 groups               13.8 s at 5 groups
-image2        1.8 s                            8.7 s
-image3        2.8 s for 4 inputs               15 s for 2 inputs
-============  ==============================  =====================================
-
-(FULL: means over the 40 exposures of the COSMOS-Web-like block's 1-visit slice, 2 workers.)
-
-giving ``a + b * work`` with work = pixels x frames read (simulate), pixels x groups
-(detector1), pixels (image2) and input pixels (image3); truth and evaluate are charged like
-image2 per input. Memory per stage comes from the scheduler's declarations
+``simval plan --cost SCENARIO`` prints it. Time per stage is the linear model of
+:mod:`simval.run.stage_time` (fitted to measured stage records; the executor orders stages
+by the same numbers), memory per stage comes from the scheduler's declarations
 (:mod:`simval.run.stage_memory`), disk from the array sizes of the files each stage writes.
 The model is meant for planning (factor ~1.5), not for promises: noisy machines and other
 pipeline settings (outlier_detection, tweakreg) move it.
@@ -39,16 +24,8 @@ from simval.plan_coron import coron_roles
 from simval.run.coron_graph import MEMORY_MB as CORON_MEMORY_MB
 from simval.run.records import StageSpec
 from simval.run.stage_memory import DECLARATIONS, geometry
+from simval.run.stage_time import model_seconds
 
-#: (a seconds, b seconds per unit of work) by stage kind; module docstring.
-TIME_MODEL: dict[str, tuple[float, float]] = {
-    "simulate": (2.85, 0.523e-6),   # per pixel x frame read
-    "detector1": (4.4, 0.45e-6),    # per pixel x group
-    "image2": (1.5, 1.72e-6),       # per pixel
-    "image3": (1.8, 1.57e-6),       # per input pixel
-    "truth": (1.0, 0.5e-6),         # per input pixel
-    "evaluate": (1.0, 0.3e-6),      # per input pixel
-}
 #: Bytes written per pixel, from the files of a FULL SHALLOW4 x 5 exposure (2026-12-05):
 #: uncal int16 per group plus a zero frame per integration (50.4 MB); the final seed image
 #: with its segmentation map (16 B/px, 67.1 MB); rate and, with several integrations,
@@ -156,11 +133,6 @@ def _add(cost: PlanCost, kind: str, seconds: float, peak_mb: float, disk: float)
     k.disk_bytes += disk
 
 
-def _seconds(kind: str, work: float) -> float:
-    a, b = TIME_MODEL[kind]
-    return a + b * work
-
-
 def _spec(kind: str, params: dict) -> StageSpec:
     return StageSpec(stage_id=f"{kind}.estimate", kind=kind, run_dir="", params=params)
 
@@ -178,14 +150,14 @@ def estimate(plan: Plan) -> PlanCost:
         g = geometry(vars(e))
         geo[e.base_name] = g
         nints = int(e.nints)
-        _add(cost, "simulate", _seconds("simulate", g.pixels * g.frames),
+        _add(cost, "simulate", model_seconds("simulate", g.pixels * g.frames),
              DECLARATIONS["simulate"](_spec("simulate", {}), [g]),
              UNCAL_BYTES_PER_PIXEL_GROUP * g.pixels * (g.groups + nints)
              + SEED_BYTES_PER_PIXEL * g.pixels)
-        _add(cost, "detector1", _seconds("detector1", g.pixels * g.groups),
+        _add(cost, "detector1", model_seconds("detector1", g.pixels * g.groups),
              DECLARATIONS["detector1"](_spec("detector1", {}), [g]),
              RATE_BYTES_PER_PIXEL * g.pixels * (1 + (nints if nints > 1 else 0)))
-        _add(cost, "image2", _seconds("image2", g.pixels),
+        _add(cost, "image2", model_seconds("image2", g.pixels),
              DECLARATIONS["image2"](_spec("image2", {}), [g]),
              (CAL_BYTES_PER_PIXEL + (I2D_BYTES_PER_PIXEL if image2_i2d else 0)) * g.pixels)
     for product in plan.products:
@@ -194,10 +166,10 @@ def estimate(plan: Plan) -> PlanCost:
         tiles = {g.tile: g.pixels for g in inputs}
         mosaic = 1.25 * sum(tiles.values())
         spec = _spec("image3", {"members": list(product.members), "steps": steps3})
-        _add(cost, "image3", _seconds("image3", pixels), DECLARATIONS["image3"](spec, inputs),
+        _add(cost, "image3", model_seconds("image3", pixels), DECLARATIONS["image3"](spec, inputs),
              MOSAIC_BYTES_PER_PIXEL * mosaic)
         for kind in ("truth", "evaluate"):
-            _add(cost, kind, _seconds(kind, pixels),
+            _add(cost, kind, model_seconds(kind, pixels),
                  DECLARATIONS[kind](_spec(kind, {}), inputs), 0.0)
     spec = plan.kit_spec()
     for need in getattr(spec, "darks", ()):

@@ -39,7 +39,10 @@ Graph
 -----
 One ``client.submit(execute_stage, spec, *upstream_futures)`` per stage, in dependency
 order: catalog -> per exposure simulate -> detector1 -> image2 -> per filter image3 (after
-that filter's image2s). Dask runs independent exposures in parallel; each task returns a
+that filter's image2s). Dask runs independent exposures in parallel, among the stages
+ready on a worker the one with the longest expected chain to the end of the run first
+(``priority``: :func:`~simval.run.stage_time.critical_path_priorities`), so the largest
+mosaic's inputs are calibrated first and its calwebb_image3 overlaps the rest; each task returns a
 :class:`~simval.run.records.StageOutcome` (a failure inside a stage is an outcome, not an
 exception; stages downstream of it return ``blocked``). Exceptions Dask itself raises (a
 worker killed mid-stage, say) are turned into the same outcomes here, with a ``failed``
@@ -81,6 +84,7 @@ from simval.run.records import (
     record_failure,
 )
 from simval.run.stage_memory import MemoryProfile, declared_memory
+from simval.run.stage_time import critical_path_priorities
 from simval.simulate.mirage_backend import start_in_background
 
 log = logging.getLogger(__name__)
@@ -361,11 +365,14 @@ def run_graph(client, specs: Sequence[StageSpec], layout: RunLayout,
               on_done: Callable[[StageOutcome], None] | None = None,
               on_poll: Callable[[list[str]], None] | None = None,
               finished: Mapping[str, StageOutcome] | None = None,
-              memory: Mapping[str, int] | None = None) -> dict[str, StageOutcome]:
-    """Submit every stage (dependencies as futures, memory as a resource: module
-    docstring) and collect the outcomes; ``finished``: outcomes of upstream stages that
-    are not part of ``specs`` (an evaluation of a run whose calibration ended earlier);
-    ``memory``: declarations, bytes (default :func:`~simval.run.stage_memory.declared_memory`)."""
+              memory: Mapping[str, int] | None = None,
+              seconds: Mapping[str, float] | None = None) -> dict[str, StageOutcome]:
+    """Submit every stage (dependencies as futures, memory as a resource, the longest
+    chain first: module docstring) and collect the outcomes; ``finished``: outcomes of
+    upstream stages that are not part of ``specs`` (an evaluation of a run whose
+    calibration ended earlier); ``memory``: declarations, bytes (default
+    :func:`~simval.run.stage_memory.declared_memory`); ``seconds``: expected stage times
+    (default :func:`~simval.run.stage_time.declared_seconds`)."""
     from distributed import as_completed
 
     done = dict(finished or {})
@@ -374,6 +381,7 @@ def run_graph(client, specs: Sequence[StageSpec], layout: RunLayout,
     by_key: dict[str, StageSpec] = {}
     token = uuid.uuid4().hex[:8]  # a key Dask has seen before would return the old result
     requests = memory_requests(client, specs, memory)
+    priorities = critical_path_priorities(specs, seconds)
     for spec in specs:
         missing = [s for s in spec.upstream if s not in futures and s not in done]
         if missing:
@@ -382,6 +390,7 @@ def run_graph(client, specs: Sequence[StageSpec], layout: RunLayout,
         need = requests.get(spec.stage_id)
         fut = client.submit(execute_stage, spec, *args,
                             key=f"{spec.kind}-{spec.stage_id}-{token}", retries=0,
+                            priority=priorities[spec.stage_id],
                             resources=None if need is None else {MEMORY: need})
         futures[spec.stage_id] = fut
         by_key[fut.key] = spec

@@ -245,8 +245,8 @@ def _own_exposures(spec: StageSpec) -> dict[str, Mapping[str, Any]]:
     return {}
 
 
-def declared_memory(specs: Sequence[StageSpec]) -> dict[str, int]:
-    """Declared peak memory of every stage, bytes (``stage_id -> bytes``).
+def stage_geometries(specs: Sequence[StageSpec]) -> dict[str, list[Geometry]]:
+    """The :class:`Geometry` of the exposures each stage reads (``stage_id -> list``).
 
     A stage's exposures are those its own parameters describe or, failing that, those of
     the stages upstream of it within ``specs`` (detector1 -> its simulate; image3 -> its
@@ -268,13 +268,20 @@ def declared_memory(specs: Sequence[StageSpec]) -> dict[str, int]:
         reach[stage] = found
         return found
 
+    return {s.stage_id: [geometry(e) for e in exposures(s.stage_id).values()] for s in specs}
+
+
+def declared_memory(specs: Sequence[StageSpec]) -> dict[str, int]:
+    """Declared peak memory of every stage, bytes (``stage_id -> bytes``), from the
+    exposures it reads (:func:`stage_geometries`)."""
+    geometries = stage_geometries(specs)
     out: dict[str, int] = {}
     for spec in specs:
         if spec.memory_mb is not None:
             mb = float(spec.memory_mb)
         else:
-            inputs = [geometry(e) for e in exposures(spec.stage_id).values()]
-            mb = DECLARATIONS.get(spec.kind, lambda s, i: WORKER_BASE_MB)(spec, inputs)
+            declare = DECLARATIONS.get(spec.kind, lambda s, i: WORKER_BASE_MB)
+            mb = declare(spec, geometries[spec.stage_id])
         out[spec.stage_id] = round(mb * MIB)
     return out
 
