@@ -24,7 +24,7 @@ from simval.plan_coron import coron_roles
 from simval.run.coron_graph import MEMORY_MB as CORON_MEMORY_MB
 from simval.run.records import StageSpec
 from simval.run.stage_memory import DECLARATIONS, geometry
-from simval.run.stage_time import model_seconds
+from simval.run.stage_time import model_seconds, work
 
 #: Bytes written per pixel, from the files of a FULL SHALLOW4 x 5 exposure (2026-12-05):
 #: uncal int16 per group plus a zero frame per integration (50.4 MB); the final seed image
@@ -133,6 +133,10 @@ def _add(cost: PlanCost, kind: str, seconds: float, peak_mb: float, disk: float)
     k.disk_bytes += disk
 
 
+def _time(kind: str, inputs: list) -> float:
+    return model_seconds(kind, work(kind, inputs))
+
+
 def _spec(kind: str, params: dict) -> StageSpec:
     return StageSpec(stage_id=f"{kind}.estimate", kind=kind, run_dir="", params=params)
 
@@ -150,26 +154,25 @@ def estimate(plan: Plan) -> PlanCost:
         g = geometry(vars(e))
         geo[e.base_name] = g
         nints = int(e.nints)
-        _add(cost, "simulate", model_seconds("simulate", g.pixels * g.frames),
+        _add(cost, "simulate", _time("simulate", [g]),
              DECLARATIONS["simulate"](_spec("simulate", {}), [g]),
              UNCAL_BYTES_PER_PIXEL_GROUP * g.pixels * (g.groups + nints)
              + SEED_BYTES_PER_PIXEL * g.pixels)
-        _add(cost, "detector1", model_seconds("detector1", g.pixels * g.groups),
+        _add(cost, "detector1", _time("detector1", [g]),
              DECLARATIONS["detector1"](_spec("detector1", {}), [g]),
              RATE_BYTES_PER_PIXEL * g.pixels * (1 + (nints if nints > 1 else 0)))
-        _add(cost, "image2", model_seconds("image2", g.pixels),
+        _add(cost, "image2", _time("image2", [g]),
              DECLARATIONS["image2"](_spec("image2", {}), [g]),
              (CAL_BYTES_PER_PIXEL + (I2D_BYTES_PER_PIXEL if image2_i2d else 0)) * g.pixels)
     for product in plan.products:
         inputs = [geo[b] for b in product.members]
-        pixels = sum(g.pixels for g in inputs)
         tiles = {g.tile: g.pixels for g in inputs}
         mosaic = 1.25 * sum(tiles.values())
         spec = _spec("image3", {"members": list(product.members), "steps": steps3})
-        _add(cost, "image3", model_seconds("image3", pixels), DECLARATIONS["image3"](spec, inputs),
+        _add(cost, "image3", _time("image3", inputs), DECLARATIONS["image3"](spec, inputs),
              MOSAIC_BYTES_PER_PIXEL * mosaic)
         for kind in ("truth", "evaluate"):
-            _add(cost, kind, model_seconds(kind, pixels),
+            _add(cost, kind, _time(kind, inputs),
                  DECLARATIONS[kind](_spec(kind, {}), inputs), 0.0)
     spec = plan.kit_spec()
     for need in getattr(spec, "darks", ()):
